@@ -1,0 +1,180 @@
+"""MAML: the inner loop theta -> theta' and the outer (meta) objective.
+
+    inner step   theta^(i+1) = theta^(i) - alpha grad L_s(theta^(i)),   theta' = theta^(m)
+    meta-loss    L(theta)    = mean over tasks of L_q(theta'(theta))
+    meta-grad    grad L      = (I - alpha H_s)^T grad L_q(theta')          (one step; exact)
+    FOMAML       grad L     ~= grad L_q(theta')                              (d theta'/d theta ~ I)
+
+Every function takes a TaskBatch (leading task axis) and runs the whole meta-batch as one
+vectorised computation.  ``model(theta, x)`` and ``loss(pred, y) -> per-task (T,)`` default to
+the MLP and MSE; for that pair a hand-derived NumPy path (``fastpath``) is used, any other
+model goes through autograd, which differentiates to any order.
+"""
+from __future__ import annotations
+
+import autograd.numpy as np
+from autograd import grad as ag_grad
+from autograd import value_and_grad as ag_value_and_grad
+
+from . import fastpath, nets, tree
+from ._validate import check_alpha, check_count
+from .tasks import TaskBatch
+
+__all__ = ["inner_update", "adapt", "maml_loss", "maml_grad", "maml_value_and_grad",
+           "fomaml_grad", "fomaml_value_and_grad", "query_losses"]
+
+
+def _use_fastpath(theta, model, loss):
+    return model is nets.mlp_apply and loss is nets.mse and not tree.is_traced(theta)
+
+
+def _check_batch(batch):
+    if not isinstance(batch, TaskBatch):
+        raise TypeError("batch must be a tasks.TaskBatch (from a sampler's .sample(...) or "
+                        f"tasks.batch_from_arrays(...)), got {type(batch).__name__}.")
+    return batch.validate()
+
+
+def _check_theta(theta, model, x, y):
+    if model is nets.mlp_apply:
+        nets.check_mlp_params(theta, np.shape(x)[-1], np.shape(y)[-1])
+    if not tree.is_traced(theta):
+        for leaf in tree.leaves(theta):
+            arr = np.asarray(leaf)
+            if not np.issubdtype(arr.dtype, np.floating):
+                raise TypeError(f"theta must hold float arrays (float32 or float64), got dtype {arr.dtype}.")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError("theta contains NaN or infinite values; re-initialise it (nets.mlp_init) "
+                                 "or lower the learning rates.")
+
+
+def _cast(batch, theta):
+    """Run in the parameters' dtype (float32 for speed, float64 for checks)."""
+    dt = tree.leaves(theta)[0].dtype
+    return batch if batch.x_support.dtype == dt else batch.astype(dt)
+
+
+def _task_losses(model, loss):
+    def per_task_sum(theta_tasks, x, y):
+        return np.sum(loss(model(theta_tasks, x), y))
+    return per_task_sum
+
+
+def inner_update(theta_tasks, x_support, y_support, alpha, model=nets.mlp_apply, loss=nets.mse):
+    """One SGD step per task: theta' = theta - alpha grad L_s(theta).  theta_tasks has a task axis.
+
+    The gradient of the *sum* of per-task losses w.r.t. per-task copies is each task's own gradient.
+    """
+    g = ag_grad(_task_losses(model, loss))(theta_tasks, x_support, y_support)
+    return tree.sub(theta_tasks, tree.scale(alpha, g))
+
+
+def _adapt_autograd(theta, x, y, alpha, steps, model, loss):
+    theta_tasks = tree.tile_tasks(theta, np.shape(x)[0])
+    for _ in range(steps):
+        theta_tasks = inner_update(theta_tasks, x, y, alpha, model, loss)
+    return theta_tasks
+
+
+def adapt(theta, x_support, y_support, alpha=0.01, steps=1, *, model=nets.mlp_apply, loss=nets.mse):
+    """theta' for every task: `steps` SGD steps of size alpha from the shared theta.
+
+    x_support (T, K, d_in), y_support (T, K, d_out) -> per-task parameters, leading axis T.
+    """
+    alpha = check_alpha(alpha)
+    steps = check_count(steps, "steps")
+    batch = _check_batch(TaskBatch(x_support, y_support, x_support, y_support))
+    _check_theta(theta, model, batch.x_support, batch.y_support)
+    if _use_fastpath(theta, model, loss):
+        b = _cast(batch, theta)
+        theta_prime, _ = fastpath.adapt(theta, b.x_support, b.y_support, alpha, steps)
+        return theta_prime
+    return _adapt_autograd(theta, x_support, y_support, alpha, steps, model, loss)
+
+
+def _maml_loss_autograd(theta, batch, alpha, inner_steps, model, loss):
+    theta_prime = _adapt_autograd(theta, batch.x_support, batch.y_support, alpha, inner_steps, model, loss)
+    return np.mean(loss(model(theta_prime, batch.x_query), batch.y_query))
+
+
+def _prepare(theta, batch, alpha, inner_steps, model):
+    alpha = check_alpha(alpha)
+    inner_steps = check_count(inner_steps, "inner_steps")
+    batch = _check_batch(batch)
+    _check_theta(theta, model, batch.x_support, batch.y_support)
+    return alpha, inner_steps, batch
+
+
+def maml_loss(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse):
+    """Meta-objective: mean over tasks of L_q(theta'), theta' = adapt(theta, D_s)."""
+    alpha, inner_steps, batch = _prepare(theta, batch, alpha, inner_steps, model)
+    if _use_fastpath(theta, model, loss):
+        b = _cast(batch, theta)
+        theta_prime, _ = fastpath.adapt(theta, b.x_support, b.y_support, alpha, inner_steps)
+        return float(np.mean(fastpath.query_loss(theta_prime, b.x_query, b.y_query)))
+    return _maml_loss_autograd(theta, batch, alpha, inner_steps, model, loss)
+
+
+def maml_value_and_grad(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse,
+                        backend="auto"):
+    """(meta-loss, exact second-order meta-gradient), the gradient shaped like theta.
+
+    backend: "auto" (hand-derived NumPy for MLP + MSE, autograd otherwise) or "autograd".
+    """
+    alpha, inner_steps, batch = _prepare(theta, batch, alpha, inner_steps, model)
+    if backend == "auto" and _use_fastpath(theta, model, loss):
+        return fastpath.maml_value_and_grad(theta, _cast(batch, theta), alpha, inner_steps)
+    if backend not in ("auto", "autograd"):
+        raise ValueError(f"backend must be 'auto' or 'autograd', got {backend!r}.")
+    return ag_value_and_grad(_maml_loss_autograd)(theta, batch, alpha, inner_steps, model, loss)
+
+
+def maml_grad(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse, backend="auto"):
+    """Exact meta-gradient d/dtheta mean_T L_q(theta'(theta)), through every inner step."""
+    return maml_value_and_grad(theta, batch, alpha, inner_steps, model=model, loss=loss, backend=backend)[1]
+
+
+def fomaml_value_and_grad(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse,
+                          backend="auto"):
+    """(meta-loss, first-order MAML direction mean_T grad L_q(theta'_T))."""
+    alpha, inner_steps, batch = _prepare(theta, batch, alpha, inner_steps, model)
+    if backend == "auto" and _use_fastpath(theta, model, loss):
+        return fastpath.fomaml_value_and_grad(theta, _cast(batch, theta), alpha, inner_steps)
+    if backend not in ("auto", "autograd"):
+        raise ValueError(f"backend must be 'auto' or 'autograd', got {backend!r}.")
+    theta_prime = _adapt_autograd(theta, batch.x_support, batch.y_support, alpha, inner_steps, model, loss)
+    T = batch.num_tasks
+
+    def query(tp):
+        return np.sum(loss(model(tp, batch.x_query), batch.y_query)) / T
+    value, g = ag_value_and_grad(query)(theta_prime)  # theta' held fixed: no path back to theta
+    return value, tree.tree_map(lambda a: np.sum(a, axis=0), g)
+
+
+def fomaml_grad(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse, backend="auto"):
+    """First-order MAML: grad L_q at theta', treating theta' as independent of theta."""
+    return fomaml_value_and_grad(theta, batch, alpha, inner_steps, model=model, loss=loss, backend=backend)[1]
+
+
+def query_losses(theta, batch, alpha=0.01, steps=(0, 1, 10), *, model=nets.mlp_apply, loss=nets.mse):
+    """Per-task query loss after each step count in `steps`: array (len(steps), T).  Meta-test helper."""
+    alpha = check_alpha(alpha)
+    steps = [check_count(s, "steps") for s in steps]
+    batch = _check_batch(batch)
+    _check_theta(theta, model, batch.x_support, batch.y_support)
+    out = np.zeros((len(steps), batch.num_tasks))
+    fast = _use_fastpath(theta, model, loss)
+    b = _cast(batch, theta) if fast else batch
+    th, done = (theta if fast else tree.tile_tasks(theta, batch.num_tasks)), 0
+    for j, s in enumerate(steps):
+        if s < done:
+            raise ValueError(f"steps must be increasing, got {list(steps)}.")
+        if fast:
+            th, _ = fastpath.adapt(th, b.x_support, b.y_support, alpha, s - done)
+            out[j] = fastpath.query_loss(th, b.x_query, b.y_query)
+        else:
+            for _ in range(s - done):
+                th = inner_update(th, b.x_support, b.y_support, alpha, model, loss)
+            out[j] = loss(model(th, b.x_query), b.y_query)
+        done = s
+    return out
