@@ -16,7 +16,7 @@ __all__ = ["mlp_init", "mlp_apply", "mse", "linear_apply", "sine_apply", "check_
 
 
 def mlp_init(rng, sizes, dtype=onp.float64):
-    """He-uniform weights, zero biases.  sizes = [d_in, h1, ..., d_out]."""
+    """Uniform weights U[-1/sqrt(fan_in), 1/sqrt(fan_in)], zero biases.  sizes = [d_in, h1, ..., d_out]."""
     check_rng(rng)
     sizes = list(sizes)
     if len(sizes) < 2:
@@ -25,7 +25,7 @@ def mlp_init(rng, sizes, dtype=onp.float64):
         check_count(s, "each layer size", 1)
     theta = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        limit = onp.sqrt(6.0 / fan_in)  # He (Kaiming) uniform, suited to ReLU
+        limit = 1.0 / onp.sqrt(fan_in)  # small enough that alpha = 0.01 SGD steps are stable from the start
         W = rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(dtype)
         theta.append((W, onp.zeros(fan_out, dtype=dtype)))
     return theta

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._validate import check_count, check_rng
 
-__all__ = ["TaskBatch", "Sinusoid", "LinearSlope", "Scalar1D", "batch_from_arrays"]
+__all__ = ["TaskBatch", "Sinusoid", "LinearSlope", "Scalar1D", "batch_from_arrays", "sample_episode"]
 
 
 @dataclass(frozen=True)
@@ -205,3 +205,35 @@ class Scalar1D:
         y = np.sin(omega[:, None, None] * x)
         x, y = x.astype(dtype), y.astype(dtype)
         return TaskBatch(x[:, :k_support], y[:, :k_support], x[:, k_support:], y[:, k_support:], {"omega": omega})
+
+
+def sample_episode(rng, classes, n_way=5, k_shot=1, k_query=5):
+    """An N-way K-shot classification episode from a pool of classes.
+
+    classes: sequence of arrays, classes[c] of shape (num_examples_c, ...) (e.g. images of one
+    character).  Picks n_way distinct classes, relabels them 0..n_way-1 in the order drawn, and
+    k_shot support + k_query query examples of each without replacement.
+
+    Returns (x_support (n_way * k_shot, ...), y_support (n_way * k_shot,), x_query (n_way * k_query, ...),
+    y_query (n_way * k_query,), chosen class indices (n_way,)), examples grouped by class.
+    """
+    check_rng(rng)
+    n_way = check_count(n_way, "n_way", 1)
+    k_shot = check_count(k_shot, "k_shot", 1)
+    k_query = check_count(k_query, "k_query", 0)
+    if len(classes) < n_way:
+        raise ValueError(f"n_way = {n_way} needs at least {n_way} classes, the pool has {len(classes)}; "
+                         "lower n_way or add classes.")
+    chosen = rng.choice(len(classes), size=n_way, replace=False)
+    xs, ys, xq, yq = [], [], [], []
+    for label, c in enumerate(chosen):
+        pool = np.asarray(classes[c])
+        if len(pool) < k_shot + k_query:
+            raise ValueError(f"class {int(c)} has {len(pool)} examples but k_shot + k_query = {k_shot + k_query}; "
+                             "lower k_shot or k_query.")
+        idx = rng.choice(len(pool), size=k_shot + k_query, replace=False)
+        xs.append(pool[idx[:k_shot]])
+        xq.append(pool[idx[k_shot:]])
+        ys.append(np.full(k_shot, label))
+        yq.append(np.full(k_query, label))
+    return (np.concatenate(xs), np.concatenate(ys), np.concatenate(xq), np.concatenate(yq), chosen)

@@ -1,0 +1,200 @@
+"""The `mlcourse` command line (``python -m mlcourse`` is the same)."""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+
+USER_ERRORS = (ValueError, TypeError, FileExistsError, FileNotFoundError, FloatingPointError, NotADirectoryError,
+               PermissionError, KeyError)
+
+
+class CLIError(Exception):
+    """A problem with the command line the user can fix; printed as one line, exit code 2."""
+
+
+def course_root():
+    """Folder holding notebooks/ and exercises/: the source checkout, or the installed copy."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for root in (here, os.path.join(sys.prefix, "share", "mlcourse")):
+        if os.path.isdir(os.path.join(root, "notebooks")):
+            return root
+    raise FileNotFoundError("the course notebooks were not found next to the package or in "
+                            f"{os.path.join(sys.prefix, 'share', 'mlcourse')}; reinstall mlcourse.")
+
+
+def init_course(dest, overwrite=False):
+    """Copy notebooks/ and exercises/ into dest (a private, writable copy); return the paths copied."""
+    root = course_root()
+    if os.path.abspath(dest) == os.path.abspath(root):
+        raise CLIError("the destination is the course source itself; choose another folder.")
+    copied = []
+    for sub in ("notebooks", "exercises"):
+        src = os.path.join(root, sub)
+        if not os.path.isdir(src):
+            continue
+        for dirpath, _, files in os.walk(src):
+            rel = os.path.relpath(dirpath, root)
+            if ".ipynb_checkpoints" in rel:
+                continue
+            os.makedirs(os.path.join(dest, rel), exist_ok=True)
+            for fn in sorted(files):
+                target = os.path.join(dest, rel, fn)
+                if os.path.exists(target) and not overwrite:
+                    continue  # never clobber a learner's work
+                shutil.copy2(os.path.join(dirpath, fn), target)
+                copied.append(target)
+    return copied
+
+
+def cmd_init(args):
+    copied = init_course(args.dir, overwrite=args.overwrite)
+    print(f"copied {len(copied)} file(s) into {os.path.abspath(args.dir)} "
+          f"(existing files kept{'' if not args.overwrite else ', except with --overwrite'}).")
+    return 0
+
+
+def cmd_course(args):
+    target = args.dir
+    if target is None:
+        target = os.path.join(course_root(), "notebooks")
+    elif not os.path.isdir(os.path.join(target, "notebooks")):
+        init_course(target)
+        print(f"made a private copy of the course in {os.path.abspath(target)}")
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={os.path.abspath(target)}"]
+    if args.no_browser:
+        cmd.append("--no-browser")
+    cmd += args.lab_args
+    print("starting:", " ".join(cmd))
+    return subprocess.call(cmd)
+
+
+def cmd_train(args):
+    from . import sinusoid_job
+    if args.task != "sinusoid":
+        raise CLIError(f"unknown task {args.task!r}; available: sinusoid")
+    out = args.out or os.path.join("runs", "sinusoid-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+    overrides = {}
+    for key in ("iterations", "pretrain_iterations", "seed", "alpha", "beta", "inner_steps", "meta_batch_size",
+                "k_support", "eval_tasks"):
+        v = getattr(args, key)
+        if v is not None:
+            overrides[key] = v
+    methods = tuple(args.methods.split(","))
+    bad = [m for m in methods if m not in ("maml", "fomaml", "reptile", "pretrain")]
+    if bad:
+        raise CLIError(f"unknown method(s) {bad}; use a comma list of maml, fomaml, reptile, pretrain.")
+    summary = sinusoid_job.run(out, progress=not args.no_progress, overwrite=args.overwrite, methods=methods,
+                               **overrides)
+    print(sinusoid_job.format_table(summary))
+    print(f"\nwrote {os.path.join(out, 'summary.json')}, {summary['figure']} and the checkpoints in {out}")
+    return 0
+
+
+def cmd_check(args):
+    import platform
+    import numpy as np
+    from . import checks, maml, nets, tasks
+    print(f"python {platform.python_version()}  numpy {np.__version__}")
+    ok = True
+    for mod in ("autograd", "matplotlib", "ipywidgets", "jupyterlab", "tqdm", "nbclient", "nbformat"):
+        try:
+            m = __import__(mod)
+            print(f"  {mod:<12} {getattr(m, '__version__', 'ok')}")
+        except ImportError as e:
+            ok = False
+            print(f"  {mod:<12} MISSING ({e}); run: pip install mlcourse")
+    rng = np.random.default_rng(0)
+    batch = tasks.Sinusoid().sample(rng, 3, 5, 5)
+    theta = nets.mlp_init(rng, [1, 8, 1])
+    err = checks.rel_error(maml.maml_grad(theta, batch, 0.01, 2), maml.maml_grad(theta, batch, 0.01, 2,
+                                                                                   backend="autograd"))
+    print(f"  MAML fast path vs autograd: relative error {err:.1e}")
+    ok &= err < 1e-10
+    try:
+        print(f"  course files  {course_root()}")
+    except FileNotFoundError as e:
+        ok = False
+        print(f"  course files  MISSING: {e}")
+    print("installation OK" if ok else "installation has problems (see above)")
+    return 0 if ok else 1
+
+
+def cmd_bench(args):
+    from . import bench
+    return bench.main(args.bench_args)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="mlcourse", description="Meta-learning, hands-on: the course and its engine.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("course", help="open the course in JupyterLab (DIR: make/use a private copy there)")
+    s.add_argument("dir", nargs="?", help="folder for your own copy of the course (created if missing)")
+    s.add_argument("--no-browser", action="store_true", help="do not open a browser window")
+    s.add_argument("lab_args", nargs=argparse.REMAINDER, help="further arguments for jupyter lab")
+    s.set_defaults(func=cmd_course)
+
+    s = sub.add_parser("init", help="copy the notebooks and exercises into DIR, a private writable copy")
+    s.add_argument("dir")
+    s.add_argument("--overwrite", action="store_true", help="replace files that already exist in DIR")
+    s.set_defaults(func=cmd_init)
+
+    s = sub.add_parser("train", help="meta-train and evaluate (default: MAML and the baseline on sinusoids)")
+    s.add_argument("task", nargs="?", default="sinusoid", help="task family (default: sinusoid)")
+    s.add_argument("--out", help="output folder (default: runs/sinusoid-<time>)")
+    s.add_argument("--methods", default="maml,pretrain", help="comma list of maml,fomaml,reptile,pretrain")
+    s.add_argument("--iterations", type=int, help="meta-iterations per method (default 20000)")
+    s.add_argument("--pretrain-iterations", type=int, help="iterations for the baseline (default 20000)")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--alpha", type=float, help="inner step size (default 0.01)")
+    s.add_argument("--beta", type=float, help="outer Adam learning rate (default 0.001)")
+    s.add_argument("--inner-steps", type=int, help="inner steps during meta-training (default 1)")
+    s.add_argument("--meta-batch-size", type=int, help="tasks per meta-batch (default 25)")
+    s.add_argument("--k-support", type=int, help="K-shot (default 5)")
+    s.add_argument("--eval-tasks", type=int, help="fresh meta-test tasks (default 600)")
+    s.add_argument("--overwrite", action="store_true", help="replace checkpoints already in --out")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("check", help="check the installation (packages, a gradient check, course files)")
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("bench", help="time a meta-iteration of every engine path (see --help)", add_help=False)
+    s.add_argument("bench_args", nargs=argparse.REMAINDER)
+    s.set_defaults(func=cmd_bench)
+
+    try:
+        from .grading.cli import add_commands
+    except ImportError:
+        pass
+    else:
+        add_commands(sub)
+    return p
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args) or 0
+    except CLIError as e:
+        print(f"mlcourse {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except USER_ERRORS as e:
+        msg = e.args[0] if len(e.args) == 1 else str(e)
+        print(f"mlcourse {args.command}: error: {msg}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"mlcourse {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
