@@ -13,6 +13,7 @@ model goes through autograd, which differentiates to any order.
 from __future__ import annotations
 
 import autograd.numpy as np
+import numpy as onp
 from autograd import grad as ag_grad
 from autograd import value_and_grad as ag_value_and_grad
 
@@ -37,13 +38,13 @@ def _check_batch(batch):
 
 def _check_theta(theta, model, x, y):
     if model is nets.mlp_apply:
-        nets.check_mlp_params(theta, np.shape(x)[-1], np.shape(y)[-1])
+        nets.check_mlp_params(theta, onp.shape(x)[-1], onp.shape(y)[-1])
     if not tree.is_traced(theta):
         for leaf in tree.leaves(theta):
-            arr = np.asarray(leaf)
-            if not np.issubdtype(arr.dtype, np.floating):
+            arr = onp.asarray(leaf)
+            if arr.dtype.kind != "f":
                 raise TypeError(f"theta must hold float arrays (float32 or float64), got dtype {arr.dtype}.")
-            if not np.all(np.isfinite(arr)):
+            if not onp.isfinite(onp.sum(arr, dtype=onp.float64)):  # NaN / inf anywhere propagate to the sum
                 raise ValueError("theta contains NaN or infinite values; re-initialise it (nets.mlp_init) "
                                  "or lower the learning rates.")
 

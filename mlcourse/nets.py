@@ -36,23 +36,26 @@ def check_mlp_params(theta, x_dim=None, y_dim=None, where="theta"):
     if not isinstance(theta, (list, tuple)) or len(theta) == 0:
         raise TypeError(f"{where} must be a non-empty list of (W, b) pairs as made by nets.mlp_init; "
                         f"got {type(theta).__name__}.")
-    prev_out, task_axis = None, None
+    prev_out = None
     for l, layer in enumerate(theta):
         if not isinstance(layer, (list, tuple)) or len(layer) != 2:
             raise TypeError(f"{where}[{l}] must be a (W, b) pair, got {type(layer).__name__}.")
         W, b = layer
-        wnd, bnd = onp.ndim(W), onp.ndim(b)
-        if (wnd, bnd) not in ((2, 1), (3, 2)):
+        ws, bs = getattr(W, "shape", None), getattr(b, "shape", None)
+        if ws is None or bs is None:
+            raise TypeError(f"{where}[{l}] must hold numpy arrays (W, b), got {type(W).__name__}, "
+                            f"{type(b).__name__}.")
+        if (len(ws), len(bs)) not in ((2, 1), (3, 2)):
             raise ValueError(f"{where}[{l}]: W must be (fan_in, fan_out) and b (fan_out,) [or with a leading "
-                             f"task axis]; got W {onp.shape(W)}, b {onp.shape(b)}.")
-        if onp.shape(W)[-1] != onp.shape(b)[-1]:
-            raise ValueError(f"{where}[{l}]: W has {onp.shape(W)[-1]} outputs but b has {onp.shape(b)[-1]}.")
-        if prev_out is not None and onp.shape(W)[-2] != prev_out:
-            raise ValueError(f"{where}[{l}]: W expects {onp.shape(W)[-2]} inputs but layer {l - 1} gives "
+                             f"task axis]; got W {ws}, b {bs}.")
+        if ws[-1] != bs[-1]:
+            raise ValueError(f"{where}[{l}]: W has {ws[-1]} outputs but b has {bs[-1]}.")
+        if prev_out is not None and ws[-2] != prev_out:
+            raise ValueError(f"{where}[{l}]: W expects {ws[-2]} inputs but layer {l - 1} gives "
                              f"{prev_out}; the sizes must chain like nets.mlp_init(rng, [1, 40, 40, 1]).")
-        prev_out = onp.shape(W)[-1]
-    if x_dim is not None and onp.shape(theta[0][0])[-2] != x_dim:
-        raise ValueError(f"{where}[0] expects inputs of size {onp.shape(theta[0][0])[-2]} but the data has "
+        prev_out = ws[-1]
+    if x_dim is not None and theta[0][0].shape[-2] != x_dim:
+        raise ValueError(f"{where}[0] expects inputs of size {theta[0][0].shape[-2]} but the data has "
                          f"x of size {x_dim}; build theta with sizes[0] = {x_dim}.")
     if y_dim is not None and prev_out != y_dim:
         raise ValueError(f"{where} outputs {prev_out} values but the data has y of size {y_dim}; "
@@ -74,7 +77,7 @@ def mlp_apply(theta, x):
             b = np.expand_dims(b, 1)
         h = np.matmul(h, W) + b
         if l < last:
-            h = np.maximum(h, 0.0)
+            h = h * (h > 0)  # ReLU with relu'(0) = 0, as the fast path (np.maximum would give 1/2 at ties)
     return h
 
 

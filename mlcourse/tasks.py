@@ -60,9 +60,9 @@ class TaskBatch:
             if a.ndim != 3:
                 raise ValueError(f"{where}.{n} must have shape (num_tasks, K, dim), got shape {a.shape}; "
                                  "add the task axis with a[None] or the feature axis with a[..., None].")
-            if not np.issubdtype(a.dtype, np.number):
+            if a.dtype.kind not in "fiu":
                 raise TypeError(f"{where}.{n} must be numeric, got dtype {a.dtype}.")
-            if not np.all(np.isfinite(a)):
+            if not np.isfinite(np.sum(a, dtype=np.float64)):  # NaN / inf anywhere propagate to the sum
                 raise ValueError(f"{where}.{n} contains NaN or infinite values; clean the data first.")
         xs, ys, xq, yq = arrays
         if xs.shape[1] == 0:

@@ -95,6 +95,9 @@ def meta_train(theta, task_dist, *, rng, method="maml", iterations=1000, meta_ba
         from tqdm.auto import tqdm
         bar = tqdm(total=iterations, desc=f"meta-train {method if isinstance(method, str) else 'custom'}",
                    leave=False)
+    # Overflow inside a diverging step is reported once, below, as a FloatingPointError naming the iteration.
+    err = np.errstate(over="ignore", invalid="ignore")
+    err.__enter__()
     try:
         for it in range(1, iterations + 1):
             batch = task_dist.sample(rng, meta_batch_size, k_support, k_query, dtype=dtype)
@@ -114,6 +117,7 @@ def meta_train(theta, task_dist, *, rng, method="maml", iterations=1000, meta_ba
             if bar is not None:
                 bar.update(1)
     finally:
+        err.__exit__(None, None, None)
         if bar is not None:
             bar.close()
     return theta, hist
