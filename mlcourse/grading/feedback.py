@@ -1,0 +1,119 @@
+"""Instant feedback in the notebook: ``check("q3")`` and ``check_all()``.
+
+These run a question's *public* tests on the learner's current definitions (looked up in the
+notebook's namespace), compare with the engine's reference in the same kernel, and print what
+passed and, for a failure, the input, the expected property and what came back.  The reference
+value itself is never printed.  This is feedback, not grading: ``mlcourse grade`` runs the same
+tests plus hidden ones in a separate process that learner code cannot reach.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass
+
+from . import bank
+from .codec import roundtrip
+
+GRADING_ENV = "MLCOURSE_GRADING"
+
+
+@dataclass(frozen=True)
+class TestResult:
+    question: str
+    name: str
+    points: float
+    max_points: float
+    message: str
+    hidden: bool = False
+
+    @property
+    def passed(self):
+        return self.points >= self.max_points - 1e-12
+
+
+def call_local(fn, args):
+    """Call fn on a fresh copy of args; an Outcome with the value (as data) or the exception."""
+    try:
+        value = fn(*roundtrip(args))
+    except Exception as e:  # the learner's exception is feedback, not a crash of check()
+        return bank.Outcome(error=type(e).__name__, message=str(e)[:300])
+    return bank.Outcome(value=roundtrip(value))
+
+
+def run_tests(qid, namespace, include_hidden=False):
+    """TestResults of question qid for the functions defined in namespace (a dict)."""
+    q = bank.question(qid)
+    fn = namespace.get(q.function)
+    results = []
+    for t in q.tests:
+        if t.hidden and not include_hidden:
+            continue
+        if not callable(fn):
+            msg = (f"{q.function} is not defined: run the cell that defines it "
+                   f"(the function must be called exactly {q.function})")
+            results.append(TestResult(q.id, t.name, 0.0, t.points, msg, t.hidden))
+            continue
+        outcomes = [call_local(fn, args) for args in t.calls]
+        pts, msg = bank.judge_test(t, outcomes)
+        results.append(TestResult(q.id, t.name, pts, t.points, msg, t.hidden))
+    return results
+
+
+def format_results(q, results):
+    passed = sum(r.passed for r in results)
+    lines = [f"{q.id} {q.function}: {passed}/{len(results)} public tests passed"
+             + ("" if passed < len(results) else " \N{CHECK MARK}")]
+    for r, t in zip(results, [t for t in q.tests if not t.hidden]):
+        if r.passed:
+            lines.append(f"  \N{CHECK MARK} {r.name}")
+        else:
+            lines.append(f"  \N{BALLOT X} {r.name}  ({r.points:g}/{r.max_points:g})")
+            lines.append(f"      input:  {t.describe_input(q.function)}")
+            lines.append(f"      result: {r.message}")
+    return "\n".join(lines)
+
+
+def _caller_namespace(depth=2):
+    frame = inspect.currentframe()
+    for _ in range(depth):
+        frame = frame.f_back
+    return frame.f_globals
+
+
+def check(qid, namespace=None):
+    """Run question qid's public tests on your current definitions and print the result.
+
+    namespace: where to look the function up (default: the notebook's / caller's globals).
+    Returns None; the grader runs the same tests plus hidden ones.
+    """
+    if os.environ.get(GRADING_ENV):
+        print(f"check({qid!r}) is skipped while grading")
+        return None
+    ns = namespace if namespace is not None else _caller_namespace()
+    q = bank.question(qid)
+    print(format_results(q, run_tests(qid, ns)))
+    return None
+
+
+def check_all(assignment=None, namespace=None):
+    """check() every question whose function is defined here (or every question of `assignment`)."""
+    if os.environ.get(GRADING_ENV):
+        print("check_all() is skipped while grading")
+        return None
+    ns = namespace if namespace is not None else _caller_namespace()
+    if assignment is not None:
+        qs = bank.assignment_questions(assignment)
+    else:
+        qs = [q for q in bank.QUESTIONS.values() if callable(ns.get(q.function))]
+        if not qs:
+            print("no question's function is defined yet; run the cells above, or call check_all('ex01').")
+            return None
+    total = earned = 0.0
+    for q in qs:
+        res = run_tests(q.id, ns)
+        print(format_results(q, res))
+        total += sum(r.max_points for r in res)
+        earned += sum(r.points for r in res)
+    print(f"public tests: {earned:g}/{total:g} points (the grader also runs hidden tests)")
+    return None
