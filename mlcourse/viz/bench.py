@@ -1,0 +1,52 @@
+"""Time the widget callbacks: ``python -m mlcourse.viz.bench`` prints median and max seconds per move.
+
+A slider move runs the observer callback (compute + draw + PNG) synchronously, so timing
+``slider.value = v`` is timing what the learner waits for (plus the browser's image swap).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+
+def _time_moves(slider, values):
+    out = []
+    for v in values:
+        t0 = time.perf_counter()
+        slider.value = v
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def measure(repeats=10):
+    """{widget/control: (median s, max s)} over `repeats` moves of each control."""
+    import numpy as np
+    from . import episodes, geometry, meta_gradient
+    res = {}
+    mg = meta_gradient.MetaGradientExplorer(meta_gradient.example_task())
+    res["02 meta-gradient: θ slider"] = _time_moves(mg.theta, [0.3 + 0.05 * i for i in range(1, repeats + 1)])
+    res["02 meta-gradient: α slider"] = _time_moves(mg.alpha, [0.3 + 0.01 * i for i in range(1, repeats + 1)])
+    res["02 meta-gradient: inner steps"] = _time_moves(mg.steps, [1 + i % 5 for i in range(1, repeats + 1)])
+    geo = geometry.GeometryAnimation(geometry.example_tasks())
+    res["03 geometry: animation frame"] = _time_moves(geo.frame, [i % geo.frame.max for i in range(1, repeats + 1)])
+    res["03 geometry: α slider"] = _time_moves(geo.alpha, [0.6 + 0.05 * i for i in range(1, repeats + 1)])
+    res["03 geometry: zoom"] = _time_moves(geo.zoom, [1.0 + 0.25 * (i % 4) for i in range(1, repeats + 1)])
+    data = episodes.try_load_omniglot()
+    ev = episodes.EpisodeViewer(data)
+    res["01 episodes: seed (sinusoid)"] = _time_moves(ev.seed, list(range(1, repeats + 1)))
+    if data is not None:
+        ev.family.value = "Omniglot"
+        res["01 episodes: seed (Omniglot)"] = _time_moves(ev.seed, list(range(repeats + 1, 2 * repeats + 1)))
+    return {k: (statistics.median(v), max(v)) for k, v in res.items()}
+
+
+def main():
+    res = measure()
+    width = max(len(k) for k in res)
+    print(f"{'control'.ljust(width)}  median s   max s")
+    for k, (med, mx) in res.items():
+        print(f"{k.ljust(width)}  {med:8.3f}  {mx:6.3f}")
+
+
+if __name__ == "__main__":
+    main()
