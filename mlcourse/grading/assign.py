@@ -1,0 +1,183 @@
+"""Instructor tools: solutions -> exercises, executing notebooks, validating the question bank.
+
+A solution notebook holds each answer between ``### BEGIN SOLUTION`` and ``### END SOLUTION``
+lines; the learner version replaces each block with ``# YOUR CODE HERE`` and
+``raise NotImplementedError()`` at the same indentation.  Everything else is copied.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+
+import nbformat
+
+from . import bank
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+STUB = "# YOUR CODE HERE\n{indent}raise NotImplementedError()"
+KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def strip_solution(source):
+    """Source with every solution block replaced by the stub; ValueError for unbalanced markers."""
+    out, inside, indent = [], False, ""
+    for n, line in enumerate(source.split("\n"), 1):
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if inside:
+                raise ValueError(f"line {n}: {BEGIN} inside another solution block; close the first with {END}.")
+            inside, indent = True, line[: len(line) - len(line.lstrip())]
+            out.append(indent + STUB.format(indent=indent))
+        elif stripped == END:
+            if not inside:
+                raise ValueError(f"line {n}: {END} without a matching {BEGIN}.")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"a {BEGIN} block is never closed; add a {END} line.")
+    return "\n".join(out)
+
+
+def make_exercise(solution_nb):
+    """The learner version of a solution notebook (a new notebook; outputs cleared)."""
+    nb = copy.deepcopy(solution_nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = strip_solution(cell.source)
+            cell.outputs, cell.execution_count = [], None
+        tags = [t for t in cell.metadata.get("tags", []) if t != "raises-exception"]
+        if tags:
+            cell.metadata["tags"] = tags
+        else:
+            cell.metadata.pop("tags", None)
+    return nb
+
+
+def clean_metadata(nb):
+    """Drop what changes from run to run or machine to machine (timings, versions, widget state)."""
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("collapsed", None)
+        cell.pop("id", None)
+    for key in ("widgets", "language_info"):
+        nb.metadata.pop(key, None)
+    nb.metadata["kernelspec"] = dict(KERNEL)
+    nb.nbformat, nb.nbformat_minor = 4, 4
+    return nb
+
+
+def execute(nb, cwd, timeout=120, expect_not_implemented=False):
+    """Run nb in a fresh kernel (nbclient).  Cells raising NotImplementedError are tagged
+    ``raises-exception`` when expected; any other error raises RuntimeError naming the cell."""
+    from nbclient import NotebookClient
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": cwd}})
+    client.execute()
+    for n, cell in enumerate(nb.cells, 1):
+        if cell.cell_type != "code":
+            continue
+        errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+        if not errors:
+            continue
+        if expect_not_implemented and errors[0].get("ename") == "NotImplementedError":
+            cell.metadata.setdefault("tags", [])
+            if "raises-exception" not in cell.metadata["tags"]:
+                cell.metadata["tags"].append("raises-exception")
+            # a traceback holds temporary file names: never compare it
+            cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "nbval-check-output"]
+            continue
+        raise RuntimeError(f"cell {n} raised {errors[0].get('ename')}: {errors[0].get('evalue')}")
+    return nb
+
+
+def write(nb, path):
+    nbformat.validate(nb)
+    with open(path, "w", encoding="utf-8") as f:
+        nbformat.write(nb, f)
+
+
+def notebooks(folder):
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{folder} is not a folder of notebooks.")
+    return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".ipynb"))
+
+
+def assign(solutions_dir, exercises_dir, run=True, timeout=120):
+    """Regenerate every exercise notebook from its solution (and execute both when run=True).
+
+    Returns the exercise paths written.
+    """
+    os.makedirs(exercises_dir, exist_ok=True)
+    written = []
+    for sol_path in notebooks(solutions_dir):
+        sol = nbformat.read(sol_path, as_version=4)
+        if run:
+            execute(sol, solutions_dir, timeout)
+            write(clean_metadata(sol), sol_path)
+        ex = make_exercise(sol)
+        if run:
+            execute(ex, exercises_dir, timeout, expect_not_implemented=True)
+        target = os.path.join(exercises_dir, os.path.basename(sol_path))
+        write(clean_metadata(ex), target)
+        written.append(target)
+    return written
+
+
+def drift(solutions_dir, exercises_dir):
+    """Differences between the committed exercises and those generated now (empty when in sync)."""
+    problems = []
+    for sol_path in notebooks(solutions_dir):
+        ex_path = os.path.join(exercises_dir, os.path.basename(sol_path))
+        if not os.path.exists(ex_path):
+            problems.append(f"{ex_path} is missing; run `mlcourse assign`")
+            continue
+        want = make_exercise(nbformat.read(sol_path, as_version=4))
+        have = nbformat.read(ex_path, as_version=4)
+        w = [(c.cell_type, c.source) for c in want.cells]
+        h = [(c.cell_type, c.source) for c in have.cells]
+        if w != h:
+            first = next((i for i, (a, b) in enumerate(zip(w, h)) if a != b), min(len(w), len(h)))
+            problems.append(f"{ex_path} differs from its solution at cell {first + 1}; run `mlcourse assign`")
+        elif want.metadata.get("mlcourse") != have.metadata.get("mlcourse"):
+            problems.append(f"{ex_path}: its mlcourse metadata differs from the solution's; run `mlcourse assign`")
+    return problems
+
+
+def validate(solutions_dir=None):
+    """Problems with the question bank (and, given solutions_dir, with the solution notebooks)."""
+    problems = []
+    for a in bank.ASSIGNMENTS:
+        if not bank.assignment_questions(a):
+            problems.append(f"assignment {a} has no questions")
+    for q in bank.QUESTIONS.values():
+        if not q.tests:
+            problems.append(f"{q.id} has no tests")
+        if not any(not t.hidden for t in q.tests):
+            problems.append(f"{q.id} has no public test, so check('{q.id}') would show nothing")
+        if any(not (t.points > 0) for t in q.tests):
+            problems.append(f"{q.id} has a test without positive points")
+        if any(not t.calls for t in q.tests):
+            problems.append(f"{q.id} has a test with no inputs")
+    if solutions_dir is None:
+        return problems
+    seen = set()
+    for path in notebooks(solutions_dir):
+        nb = nbformat.read(path, as_version=4)
+        a = nb.metadata.get("mlcourse", {}).get("assignment")
+        if a not in bank.ASSIGNMENTS:
+            problems.append(f"{path}: metadata mlcourse.assignment is {a!r}, not one of {list(bank.ASSIGNMENTS)}")
+            continue
+        seen.add(a)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        for q in bank.assignment_questions(a):
+            if not re.search(rf"^def {q.function}\(", code, re.M):
+                problems.append(f"{path}: no `def {q.function}(` for {q.id}")
+            if not re.search(rf"check\(\s*['\"]{q.id}['\"]\s*\)", code):
+                problems.append(f"{path}: no check('{q.id}') cell")
+        if BEGIN not in code:
+            problems.append(f"{path}: no {BEGIN} block, so the exercise would equal the solution")
+    for a in sorted(set(bank.ASSIGNMENTS) - seen):
+        problems.append(f"no solution notebook for assignment {a}")
+    return problems

@@ -1,0 +1,172 @@
+"""Grade submissions: read the file once, run it isolated (``runner``), judge the outputs here.
+
+``grade_file(path)`` returns a report (a plain dict, JSON-able); ``grade_path(path, workers=N)``
+grades one notebook or every ``*.ipynb`` under a folder, N at a time.  Scores depend only on what
+the learner's functions returned for each test's inputs, compared in this process with the
+engine's reference answers.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import nbformat
+
+from . import bank, runner
+
+STATUS_PASSED, STATUS_PARTIAL, STATUS_FAILED = "passed", "partial", "failed"
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def find_submissions(path):
+    """[path] for a file; every *.ipynb under a folder (sorted, checkpoints skipped)."""
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{path} does not exist; pass a notebook or a folder of notebooks.")
+    found = []
+    for dirpath, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.join(dirpath, f) for f in sorted(files) if f.endswith(".ipynb") and not f.startswith(".")]
+    if not found:
+        raise FileNotFoundError(f"no .ipynb file under {path}; pass a notebook or a folder holding some.")
+    return found
+
+
+def read_notebook(data):
+    """(notebook, None) or (None, message) for the bytes of a submission."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "this file is not a Jupyter notebook (it is not UTF-8 text); submit the .ipynb file"
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as e:  # nbformat raises several types for bad JSON / bad structure
+        return None, (f"this file is not a readable Jupyter notebook ({type(e).__name__}: {str(e)[:120]}); "
+                      "download it again from Jupyter (File > Download) and resubmit")
+    try:
+        nbformat.validate(nb)
+    except Exception as e:
+        return None, f"the notebook is damaged ({str(e).splitlines()[0][:160]}); re-save it in Jupyter and resubmit"
+    return nb, None
+
+
+def identify_assignment(nb, path, given=None):
+    """The assignment id: `given`, else the notebook's metadata, else the file name (ex03_...)."""
+    if given:
+        bank.assignment_questions(given)  # validates the name
+        return given
+    if nb is not None:
+        meta = nb.metadata.get("mlcourse", {})
+        if isinstance(meta, dict) and meta.get("assignment") in bank.ASSIGNMENTS:
+            return meta["assignment"]
+    m = re.match(r"(ex\d\d)", os.path.basename(path).lower())
+    if m and m.group(1) in bank.ASSIGNMENTS:
+        return m.group(1)
+    return None
+
+
+def grade_file(path, assignment=None, limits=None, root=None):
+    """Report (dict) for one submission; never raises for a bad submission, only for a bad call."""
+    limits = (limits or runner.Limits()).validate()
+    t0 = time.monotonic()
+    name = os.path.relpath(path, root) if root else os.path.basename(path)
+    digest = sha256(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    nb, error = read_notebook(data)
+    assignment = identify_assignment(nb, path, assignment)
+    report = {"submission": name, "path": os.path.abspath(path), "sha256": digest, "assignment": assignment,
+              "score": 0.0, "max_score": 0.0, "execution_time": 0.0, "error": error, "notes": [], "sandbox": {},
+              "questions": []}
+    if assignment is None:
+        report["error"] = error or ("could not tell which assignment this notebook answers (no mlcourse metadata, "
+                                    "file name not ex01..ex05); pass --assignment")
+        report["execution_time"] = round(time.monotonic() - t0, 3)
+        return report
+    questions = bank.assignment_questions(assignment)
+    if nb is None:
+        execution = None
+    else:
+        cells = [c.source for c in nb.cells if c.cell_type == "code"]
+        execution = runner.execute(cells, questions, limits)
+        report["notes"], report["sandbox"] = execution.notes, execution.sandbox
+    report["questions"] = [_grade_question(q, execution, error) for q in questions]
+    report["score"] = round(sum(q["score"] for q in report["questions"]), 6)
+    report["max_score"] = sum(q["max_score"] for q in report["questions"])
+    if sha256(path) != digest:
+        report["notes"].append("warning: the submission file changed on disk while it was graded; "
+                               "the grade is for the version read at the start")
+    report["execution_time"] = round(time.monotonic() - t0, 3)
+    return report
+
+
+def _grade_question(q, execution, error):
+    tests = []
+    for ti, t in enumerate(q.tests):
+        if execution is None:
+            pts, msg = 0.0, error
+        else:
+            outcomes = [execution.outcomes[f"{q.id}.{ti}.{k}"] for k in range(len(t.calls))]
+            pts, msg = _judge(q, t, outcomes)
+        tests.append({"name": t.name, "hidden": t.hidden, "score": round(pts, 6), "max_score": t.points,
+                      "message": msg})
+    score = sum(t["score"] for t in tests)
+    status = (STATUS_PASSED if score >= q.points - 1e-9 else STATUS_PARTIAL if score > 0 else STATUS_FAILED)
+    return {"id": q.id, "function": q.function, "title": q.title, "score": round(score, 6), "max_score": q.points,
+            "status": status, "message": _question_message(q, tests, status), "tests": tests}
+
+
+_SPECIAL = {
+    "Missing": "{fn} is not defined after running the notebook: define a function named exactly {fn}",
+    "NotRun": "{msg}",
+    "Timeout": "{fn} {msg}; look for a loop that never ends",
+    "ProcessDied": "calling {fn} {msg}",
+    "TooLarge": "{msg}",
+    "UnreadableOutput": "{msg}",
+}
+
+
+def _judge(q, t, outcomes):
+    for o in outcomes:
+        if o.error in _SPECIAL:
+            return 0.0, _SPECIAL[o.error].format(fn=q.function, msg=o.message)
+    return bank.judge_test(t, outcomes)
+
+
+def _question_message(q, tests, status):
+    if status == STATUS_PASSED:
+        return "all tests passed"
+    msgs = [t["message"] for t in tests if t["score"] < t["max_score"]]
+    if msgs and all(m == msgs[0] for m in msgs):
+        return msgs[0]
+    failed = sum(t["score"] < t["max_score"] for t in tests)
+    return f"{failed} of {len(tests)} tests failed; first: {msgs[0]}"
+
+
+def grade_path(path, assignment=None, limits=None, workers=1, on_report=None):
+    """Reports for one file or every notebook under a folder, `workers` submissions at a time."""
+    if not (isinstance(workers, int) and workers >= 1):
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}.")
+    files = find_submissions(path)
+    root = path if os.path.isdir(path) else None
+
+    def one(f):
+        r = grade_file(f, assignment, limits, root)
+        if on_report:
+            on_report(r)
+        return r
+    if workers == 1 or len(files) == 1:
+        return [one(f) for f in files]
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # each submission waits on its own child process
+        return list(pool.map(one, files))

@@ -1,0 +1,277 @@
+"""Run one submission in a fresh, limited child process and bring its outputs back as data.
+
+The grader (this process) copies the submission's code cells into a private temporary folder,
+starts ``harness.py`` there, and watches its events with its own clock: a cell or a call that
+runs longer than ``cell_timeout`` seconds, or a process that dies (``os._exit``, out of memory,
+a crash), costs only that cell or that question; the child is restarted without it and grading
+goes on.  The submission file itself is read once, here, and never opened by the child.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import codec
+from .bank import Outcome
+
+MAX_LINE = 4 * 2 ** 20
+MAX_OUTPUT_FILE = 300 * 2 ** 20
+
+
+@dataclass
+class Limits:
+    cell_timeout: float = 30.0     # seconds per cell and per function call
+    total_timeout: float = 300.0   # seconds for the whole submission, restarts included
+    memory_mb: int = 2048          # address space of the child
+    file_mb: int = 64              # largest file the child may write
+
+    def validate(self):
+        for name in ("cell_timeout", "total_timeout"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and v > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {v!r}.")
+        if not (isinstance(self.memory_mb, int) and self.memory_mb >= 256):
+            raise ValueError(f"memory_mb must be an integer >= 256 (the engine alone needs ~200 MB), "
+                             f"got {self.memory_mb!r}.")
+        return self
+
+
+@dataclass
+class Execution:
+    outcomes: dict = field(default_factory=dict)   # call id -> Outcome (errors: Timeout, ProcessDied, ...)
+    notes: list = field(default_factory=list)      # cell errors, timeouts, restarts, in order
+    sandbox: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    runs: int = 0
+
+
+def child_env(workdir):
+    """A small, explicit environment: no learner setting leaks in, no grader secret leaks out."""
+    env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "SYSTEMROOT") if k in os.environ}
+    env.update(HOME=workdir, TMPDIR=workdir, MPLBACKEND="Agg", MPLCONFIGDIR=os.path.join(workdir, ".mpl"),
+               IPYTHONDIR=os.path.join(workdir, ".ipython"), OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0", MLCOURSE_GRADING="1",
+               PYTHONNOUSERSITE="1")
+    return env
+
+
+def _call_list(questions):
+    """[{id, q, fn, test, k, args-spec}], and the arrays of all inputs."""
+    calls, arrays = [], {}
+    for q in questions:
+        for ti, t in enumerate(q.tests):
+            for k, args in enumerate(t.calls):
+                spec, arr = codec.encode(tuple(args))
+                spec = _rekey(spec, arr, arrays)
+                calls.append({"id": f"{q.id}.{ti}.{k}", "q": q.id, "fn": q.function, "args": spec})
+    return calls, arrays
+
+
+def _rekey(spec, arr, into):
+    """Merge one encoding's arrays into a shared dict, renaming keys in its spec."""
+    mapping = {}
+    for key, a in arr.items():
+        mapping[key] = f"i{len(into)}"
+        into[mapping[key]] = a
+
+    def walk(s):
+        if isinstance(s, dict):
+            return {k: (mapping[v] if k in ("k", "X", "y") and isinstance(v, str) and v in mapping else walk(v))
+                    for k, v in s.items()}
+        if isinstance(s, list):
+            return [walk(x) for x in s]
+        return s
+    return walk(spec)
+
+
+def execute(cells, questions, limits: Limits) -> Execution:
+    """Run code cells (list of str) and call every test of `questions`; outcomes by call id."""
+    limits.validate()
+    calls, arrays = _call_list(questions)
+    qcalls = {}
+    for c in calls:
+        qcalls.setdefault(c["q"], []).append(c["id"])
+    ex = Execution()
+    start = time.monotonic()
+    deadline = start + limits.total_timeout
+    skip_cells, skip_q = set(), set()
+    base = tempfile.mkdtemp(prefix="mlcourse-grade-")
+    try:
+        while True:
+            workdir = os.path.join(base, f"run{ex.runs}")
+            os.mkdir(workdir, 0o700)
+            job = {"cells": cells, "skip_cells": sorted(skip_cells), "skip_questions": sorted(skip_q),
+                   "calls": calls, "limits": {"memory_bytes": limits.memory_mb * 2 ** 20,
+                                              "cpu_seconds": int(limits.total_timeout) + 5,
+                                              "file_bytes": limits.file_mb * 2 ** 20}}
+            with open(os.path.join(workdir, "job.json"), "w") as f:
+                json.dump(job, f)
+            np.savez(os.path.join(workdir, "inputs.npz"), **arrays)
+            ex.runs += 1
+            stop = _run_once(workdir, base, ex, limits, deadline, start)
+            shutil.rmtree(workdir, ignore_errors=True)
+            if stop is None:
+                break
+            phase, index, why = stop
+            if phase == "total":
+                ex.notes.append(f"the whole submission took longer than {limits.total_timeout:g} s; "
+                                "the remaining questions were not graded")
+                break
+            if phase == "cell":
+                skip_cells.add(index)
+                ex.notes.append(f"code cell {index + 1} {why}; it was skipped and the notebook run again")
+            elif phase == "call":
+                q = index.split(".")[0]
+                skip_q.add(q)
+                ex.outcomes[index] = Outcome(error="Timeout" if "longer" in why else "ProcessDied", message=why)
+                for cid in qcalls[q]:
+                    ex.outcomes.setdefault(cid, Outcome(error="NotRun", message=f"not run: an earlier test of {q} {why}"))
+                ex.notes.append(f"{q}: a call {why}; {q} was skipped and the notebook run again")
+            else:
+                ex.notes.append(f"the grading process {why} before running the notebook")
+                break
+            if ex.runs > len(cells) + len(qcalls) + 1:
+                ex.notes.append("too many restarts; grading stopped")
+                break
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    for cid in (c["id"] for c in calls):
+        ex.outcomes.setdefault(cid, Outcome(error="NotRun", message="not run (see the notes)"))
+    ex.notes = list(dict.fromkeys(ex.notes))  # a restart repeats the cells' messages: keep each once
+    ex.seconds = time.monotonic() - start
+    return ex
+
+
+def _run_once(workdir, base, ex, limits, deadline, start):
+    """One child process.  None when it finished, else (phase, index, why) of what stopped it."""
+    rfd, wfd = os.pipe()
+    err_path = os.path.join(base, f"stderr{ex.runs}.txt")
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "mlcourse.grading.harness", workdir, str(wfd)],
+                                pass_fds=(wfd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                cwd=workdir, env=child_env(workdir), start_new_session=True)
+    os.close(wfd)
+    phase, index, phase_start = "start", None, time.monotonic()
+    buf = b""
+    try:
+        while True:
+            now = time.monotonic()
+            limit_at = min(deadline, phase_start + limits.cell_timeout) if phase in ("cell", "call") else deadline
+            if phase == "start":
+                limit_at = min(deadline, phase_start + max(limits.cell_timeout, 30.0))
+            if now >= limit_at:
+                _kill(proc)
+                if now >= deadline:
+                    return ("total", None, "")
+                return (phase, index, f"ran longer than {limits.cell_timeout:g} s (time limit)")
+            ready, _, _ = select.select([rfd], [], [], limit_at - now)
+            if not ready:
+                continue
+            chunk = os.read(rfd, 65536)
+            if not chunk:  # the child closed the pipe: it exited
+                code = _wait(proc)
+                if phase == "done":
+                    return None
+                why = _death(code, err_path)
+                if phase in ("cells_done", "result"):
+                    return ("process", None, why)
+                return (phase if phase in ("cell", "call") else "start", index, why)
+            buf += chunk
+            if len(buf) > MAX_LINE and b"\n" not in buf:
+                buf = b""  # an absurd line: drop it
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                ev = _parse(line)
+                if ev is None:
+                    continue
+                kind = ev.get("ev")
+                if kind == "sandbox":
+                    ex.sandbox = {k: v for k, v in ev.items() if k != "ev"}
+                elif kind == "cell" and isinstance(ev.get("i"), int):
+                    phase, index, phase_start = "cell", ev["i"], time.monotonic()
+                elif kind == "cell_error":
+                    ex.notes.append(f"code cell {int(ev.get('i', -1)) + 1} raised {ev.get('error')}: "
+                                    f"{str(ev.get('message', ''))[:200]}")
+                elif kind == "cells_done":
+                    phase, index = "cells_done", None
+                elif kind == "call" and isinstance(ev.get("id"), str):
+                    phase, index, phase_start = "call", ev["id"], time.monotonic()
+                elif kind in ("result", "raised", "missing") and ev.get("id") == index:
+                    ex.outcomes[index] = _outcome(kind, ev, workdir)
+                    phase = "result"
+                elif kind == "done":
+                    phase = "done"
+    finally:
+        os.close(rfd)
+        _kill(proc)
+
+
+def _parse(line):
+    try:
+        ev = json.loads(line)
+    except ValueError:
+        return None
+    return ev if isinstance(ev, dict) else None
+
+
+def _outcome(kind, ev, workdir):
+    if kind == "missing":
+        return Outcome(error="Missing", message="")
+    if kind == "raised":
+        return Outcome(error=str(ev.get("error", "Exception"))[:80], message=str(ev.get("message", ""))[:300])
+    path = os.path.join(workdir, os.path.basename(str(ev.get("file", ""))))
+    try:
+        if os.path.getsize(path) > MAX_OUTPUT_FILE:
+            return Outcome(error="TooLarge", message="the returned arrays are larger than 300 MB")
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        return Outcome(value=codec.decode(ev.get("spec"), arrays))
+    except Exception as e:  # a broken or forged output file: the learner's loss, never the grader's crash
+        return Outcome(error="UnreadableOutput", message=f"the output could not be read ({type(e).__name__})")
+
+
+def _kill(proc):
+    """Kill the child's whole session (threads and processes it started), then reap it."""
+    try:
+        os.killpg(proc.pid, 9)
+    except (ProcessLookupError, PermissionError):
+        pass
+    _wait(proc)
+
+
+def _wait(proc):
+    try:
+        return proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _death(code, err_path):
+    if code is not None and code < 0:
+        import signal as _signal
+        try:
+            name = _signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        how = f"was killed by {name}" + (" (CPU time limit)" if name == "SIGXCPU" else "")
+    else:
+        how = f"ended the process (exit code {code})"
+    tail = ""
+    try:
+        with open(err_path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 400))
+            tail = f.read().decode(errors="replace").strip().splitlines()[-1:] or ""
+            tail = f": {tail[0][:200]}" if tail else ""
+    except OSError:
+        pass
+    return how + ("" if "MemoryError" not in tail else tail)
