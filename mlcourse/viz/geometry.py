@@ -79,7 +79,7 @@ def _draw_tasks(ax, theta, positions, slope, xlim):
     ax.grid(alpha=0.3)
 
 
-def static_figure(batch, theta=0.0, alpha=0.6, maml_runs=None, cs=(0.5, 1.5, 2.0, 2.2), mean_slope=1.5):
+def static_figure(batch, theta=0.0, alpha=0.6, maml_runs=None, cs=(0.5, 1.7, 2.0, 2.2), mean_slope=1.5):
     """Three panels: theta -> theta' for many tasks; |theta^(k) - a| against k for several c;
     MAML's theta during meta-training (maml_runs: list of (iterations, thetas))."""
     import matplotlib.pyplot as plt
@@ -92,7 +92,7 @@ def static_figure(batch, theta=0.0, alpha=0.6, maml_runs=None, cs=(0.5, 1.5, 2.0
         a.annotate("", xy=(tp[i], i), xytext=(theta, i), arrowprops={"arrowstyle": "->", "color": "C0", "alpha": 0.5})
     cvals = checks.linear_c(alpha, batch.x_support)
     a.set_title(f"one step, α = {alpha}: c ∈ [{cvals.min():.2f}, {cvals.max():.2f}]", fontsize=10)
-    a.legend(fontsize=7, loc="lower right")
+    a.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     k = np.arange(0, 11)
     for cv in cs:
         b.semilogy(k, np.abs(1 - cv) ** k, "o-", ms=3, label=f"c = {cv}")
