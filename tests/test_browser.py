@@ -1,0 +1,83 @@
+"""End to end in a real browser: JupyterLab + ipywidgets in headless Chromium, driven by Playwright.
+
+Opens a fresh copy of notebook 02, runs all cells, moves the theta slider one step with the
+keyboard, and checks that the meta-gradient table now shows what the engine computes for the new
+theta.  A screenshot is saved in the test's tmp folder.  Skipped only when /usr/bin/chromium is
+missing (install it with `apt-get install -y --no-install-recommends chromium`).
+"""
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mlcourse import checks
+from mlcourse.viz import meta_gradient
+
+from labtools import CHROME_ARGS, CHROMIUM, jupyter_lab, run_all_and_wait, wait_kernel_idle
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_meta_gradient_1d.ipynb"
+ROWS = {"theta_prime": 0, "exact": 3, "autograd": 4}   # row index i of td.mg-i in the readout table
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason=f"{CHROMIUM} is absent: apt-get install -y --no-install-recommends chromium")
+
+
+def fresh_copy(dest):
+    """The notebook without outputs, so that "[n]:" prompts only appear once this run executes them."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    for c in nb.cells:
+        if c.cell_type == "code":
+            c.outputs, c.execution_count = [], None
+    nbformat.write(nb, dest)
+    src = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    seed = int(re.search(r"^SEED = (\d+)", src, re.M).group(1))
+    return sum(c.cell_type == "code" for c in nb.cells), seed
+
+
+def test_theta_slider_updates_the_meta_gradient(tmp_path):
+    from playwright.sync_api import sync_playwright
+    root, home = tmp_path / "course", tmp_path / "home"
+    root.mkdir(), home.mkdir()
+    n_code, seed = fresh_copy(root / "02.ipynb")
+    with jupyter_lab(root, home) as (base, token, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{base}/lab/tree/02.ipynb?token={token}")
+            wait_kernel_idle(page)
+            run_all_and_wait(page, n_code)
+
+            slider = page.locator(".widget-slider").filter(has=page.locator(".widget-label", has_text="θ")).first
+            slider.scroll_into_view_if_needed()
+            readout = slider.locator(".widget-readout")
+            cell = page.locator(".mg-3 code").first
+            page.wait_for_function("() => !!document.querySelector('.mg-3 code')", timeout=30_000)
+            theta0, before = float(readout.text_content()), cell.text_content()
+            img_before = page.locator(".widget-image").first.get_attribute("src")
+
+            slider.locator(".noUi-handle").focus()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function("old => { const e = document.querySelector('.mg-3 code'); "
+                                   "return e && e.textContent !== old; }", arg=before, timeout=30_000)
+            wait_kernel_idle(page)
+
+            theta = float(readout.text_content())
+            alpha = float(page.locator(".widget-slider").filter(
+                has=page.locator(".widget-label", has_text="α")).first.locator(".widget-readout").text_content())
+            assert theta == pytest.approx(theta0 + 0.05), "ArrowRight should move theta by one step (0.05)"
+            ref = checks.check_worked_example_1(theta, meta_gradient.example_task(seed), alpha)
+            shown = {k: page.locator(f".mg-{i} code").first.text_content().strip() for k, i in ROWS.items()}
+            assert shown["exact"] == f"{ref['closed_form']:+.6f}"
+            assert shown["autograd"] == f"{ref['autograd']:+.6f}"
+            assert shown["theta_prime"] == f"{ref['theta_prime']:+.6f}"
+            assert page.locator(".widget-image").first.get_attribute("src") != img_before, "figure not redrawn"
+            shot = tmp_path / "notebook02_after_slider.png"
+            page.locator(".widget-image").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(shot))
+            assert shot.stat().st_size > 10_000
+            print(f"\ntheta {theta0:.2f} -> {theta:.2f}: exact meta-gradient {before.strip()} -> {shown['exact']}; "
+                  f"screenshot {shot}")
+        finally:
+            browser.close()
