@@ -1,0 +1,103 @@
+"""Results the package computed and ships, so that notebooks load in seconds what took minutes.
+
+    load("sinusoid")           -> {"summary": dict (summary.json), "theta": {method: params}, "hparams", "dir"}
+                                  the paper setup, all four methods with one inner step (notebook 05)
+    load("sinusoid_reptile5")  -> the same for Reptile meta-trained with five inner steps (notebook 05)
+    load("directions")         -> dict of arrays from ``python -m mlcourse.compare`` (notebook 04)
+
+``COMMANDS[name]`` is the command that recomputes each (run from the repository root).
+
+Files are found inside the installed package (``RESULTS_DIR``); ``path(name)`` tells where.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+__all__ = ["RESULTS_DIR", "COMMANDS", "available", "path", "load", "load_sinusoid", "load_directions",
+           "theta_from_flat"]
+
+RESULTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+COMMANDS = {
+    "sinusoid": ("mlcourse train sinusoid --methods maml,fomaml,reptile,pretrain "
+                 "--out mlcourse/results/sinusoid --overwrite"),
+    "sinusoid_reptile5": ("mlcourse train sinusoid --methods reptile --inner-steps 5 "
+                          "--out mlcourse/results/sinusoid_reptile5 --overwrite"),
+    "directions": "python -m mlcourse.compare",
+}
+
+
+def path(name):
+    """Where result `name` lives: a folder for the sinusoid runs, a file for "directions"."""
+    if name in ("sinusoid", "sinusoid_reptile5"):
+        return os.path.join(RESULTS_DIR, name)
+    if name == "directions":
+        return os.path.join(RESULTS_DIR, "directions.npz")
+    raise ValueError(f"unknown result {name!r}; available: {', '.join(COMMANDS)}.")
+
+
+def available():
+    """Names whose files are present."""
+    return [n for n in COMMANDS if os.path.exists(path(n))]
+
+
+def _missing(name):
+    return FileNotFoundError(f"the shipped result {name!r} is missing at {path(name)}; "
+                             f"recompute it with: {COMMANDS[name]}")
+
+
+def load_sinusoid(folder=None):
+    """summary.json and every checkpoint of a sinusoid run folder (default: the shipped one)."""
+    from .. import train
+    folder = folder or path("sinusoid")
+    summary_path = os.path.join(folder, "summary.json")
+    if not os.path.exists(summary_path):
+        shipped = {path(n): n for n in ("sinusoid", "sinusoid_reptile5")}
+        raise _missing(shipped[folder]) if folder in shipped else FileNotFoundError(
+            f"no summary.json in {folder}; run `mlcourse train sinusoid --out {folder}` first.")
+    with open(summary_path) as f:
+        summary = json.load(f)
+    theta, hparams = {}, {}
+    for method, fname in summary.get("checkpoints", {}).items():
+        theta[method], hparams[method], _ = train.load_checkpoint(os.path.join(folder, fname))
+    return {"summary": summary, "theta": theta, "hparams": hparams, "dir": folder}
+
+
+def load_directions(file=None):
+    """The direction trace of ``compare.direction_trace`` as a dict of arrays (and its config)."""
+    file = file or path("directions")
+    if not os.path.exists(file):
+        raise _missing("directions")
+    with np.load(file, allow_pickle=False) as z:
+        out = {k: z[k] for k in z.files}
+    out["config"] = dict(zip(out.pop("config_keys").tolist(), out.pop("config_values").tolist()))
+    return out
+
+
+def load(name):
+    """Load a shipped result by name: "sinusoid", "sinusoid_reptile5" or "directions"."""
+    if name in ("sinusoid", "sinusoid_reptile5"):
+        return load_sinusoid(path(name))
+    if name == "directions":
+        return load_directions()
+    raise ValueError(f"unknown result {name!r}; available: {', '.join(COMMANDS)}.")
+
+
+def theta_from_flat(vec, sizes=(1, 40, 40, 1), dtype=np.float32):
+    """Rebuild MLP parameters [(W, b), ...] from a flat vector (the order of tree.flatten)."""
+    vec = np.asarray(vec)
+    need = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    if vec.ndim != 1 or vec.size != need:
+        raise ValueError(f"a flat vector of shape {vec.shape} does not fit an MLP of sizes {list(sizes)} "
+                         f"({need} parameters); pass one snapshot (1-D) and the sizes it was trained with.")
+    theta, i = [], 0
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        W = vec[i:i + fan_in * fan_out].reshape(fan_in, fan_out).astype(dtype)
+        i += fan_in * fan_out
+        b = vec[i:i + fan_out].astype(dtype)
+        i += fan_out
+        theta.append((W, b))
+    return theta

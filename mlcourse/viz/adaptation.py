@@ -1,0 +1,139 @@
+"""Meta-test adaptation of sinusoid models, step by step (notebook 05).
+
+    adaptation_path(theta, task, alpha, max_steps)   theta^(0..m) and query MSE after each step
+    adaptation_figure(thetas, batch, ...)            static picture: fits after 0, 1, 10 steps
+    adaptation_widget(thetas, ...)                   slider for steps, a new-task button, the seed
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import maml, nets, tasks
+from .sinusoid import COLORS, LABELS
+
+X_GRID = np.linspace(-5, 5, 200)
+
+
+def adaptation_path(theta, task, alpha=0.01, max_steps=10):
+    """Fits on X_GRID and query MSE after 0..max_steps SGD steps on the task's support set.
+
+    task: a one-task TaskBatch.  Returns {"fits": (max_steps + 1, len(X_GRID)), "mse": (max_steps + 1,)}.
+    """
+    if task.num_tasks != 1:
+        raise ValueError(f"adaptation_path takes one task; pass batch.task(i), got {task.num_tasks} tasks.")
+    dtype = theta[0][0].dtype
+    task = task.astype(dtype)
+    xg = X_GRID[None, :, None].astype(dtype)
+    fits, mse = [], []
+    th = theta
+    for s in range(max_steps + 1):
+        if s > 0:  # one more SGD step from the current parameters (task axis of length 1 dropped)
+            th = [(W[0], b[0]) for W, b in maml.adapt(th, task.x_support, task.y_support, alpha, 1)]
+        fits.append(nets.mlp_apply(th, xg)[:, 0])
+        mse.append(float(nets.mse(nets.mlp_apply(th, task.x_query[0]), task.y_query[0])))
+    return {"fits": np.array(fits), "mse": np.array(mse)}
+
+
+def _draw(ax, paths, task, step, methods):
+    a, p = task.params["amplitude"][0], task.params["phase"][0]
+    ax.plot(X_GRID, tasks.Sinusoid.function(X_GRID, a, p), "k", lw=1.5, label="true task")
+    ax.plot(task.x_support[0, :, 0], task.y_support[0, :, 0], "k^", ms=8, label=f"K = {task.k_support} support")
+    for m in methods:
+        ax.plot(X_GRID, paths[m]["fits"][step], color=COLORS.get(m), lw=1.8,
+                label=f"{LABELS.get(m, m)}: query MSE {paths[m]['mse'][step]:.2f}")
+    ax.set(xlim=(-5, 5), ylim=(-5.5, 5.5), xlabel="x", ylabel="y")
+    ax.grid(alpha=0.3)
+
+
+def adaptation_figure(thetas, batch, steps=(0, 1, 10), alpha=0.01):
+    """Rows: tasks of batch; columns: step counts; every method's fit in each panel."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(batch.num_tasks, len(steps), figsize=(3.6 * len(steps), 2.9 * batch.num_tasks),
+                             squeeze=False)
+    for i in range(batch.num_tasks):
+        task = batch.task(i)
+        paths = {m: adaptation_path(th, task, alpha, max(steps)) for m, th in thetas.items()}
+        for j, s in enumerate(steps):
+            _draw(axes[i, j], paths, task, s, list(thetas))
+            axes[i, j].legend(fontsize=6, loc="lower left")
+            if i == 0:
+                axes[i, j].set_title(f"after {s} step{'s' if s != 1 else ''} (alpha = {alpha})")
+    fig.tight_layout()
+    return fig
+
+
+def adaptation_widget(thetas, alpha=0.01, k_shot=5, k_query=100, max_steps=10, seed=0, dpi=72):
+    """Adapt meta-trained models to a fresh sinusoid, one SGD step per slider tick.
+
+    thetas: {method: params} (e.g. results.load("sinusoid")["theta"]).  A task is drawn from
+    np.random.default_rng(seed); "new task" increments the seed.  The adaptation path (fits and
+    query MSE after 0..max_steps steps) is computed once per task; a slider move redraws only the
+    fitted curves.  Returns a VBox with .update() (one redraw, returns its seconds), .new_task(),
+    .state (task, paths, mse now) and .controls.
+    """
+    import ipywidgets as W
+
+    from .compare import Blit, widget_figure
+
+    step = W.IntSlider(value=0, min=0, max=max_steps, description="steps", continuous_update=False)
+    seed_box = W.IntText(value=seed, description="task seed")
+    button = W.Button(description="new task", icon="refresh")
+    shown = W.SelectMultiple(options=[(LABELS.get(m, m), m) for m in thetas], value=tuple(thetas),
+                             description="methods", rows=min(4, len(thetas)))
+    text = W.HTML()
+    image = W.Image(format="png")
+
+    fig, ax = widget_figure(8.5, 3.8, dpi)
+    fig.subplots_adjust(left=0.07, right=0.74, bottom=0.14, top=0.9)
+    true_line = ax.plot([], [], "k", lw=1.5, label="true task")[0]
+    support = ax.plot([], [], "k^", ms=8, label=f"K = {k_shot} support")[0]
+    fits = {m: ax.plot([], [], color=COLORS.get(m), lw=1.8, animated=True, label=LABELS.get(m, m))[0]
+            for m in thetas}
+    ax.set(xlim=(-5, 5), ylim=(-5.5, 5.5), xlabel="x", ylabel="y")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    blit = Blit(fig, list(fits.values()))
+    state = {}
+
+    def new_paths(*_):
+        task = tasks.Sinusoid().sample(np.random.default_rng(seed_box.value), 1, k_shot, k_query)
+        state["task"] = task
+        state["paths"] = {m: adaptation_path(th, task, alpha, max_steps) for m, th in thetas.items()}
+        a, p = task.params["amplitude"][0], task.params["phase"][0]
+        true_line.set_data(X_GRID, tasks.Sinusoid.function(X_GRID, a, p))
+        support.set_data(task.x_support[0, :, 0], task.y_support[0, :, 0])
+        ax.set_title(f"task seed {seed_box.value}: A = {a:.2f}, phase = {p:.2f}; SGD with alpha = {alpha}",
+                     fontsize=10)
+        blit.background = None  # the static part changed
+
+    def update(*_):
+        t0 = time.perf_counter()
+        for m, line in fits.items():
+            line.set_data(X_GRID, state["paths"][m]["fits"][step.value])
+            line.set_visible(m in shown.value)
+        state["mse"] = {m: float(state["paths"][m]["mse"][step.value]) for m in shown.value}
+        text.value = (f"after <b>{step.value}</b> step(s), query MSE on {k_query} points: "
+                      + ", ".join(f"{LABELS.get(m, m)} <b>{v:.3f}</b>" for m, v in state["mse"].items()))
+        image.value = blit.fast()
+        return time.perf_counter() - t0
+
+    def on_seed(*_):
+        new_paths()
+        return update()
+
+    def new_task(*_):
+        seed_box.value += 1  # triggers on_seed
+
+    step.observe(update, names="value")
+    shown.observe(update, names="value")
+    seed_box.observe(on_seed, names="value")
+    button.on_click(new_task)
+    new_paths()
+    box = W.VBox([W.HBox([step, seed_box, button]), shown, text, image])
+    box.update, box.new_task, box.on_seed = update, new_task, on_seed
+    box.state, box.figure = state, fig
+    box.controls = {"steps": step, "seed": seed_box, "new_task": button, "methods": shown}
+    box.last_seconds = update()
+    return box
