@@ -44,21 +44,31 @@ def find_submissions(path):
 
 
 def read_notebook(data):
-    """(notebook, None) or (None, message) for the bytes of a submission."""
+    """(notebook, error, note) for the bytes of a submission.
+
+    A notebook Jupyter can open is graded even when it breaks a detail of the schema (the note
+    says so); only a file whose cells cannot be read is an error.
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return None, "this file is not a Jupyter notebook (it is not UTF-8 text); submit the .ipynb file"
+        return None, "this file is not a Jupyter notebook (it is not UTF-8 text); submit the .ipynb file", None
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as e:  # nbformat raises several types for bad JSON / bad structure
         return None, (f"this file is not a readable Jupyter notebook ({type(e).__name__}: {str(e)[:120]}); "
-                      "download it again from Jupyter (File > Download) and resubmit")
+                      "download it again from Jupyter (File > Download) and resubmit"), None
     try:
         nbformat.validate(nb)
     except Exception as e:
-        return None, f"the notebook is damaged ({str(e).splitlines()[0][:160]}); re-save it in Jupyter and resubmit"
-    return nb, None
+        cells = nb.get("cells")
+        if not isinstance(cells, list) or not all(isinstance(c, dict) and c.get("cell_type") in
+                                                  ("code", "markdown", "raw") and isinstance(c.get("source"), str)
+                                                  for c in cells):
+            return None, (f"the notebook is damaged ({str(e).splitlines()[0][:160]}); "
+                          "re-save it in Jupyter and resubmit"), None
+        return nb, None, f"the notebook does not follow the format exactly ({str(e).splitlines()[0][:120]}); graded anyway"
+    return nb, None, None
 
 
 def identify_assignment(nb, path, given=None):
@@ -84,7 +94,7 @@ def grade_file(path, assignment=None, limits=None, root=None):
     digest = sha256(path)
     with open(path, "rb") as f:
         data = f.read()
-    nb, error = read_notebook(data)
+    nb, error, note = read_notebook(data)
     assignment = identify_assignment(nb, path, assignment)
     report = {"submission": name, "path": os.path.abspath(path), "sha256": digest, "assignment": assignment,
               "score": 0.0, "max_score": 0.0, "execution_time": 0.0, "error": error, "notes": [], "sandbox": {},
@@ -100,7 +110,7 @@ def grade_file(path, assignment=None, limits=None, root=None):
     else:
         cells = [c.source for c in nb.cells if c.cell_type == "code"]
         execution = runner.execute(cells, questions, limits)
-        report["notes"], report["sandbox"] = execution.notes, execution.sandbox
+        report["notes"], report["sandbox"] = ([note] if note else []) + execution.notes, execution.sandbox
     report["questions"] = [_grade_question(q, execution, error) for q in questions]
     report["score"] = round(sum(q["score"] for q in report["questions"]), 6)
     report["max_score"] = sum(q["max_score"] for q in report["questions"])

@@ -1,0 +1,270 @@
+"""The exercises, check(), the question bank and the reports (the isolation suite is test_grading_sandbox.py)."""
+import csv
+import io
+import json
+import os
+import shutil
+import zipfile
+
+import nbformat
+import numpy as np
+import pytest
+
+from mlcourse import cli, tasks
+from mlcourse.grading import assign, bank, codec, compare, feedback, grader, reports, runner
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SOLUTIONS = os.path.join(ROOT, "solutions")
+EXERCISES = os.path.join(ROOT, "exercises")
+LIMITS = runner.Limits(cell_timeout=60, total_timeout=180)
+
+
+@pytest.fixture(scope="module")
+def solution_reports():
+    return {r["assignment"]: r for r in grader.grade_path(SOLUTIONS, limits=LIMITS, workers=2)}
+
+
+@pytest.fixture(scope="module")
+def exercise_reports():
+    return {r["assignment"]: r for r in grader.grade_path(EXERCISES, limits=LIMITS, workers=2)}
+
+
+# ---- the notebooks ---------------------------------------------------------------------------------
+
+def test_every_assignment_has_a_solution_and_an_exercise(solution_reports, exercise_reports):
+    assert set(solution_reports) == set(bank.ASSIGNMENTS) == set(exercise_reports)
+
+
+def test_solutions_score_full_marks(solution_reports):
+    for a, r in solution_reports.items():
+        assert r["error"] is None, (a, r["error"])
+        assert r["score"] == r["max_score"] > 0, (a, [(q["id"], q["message"]) for q in r["questions"]])
+
+
+def test_blank_exercises_score_zero_with_a_clear_message(exercise_reports):
+    for a, r in exercise_reports.items():
+        assert r["score"] == 0 and r["max_score"] > 0, a
+        for q in r["questions"]:
+            assert q["message"] == "not answered yet: the function raises NotImplementedError", (a, q)
+
+
+def test_solutions_grade_within_15_seconds_each(solution_reports):
+    # a generous bound on a recorded number (the benchmark prints the real timings)
+    assert max(r["execution_time"] for r in solution_reports.values()) < 15
+
+
+def test_exercises_are_in_sync_with_solutions():
+    assert assign.drift(SOLUTIONS, EXERCISES) == []
+
+
+def test_drift_is_detected(tmp_path):
+    ex = tmp_path / "exercises"
+    shutil.copytree(EXERCISES, ex)
+    path = ex / "ex03_initialisation.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[3].source += "\n# edited by hand"
+    nbformat.write(nb, str(path))
+    problems = assign.drift(SOLUTIONS, str(ex))
+    assert len(problems) == 1 and "ex03_initialisation" in problems[0] and "mlcourse assign" in problems[0]
+
+
+def test_exercises_hold_no_solution_and_raise_not_implemented():
+    for path in assign.notebooks(EXERCISES):
+        text = open(path).read()
+        assert assign.BEGIN not in text and assign.END not in text
+        nb = nbformat.read(path, as_version=4)
+        raising = [c for c in nb.cells if "raises-exception" in c.metadata.get("tags", [])]
+        for c in raising:
+            assert [o["ename"] for o in c.outputs if o["output_type"] == "error"] == ["NotImplementedError"]
+
+
+def test_notebooks_are_committed_executed_and_clean():
+    for path in assign.notebooks(SOLUTIONS) + assign.notebooks(EXERCISES):
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.execution_count is not None for c in code), path
+        assert "widgets" not in nb.metadata and "language_info" not in nb.metadata
+        assert all("execution" not in c.metadata for c in nb.cells)
+
+
+def test_the_bank_and_the_solutions_validate():
+    assert assign.validate(SOLUTIONS) == []
+
+
+def test_validate_reports_a_question_without_tests(monkeypatch):
+    q = bank.QUESTIONS["q5"]
+    monkeypatch.setitem(bank.QUESTIONS, "q5", bank.Question(q.id, q.assignment, q.function, q.title, ()))
+    assert "q5 has no tests" in assign.validate()
+
+
+def test_strip_solution_keeps_indentation_and_rejects_unbalanced_markers():
+    src = "def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\n\ny = 2"
+    assert assign.strip_solution(src) == "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\ny = 2"
+    with pytest.raises(ValueError, match="never closed"):
+        assign.strip_solution("### BEGIN SOLUTION\nx = 1")
+    with pytest.raises(ValueError, match="without a matching"):
+        assign.strip_solution("x = 1\n### END SOLUTION")
+
+
+# ---- the codec -------------------------------------------------------------------------------------
+
+def test_codec_roundtrip_and_objects_never_travel():
+    theta = [(np.ones((2, 3)), np.zeros(3)), (np.arange(3.0)[:, None], np.array([1.0]))]
+    back = codec.roundtrip({"theta": theta, "n": 3, "x": 2.5, "s": "hi", "none": None, "flag": True})
+    assert back["n"] == 3 and back["x"] == 2.5 and back["s"] == "hi" and back["none"] is None and back["flag"]
+    assert compare.close(back["theta"], theta)[0] == 1.0
+
+    class Sneaky:
+        def __reduce__(self):
+            raise AssertionError("never pickled")
+    spec, arrays = codec.encode([Sneaky(), np.array([object()], dtype=object)])
+    json.dumps(spec)
+    assert all(a.dtype != object for a in arrays.values())
+    out = codec.decode(spec, arrays)
+    assert isinstance(out[0], codec.Unsupported) and isinstance(out[1], codec.Unsupported)
+
+
+def test_seed_marker_gives_a_fresh_generator_each_time():
+    a, b = codec.roundtrip(codec.Seed(3)), codec.roundtrip(codec.Seed(3))
+    assert a is not b and a.random() == b.random()
+
+
+# ---- comparisons and judges ------------------------------------------------------------------------
+
+def test_close_messages_say_what_was_expected_without_the_reference():
+    ref = np.array([0.123456, 0.654321, 0.777777])
+    assert compare.close(ref + 1e-12, ref)[0] == 1.0
+    frac, msg = compare.close(ref[:2], ref)
+    assert frac == 0 and "expected shape (3,)" in msg and "got shape (2,)" in msg
+    frac, msg = compare.close(np.array([np.nan, 1, 2]), ref)
+    assert frac == 0 and "NaN" in msg
+    frac, msg = compare.close(ref + 0.5, ref)
+    assert frac == 0 and "0.1235" not in msg and "0.6543" not in msg and "got" in msg
+    frac, msg = compare.close([(ref, ref)], [(ref, ref), (ref, ref)])
+    assert frac == 0 and "list of 2" in msg
+
+
+def test_episode_judge_accepts_the_engine_and_pinpoints_mistakes():
+    q = bank.question("q1")
+    engine = feedback.run_tests("q1", {"sample_episode": tasks.sample_episode}, include_hidden=True)
+    assert all(r.passed for r in engine)
+
+    def overlapping(rng, classes, n_way, k_shot, k_query):  # query drawn with replacement from the support
+        xs, ys, xq, yq, chosen = tasks.sample_episode(rng, classes, n_way, k_shot, k_query)
+        xq = np.repeat(xs, k_query // k_shot + 1, axis=0)[: len(yq)] if k_query else xq
+        return xs, ys, xq, yq, chosen
+
+    def global_rng(rng, classes, n_way, k_shot, k_query):
+        return tasks.sample_episode(np.random.default_rng(), classes, n_way, k_shot, k_query)
+    res = feedback.run_tests("q1", {"sample_episode": overlapping})
+    assert not res[0].passed and "disjoint" in res[0].message
+    res = feedback.run_tests("q1", {"sample_episode": global_rng})
+    det = [r for r in res if r.name == "deterministic for a given rng"][0]
+    assert det.points == 0.5 and "same episode" in det.message
+    assert q.points == 5
+
+
+def test_raises_judge_requires_the_named_error():
+    def no_check(rng, classes, n_way, k_shot, k_query):
+        return tasks.sample_episode(rng, classes, min(n_way, len(classes)), k_shot, k_query)
+    res = feedback.run_tests("q1", {"sample_episode": no_check})
+    r = [r for r in res if "ValueError" in r.name][0]
+    assert r.points == 0 and "expected a ValueError" in r.message
+
+
+# ---- check() in the notebook ------------------------------------------------------------------------
+
+def test_check_prints_input_expectation_and_result_but_not_the_answer(capsys):
+    def linear_c(alpha, x_support):
+        return 2 * alpha * np.mean(x_support ** 2, axis=1) + 0.5  # off by 0.5
+
+    feedback.check("q5", {"linear_c": linear_c})
+    out = capsys.readouterr().out
+    assert "q5 linear_c: 0/2 public tests passed" in out
+    assert "input:  linear_c(0.1, array shape (3, 5)" in out and "expected values within rtol" in out
+    x = bank.question("q5").tests[0].calls[0][1]
+    reference = 2 * 0.1 * np.mean(x ** 2, axis=1)
+    assert np.array2string(reference, precision=4)[1:7] not in out
+
+
+def test_check_passes_and_names_hidden_tests_nowhere(capsys):
+    feedback.check("q7", {"best_initialisation": lambda a: float(np.mean(a))})
+    out = capsys.readouterr().out
+    assert "2/2 public tests passed" in out and "hidden" not in out
+
+
+def test_check_reports_a_missing_function_and_unknown_question(capsys):
+    feedback.check("q6", {})
+    assert "linear_inner_step is not defined" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown question 'q99'"):
+        feedback.check("q99", {})
+
+
+def test_check_finds_the_callers_definitions(capsys):
+    # in a notebook the caller's globals are the notebook's namespace
+    globals()["best_initialisation"] = lambda a: float(np.mean(a))
+    try:
+        feedback.check("q7")
+    finally:
+        del globals()["best_initialisation"]
+    assert "2/2 public tests passed" in capsys.readouterr().out
+
+
+def test_check_all_sums_public_points(capsys):
+    feedback.check_all("ex03", {"best_initialisation": lambda a: float(np.mean(a))})
+    out = capsys.readouterr().out
+    assert "public tests: 2/6 points" in out
+
+
+def test_check_is_silent_while_grading(monkeypatch, capsys):
+    monkeypatch.setenv(feedback.GRADING_ENV, "1")
+    feedback.check("q1", {})
+    assert "skipped while grading" in capsys.readouterr().out
+
+
+# ---- reports and the command line --------------------------------------------------------------------
+
+def test_reports_from_a_graded_solution(solution_reports, tmp_path):
+    r = solution_reports["ex03"]
+    gs = reports.gradescope(r)
+    assert gs["score"] == r["score"] and set(gs) >= {"score", "execution_time", "output", "tests"}
+    assert all(set(t) >= {"name", "score", "max_score", "output", "visibility"} for t in gs["tests"])
+    assert {t["visibility"] for t in gs["tests"]} == {"visible", "after_published"}
+    rows = list(csv.DictReader(io.StringIO(reports.gradebook_csv(list(solution_reports.values())))))
+    assert len(rows) == 5 and all(float(row["score"]) == float(row["max_score"]) for row in rows)
+    md = reports.feedback_markdown(r)
+    hidden = [t for q in r["questions"] for t in q["tests"] if t["hidden"]]
+    assert hidden and all(f"[pass] {t['name']}" in md for t in hidden)
+    assert "total 9/9" in reports.table([r])
+
+
+def test_cli_grade_writes_every_output(tmp_path, capsys):
+    sub = tmp_path / "in"
+    sub.mkdir()
+    shutil.copy(os.path.join(SOLUTIONS, "ex03_initialisation.ipynb"), sub / "learner.ipynb")
+    out = tmp_path / "out"
+    code = cli.main(["grade", str(sub / "learner.ipynb"), "--out", str(out), "--gradescope", "--quiet"])
+    assert code == 0
+    res = json.load(open(out / "results.json"))
+    assert res["score"] == 9 and len(res["tests"]) == 9
+    assert json.load(open(out / "report.json"))[0]["assignment"] == "ex03"  # from the notebook's metadata
+    assert (out / "gradebook.csv").exists() and (out / "feedback" / "learner.md").exists()
+    assert "total 9/9" in capsys.readouterr().out
+
+
+def test_cli_reports_user_errors_in_one_line(tmp_path, capsys):
+    assert cli.main(["grade", str(tmp_path / "nope")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["grade", SOLUTIONS, "--workers", "0", "--quiet"]) == 1
+    assert "workers must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_gradescope_bundle(tmp_path):
+    out = tmp_path / "ag.zip"
+    assert cli.main(["gradescope-bundle", "ex03", "--out", str(out)]) == 0
+    with zipfile.ZipFile(out) as z:
+        names = set(z.namelist())
+        run = z.read("run_autograder").decode()
+    assert {"setup.sh", "run_autograder", "mlcourse-src/pyproject.toml",
+            "mlcourse-src/mlcourse/grading/harness.py"} <= names
+    assert "mlcourse grade" in run and "--assignment ex03" in run and "/autograder/results" in run
