@@ -16,12 +16,17 @@ import sys
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _ensure_one_thread(argv):
-    """BLAS reads its thread count at import: re-run this module with one thread if needed."""
+def ensure_one_thread(module, argv):
+    """BLAS reads its thread count at import: re-run `python -m module argv` with one thread if needed.
+
+    The engine's matrices are tiny (40 x 40): BLAS threads only add overhead, and on a busy machine
+    they make a meta-iteration many times slower.
+    """
     if all(os.environ.get(v) == "1" for v in _THREAD_VARS):
         return
     env = dict(os.environ, **{v: "1" for v in _THREAD_VARS})
-    os.execve(sys.executable, [sys.executable, "-m", "mlcourse.bench", *argv], env)
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
 
 
 def _paths(theta, batch, alpha, steps):
@@ -136,7 +141,9 @@ def measure(fn, repeats, warmup=2):
     return float(np.median(times)), peak
 
 
-def main(argv=None):
+def main(argv=None, reexec=None):
+    """Run the benchmark; re-runs itself with one BLAS thread when started as a program."""
+    reexec = argv is None if reexec is None else reexec
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="mlcourse bench", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30, help="timed repeats per fast path (median reported)")
@@ -149,7 +156,8 @@ def main(argv=None):
         step_list = [int(s) for s in args.steps.split(",")]
     except ValueError:
         parser.error(f"--steps must be a comma list of integers, got {args.steps!r}")
-    _ensure_one_thread(argv)
+    if reexec:
+        ensure_one_thread("mlcourse.bench", argv)
 
     import platform
 

@@ -67,6 +67,8 @@ def cmd_course(args):
     cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={os.path.abspath(target)}"]
     if args.no_browser:
         cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root; Jupyter refuses without this
+        cmd.append("--allow-root")
     cmd += args.lab_args
     print("starting:", " ".join(cmd))
     return subprocess.call(cmd)
@@ -171,12 +173,16 @@ def build_parser():
 
 
 def main(argv=None):
+    from_command_line = argv is None  # only then may the process re-run itself (one BLAS thread)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # the benchmark has its own parser (and re-runs itself with one thread)
         from . import bench
-        return bench.main(argv[1:])
+        return bench.main(argv[1:], reexec=from_command_line)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "train" and from_command_line:
+        from .bench import ensure_one_thread
+        ensure_one_thread("mlcourse", argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0

@@ -70,6 +70,10 @@ def mlp_apply(theta, x):
     with x (T, K, d_in).  The computation runs in theta's dtype.
     """
     x = np.asarray(x, dtype=theta[0][0].dtype) if not hasattr(x, "_value") else x
+    if np.ndim(x) < 2 or np.shape(x)[-1] != np.shape(theta[0][0])[-2]:
+        raise ValueError(f"x has shape {np.shape(x)} but theta's first layer expects (..., K, "
+                         f"{np.shape(theta[0][0])[-2]}); add the feature axis with x[..., None] or build theta "
+                         f"with sizes[0] = {np.shape(x)[-1] if np.ndim(x) else 1}.")
     h = x
     last = len(theta) - 1
     for l, (W, b) in enumerate(theta):

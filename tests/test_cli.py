@@ -67,3 +67,37 @@ def test_bench_runs_and_prints_ratios():
     r = run("bench", "--steps", "1", "--repeats", "3", "--quick")
     assert r.returncode == 0, r.stderr
     assert "x fastest" in r.stdout and "per-task loop" in r.stdout
+
+
+def test_course_command_starts_jupyterlab_on_a_private_copy(tmp_path):
+    import secrets
+    import socket
+    import time
+    import urllib.request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(8)
+    env = dict(ENV, JUPYTER_RUNTIME_DIR=str(tmp_path / "rt"), JUPYTER_DATA_DIR=str(tmp_path / "data"),
+               JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"))
+    proc = subprocess.Popen([sys.executable, "-m", "mlcourse", "course", str(tmp_path / "mine"), "--no-browser",
+                             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+                             f"--IdentityProvider.token={token}"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents/notebooks?token={token}",
+                                            timeout=2) as r:
+                    listing = json.loads(r.read())
+                break
+            except OSError:
+                assert time.time() < deadline, "JupyterLab did not answer within 120 s"
+                time.sleep(0.5)
+        names = {c["name"] for c in listing["content"]}
+        assert any(n.startswith("00_") for n in names), names
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

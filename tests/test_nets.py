@@ -46,6 +46,8 @@ def test_parameter_shape_errors():
         nets.check_mlp_params({"W": 1})
     with pytest.raises(ValueError, match="at least"):
         nets.mlp_init(rng, [3])
+    with pytest.raises(ValueError, match="feature axis"):
+        nets.mlp_apply(theta, np.ones((4, 5)))
 
 
 def test_mse_per_task_and_scalar_models():
