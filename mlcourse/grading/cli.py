@@ -65,13 +65,6 @@ def cmd_bundle(args):
     return 0
 
 
-def _positive_float(text):
-    v = float(text)
-    if not v > 0:
-        raise ValueError(f"expected a positive number of seconds, got {text}")
-    return v
-
-
 def add_commands(sub):
     s = sub.add_parser("grade", help="grade a notebook or a folder of notebooks in isolated processes")
     s.add_argument("path", help="a submitted notebook, or a folder (every *.ipynb under it is graded)")

@@ -1,0 +1,79 @@
+"""Time the grader: one submission, and a folder of N submissions with 1 and with W workers.
+
+    python -m mlcourse.grading.bench [--submissions 20] [--workers 2] [--solutions DIR]
+
+The folder is made of copies of the solution notebooks (all five assignments, in turn), so every
+submission runs its full set of tests.  Each setting runs --repeat times, alternating, and the
+best time is kept (other jobs on a shared machine only ever slow a run down).  Prints the timings
+and the speed-up; asserts nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+from . import grader, runner
+
+
+def _default_solutions():
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "solutions")
+
+
+def make_folder(solutions, n, dest):
+    """dest filled with n copies of the solution notebooks, cycling through them."""
+    sources = sorted(f for f in os.listdir(solutions) if f.endswith(".ipynb"))
+    if not sources:
+        raise FileNotFoundError(f"no solution notebooks in {solutions}")
+    for i in range(n):
+        src = sources[i % len(sources)]
+        shutil.copy(os.path.join(solutions, src), os.path.join(dest, f"learner{i:03d}_{src}"))
+    return dest
+
+
+def timed(path, workers, limits):
+    t0 = time.perf_counter()
+    reports = grader.grade_path(path, limits=limits, workers=workers)
+    return time.perf_counter() - t0, reports
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m mlcourse.grading.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--submissions", type=int, default=20)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--solutions", default=_default_solutions())
+    p.add_argument("--repeat", type=int, default=2, help="runs of each setting, alternating; the best is kept")
+    args = p.parse_args(argv)
+    limits = runner.Limits()
+    with tempfile.TemporaryDirectory(prefix="mlcourse-bench-") as tmp:
+        os.makedirs(os.path.join(tmp, "subs"))
+        folder = make_folder(args.solutions, args.submissions, os.path.join(tmp, "subs"))
+        singles = []
+        for name in sorted(os.listdir(args.solutions)):
+            if name.endswith(".ipynb"):
+                t, reps = timed(os.path.join(args.solutions, name), 1, limits)
+                singles.append((name, t, reps[0]))
+        print("one submission (wall time, including the child process start):")
+        for name, t, r in singles:
+            print(f"  {name:<34} {t:6.2f} s   score {r['score']:g}/{r['max_score']:g}")
+        print(f"  slowest: {max(t for _, t, _ in singles):.2f} s (target <= 15 s)")
+        one, many, full = [], [], True
+        for _ in range(args.repeat):  # alternate, so a busy moment of the machine hits both settings
+            for workers, times in ((1, one), (args.workers, many)):
+                t, reps = timed(folder, workers, limits)
+                times.append(t)
+                full &= all(r["score"] == r["max_score"] for r in reps)
+        t1, tw = min(one), min(many)
+        print(f"{args.submissions} submissions, 1 worker:  {t1:6.2f} s   (runs: {', '.join(f'{t:.2f}' for t in one)})")
+        print(f"{args.submissions} submissions, {args.workers} workers: {tw:6.2f} s   "
+              f"(runs: {', '.join(f'{t:.2f}' for t in many)})")
+        print(f"speed-up: {t1 / tw:.2f}x on {os.cpu_count()} CPU(s) (target >= 1.6x with 2 workers); "
+              f"all full marks: {full}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
