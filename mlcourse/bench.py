@@ -4,7 +4,9 @@
 
 The paper setup: MLP 1-40-40-1, meta-batch 25, K = 10 support + 10 query, float32, one thread,
 1 and 5 inner steps.  Each path computes (meta-loss, meta-gradient) for the same batch; the table
-gives the median over repeats and the ratio to the fastest path.  JAX (jit + vmap) and PyTorch
+gives the median over repeats, the ratio to the fastest path, the peak of NumPy allocations
+(tracemalloc; n/a for JAX and PyTorch, whose buffers it cannot see) and the largest difference of
+the gradient from the fast path's, relative to its largest entry (float32).  JAX (jit + vmap) and PyTorch
 (torch.func) are timed too when they are installed.  Speed is reported, never asserted.
 """
 from __future__ import annotations
@@ -121,6 +123,19 @@ def _torch_paths(theta, batch, alpha, steps):
     return {"MAML  PyTorch torch.func vmap (reference)": run}
 
 
+def _flat(out):
+    """Any path's result (grad, (loss, grad), jax / torch arrays) as one float64 vector."""
+    import numpy as np
+    if isinstance(out, tuple) and len(out) == 2 and np.ndim(out[0]) == 0 and isinstance(out[1], list):
+        out = out[1]  # (loss, grad)
+
+    def leaves(t):
+        if isinstance(t, (list, tuple)):
+            return [x for s in t for x in leaves(s)]
+        return [np.asarray(t.detach() if hasattr(t, "detach") else t, dtype=np.float64).ravel()]
+    return np.concatenate(leaves(out))
+
+
 def measure(fn, repeats, warmup=2):
     """(median seconds, peak traced bytes) of fn()."""
     import time
@@ -173,17 +188,21 @@ def main(argv=None, reexec=None):
     for steps in step_list:
         paths = _paths(theta, batch, 0.01, steps)
         rows = []
+        reference = {"MAML": _flat(paths["MAML  fast path (hand-derived HVP)"]()),
+                     "FOMAML": _flat(paths["FOMAML fast path"]())}
         for name, fn in paths.items():
             slow = "autograd" in name
             reps = max(3, args.repeats // (10 if slow and args.quick else 3 if slow else 1))
             t, peak = measure(fn, reps, warmup=1 if slow else 3)
-            rows.append((name, t, peak, reps))
-        best = min(t for _, t, _, _ in rows)
+            ref = reference.get(name.split()[0])
+            err = "" if ref is None else f"{np.max(np.abs(_flat(fn()) - ref)) / np.max(np.abs(ref)):.0e}"
+            rows.append((name, t, "n/a" if "reference" in name else f"{peak / 2**20:.2f}", reps, err))
+        best = min(r[1] for r in rows)
         print(f"\n{steps} inner step{'s' if steps > 1 else ''}, second order unless marked")
-        print(f"{'path':<44}{'median ms':>10}{'x fastest':>11}{'peak MiB':>10}{'runs':>6}")
-        for name, t, peak, reps in rows:
-            print(f"{name:<44}{t * 1e3:>10.2f}{t / best:>11.1f}{peak / 2**20:>10.2f}{reps:>6}")
-        results[steps] = {name: t for name, t, _, _ in rows}
+        print(f"{'path':<44}{'median ms':>10}{'x fastest':>11}{'peak MiB':>10}{'runs':>6}{'grad diff':>11}")
+        for name, t, peak, reps, err in rows:
+            print(f"{name:<44}{t * 1e3:>10.2f}{t / best:>11.1f}{peak:>10}{reps:>6}{err:>11}")
+        results[steps] = {r[0]: r[1] for r in rows}
     return 0
 
 
