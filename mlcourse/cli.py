@@ -5,7 +5,6 @@ import argparse
 import datetime
 import os
 import shutil
-import subprocess
 import sys
 
 USER_ERRORS = (ValueError, TypeError, FileExistsError, FileNotFoundError, FloatingPointError, NotADirectoryError,
@@ -70,8 +69,8 @@ def cmd_course(args):
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root; Jupyter refuses without this
         cmd.append("--allow-root")
     cmd += args.lab_args
-    print("starting:", " ".join(cmd))
-    return subprocess.call(cmd)
+    print("starting:", " ".join(cmd), flush=True)
+    os.execv(sys.executable, cmd)  # become JupyterLab: Ctrl-C and signals reach the server itself
 
 
 def cmd_train(args):
