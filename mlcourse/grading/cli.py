@@ -15,6 +15,8 @@ def _course_dir(sub):
 def cmd_grade(args):
     limits = runner.Limits(cell_timeout=args.timeout, total_timeout=args.total_timeout, memory_mb=args.memory)
     limits.validate()
+    if args.gradescope and not args.out:
+        raise ValueError("--gradescope writes results.json into the --out folder; add --out DIR.")
     if args.assignment:
         bank.assignment_questions(args.assignment)
     done = []
@@ -30,8 +32,6 @@ def cmd_grade(args):
         written = reports.write_all(reps, args.out, gradescope_json=args.gradescope)
         print(f"wrote {len(written)} file(s) in {os.path.abspath(args.out)} "
               "(report.json, gradebook.csv, feedback/" + (", results.json" if args.gradescope else "") + ")")
-    elif args.gradescope:
-        raise ValueError("--gradescope writes results.json into the --out folder; add --out DIR.")
     return 0
 
 
