@@ -55,6 +55,9 @@ def make_cases(folder, outside):
     nb = _solution()
     nb.cells[1].source = "import not_a_real_module_xyz\n" + nb.cells[1].source
     save("ex03_crash_at_import.ipynb", nb, 0, {"q5": "NameError", "q6": "NameError", "q7": "NameError"})
+    nb = _solution()
+    nb.cells[1].source = "import ctypes\nctypes.string_at(0)  # segmentation fault\n" + nb.cells[1].source
+    save("ex03_segfault_at_import.ipynb", nb, 0, {"q5": "NameError"})
     nb = _insert_after(_solution(), "linear_c", "import sys\nsys.exit(1)")
     save("ex03_sys_exit.ipynb", _replace_body(nb, "best_initialisation", "    import sys\n    sys.exit(0)\n"), 6,
          {"q7": "SystemExit"})
@@ -145,7 +148,7 @@ def test_every_case_is_graded(graded):
 
 
 @pytest.mark.parametrize("name", [
-    "ex03_infinite_loop.ipynb", "ex03_crash_at_import.ipynb", "ex03_sys_exit.ipynb", "ex03_os_exit_cell.ipynb",
+    "ex03_infinite_loop.ipynb", "ex03_crash_at_import.ipynb", "ex03_segfault_at_import.ipynb", "ex03_sys_exit.ipynb", "ex03_os_exit_cell.ipynb",
     "ex03_os_exit_call.ipynb", "ex03_memory_20gb.ipynb", "ex03_monkeypatch.ipynb", "ex03_fake_report.ipynb",
     "ex03_file_tamper.ipynb", "ex03_corrupt.ipynb", "ex03_not_a_notebook.ipynb", "ex03_renamed_function.ipynb",
     "ex03_missing_function.ipynb", "ex03_wrong_shape.ipynb", "ex03_nan.ipynb", "ex03_top_level_loop.ipynb"])
@@ -167,6 +170,7 @@ def test_timeouts_and_crashes_are_explained_in_the_notes(graded):
     assert any("code cell" in n and "ran longer than 3 s" in n for n in reports["ex03_top_level_loop.ipynb"]["notes"])
     assert any("exit code 3" in n for n in reports["ex03_os_exit_cell.ipynb"]["notes"])
     assert any("MemoryError" in n for n in reports["ex03_memory_20gb.ipynb"]["notes"])
+    assert any("code cell 1 was killed by SIGSEGV" in n for n in reports["ex03_segfault_at_import.ipynb"]["notes"])
 
 
 def test_the_grader_never_modifies_a_submission(graded):

@@ -71,11 +71,15 @@ def _first_value(outcomes):
 
 def by_reference(reference, rtol=1e-6, atol=1e-9):
     """Judge: the single call's value must match reference(*inputs) (computed here, in the grader)."""
+    cache = {}  # id(calls) -> (calls, reference value): the inputs are fixed, so is the answer
+
     def judge(outcomes, calls):
         got, err = _first_value(outcomes)
         if err:
             return 0.0, err
-        return close(got, reference(*roundtrip(calls[0])), rtol, atol)
+        if id(calls) not in cache or cache[id(calls)][0] is not calls:
+            cache[id(calls)] = (calls, reference(*roundtrip(calls[0])))
+        return close(got, cache[id(calls)][1], rtol, atol)
     return judge
 
 

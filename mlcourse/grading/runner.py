@@ -65,7 +65,17 @@ def child_env(workdir):
 
 
 def _call_list(questions):
-    """[{id, q, fn, test, k, args-spec}], and the arrays of all inputs."""
+    """[{id, q, fn, args-spec}], and the arrays of all inputs (computed once per question set)."""
+    key = tuple(q.id for q in questions)
+    if key not in _CALLS or _CALLS[key][0] != list(questions):
+        _CALLS[key] = (list(questions), _encode_calls(questions))
+    return _CALLS[key][1]
+
+
+_CALLS = {}
+
+
+def _encode_calls(questions):
     calls, arrays = [], {}
     for q in questions:
         for ti, t in enumerate(q.tests):
