@@ -268,3 +268,10 @@ def test_gradescope_bundle(tmp_path):
     assert {"setup.sh", "run_autograder", "mlcourse-src/pyproject.toml",
             "mlcourse-src/mlcourse/grading/harness.py"} <= names
     assert "mlcourse grade" in run and "--assignment ex03" in run and "/autograder/results" in run
+
+
+def test_benchmark_script_runs_and_prints_both_timings(capsys):
+    from mlcourse.grading import bench
+    assert bench.main(["--submissions", "2", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "2 submissions, 1 worker:" in out and "2 submissions, 2 workers:" in out and "all full marks: True" in out

@@ -96,4 +96,4 @@ def close(got, ref, rtol=RTOL, atol=ATOL):
         if not np.allclose(ga, ra, rtol=rtol, atol=atol):
             err = float(np.max(np.abs(ga - ra)) / max(float(np.max(np.abs(ra), initial=0.0)), atol))
             return 0.0, f"expected values {tol}{where}; got {summarize(g)} (relative error {err:.2g})"
-    return 1.0, f"matches the reference {tol}"
+    return 1.0, f"matches the reference (rtol={rtol:g}, atol={atol:g})"

@@ -146,6 +146,8 @@ def execute(cells, questions, limits: Limits) -> Execution:
                 for cid in qcalls[q]:
                     ex.outcomes.setdefault(cid, Outcome(error="NotRun", message=f"not run: an earlier test of {q} {why}"))
                 ex.notes.append(f"{q}: a call {why}; {q} was skipped and the notebook run again")
+            elif phase == "process":
+                ex.notes.append(f"the process {why} between two tests (a thread left running?); it was run again")
             else:
                 ex.notes.append(f"the grading process {why} before running the notebook")
                 break
@@ -183,14 +185,13 @@ def _run_once(workdir, base, ex, limits, deadline, start):
                 if now >= deadline:
                     return ("total", None, "")
                 return (phase, index, f"ran longer than {limits.cell_timeout:g} s (time limit)")
-            ready, _, _ = select.select([rfd], [], [], limit_at - now)
-            if not ready:
+            ready, _, _ = select.select([rfd], [], [], min(limit_at - now, 0.5))
+            # EOF, or silence from a process that has exited (a process it forked may hold the pipe open)
+            chunk = os.read(rfd, 65536) if ready else (b"" if proc.poll() is not None else None)
+            if chunk is None:
                 continue
-            chunk = os.read(rfd, 65536)
-            if not chunk:  # the child closed the pipe: it exited
+            if not chunk:  # the child exited
                 code = _wait(proc)
-                if phase == "done":
-                    return None
                 why = _death(code, err_path)
                 if phase in ("cells_done", "result"):
                     return ("process", None, why)
@@ -219,7 +220,7 @@ def _run_once(workdir, base, ex, limits, deadline, start):
                     ex.outcomes[index] = _outcome(kind, ev, workdir)
                     phase = "result"
                 elif kind == "done":
-                    phase = "done"
+                    return None
     finally:
         os.close(rfd)
         _kill(proc)
