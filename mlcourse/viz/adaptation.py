@@ -31,7 +31,7 @@ def adaptation_path(theta, task, alpha=0.01, max_steps=10):
     for s in range(max_steps + 1):
         if s > 0:  # one more SGD step from the current parameters (task axis of length 1 dropped)
             th = [(W[0], b[0]) for W, b in maml.adapt(th, task.x_support, task.y_support, alpha, 1)]
-        fits.append(nets.mlp_apply(th, xg)[:, 0])
+        fits.append(nets.mlp_apply(th, xg[0])[:, 0])
         mse.append(float(nets.mse(nets.mlp_apply(th, task.x_query[0]), task.y_query[0])))
     return {"fits": np.array(fits), "mse": np.array(mse)}
 

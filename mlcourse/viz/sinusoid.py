@@ -5,8 +5,9 @@ import numpy as np
 
 from .. import maml, nets, tasks
 
-COLORS = {"maml": "C0", "fomaml": "C2", "reptile": "C3", "pretrain": "C1"}
-LABELS = {"maml": "MAML", "fomaml": "FOMAML", "reptile": "Reptile", "pretrain": "pretrained"}
+COLORS = {"maml": "C0", "fomaml": "C2", "reptile": "C3", "pretrain": "C1", "reptile5": "C4"}
+LABELS = {"maml": "MAML", "fomaml": "FOMAML", "reptile": "Reptile", "pretrain": "pretrained",
+          "reptile5": "Reptile (5 inner steps)"}
 
 
 def fits_after_steps(ax_row, theta, batch, steps=(0, 1, 10), alpha=0.01, color="C0", label="MAML"):

@@ -1,0 +1,88 @@
+"""Widgets and figures of notebooks 04 and 05: they build, show the engine's numbers, and react to controls."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from mlcourse import compare, maml, nets, results, tasks  # noqa: E402
+from mlcourse.viz import adaptation, sinusoid  # noqa: E402
+from mlcourse.viz import compare as vcompare  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def thetas():
+    return results.load("sinusoid")["theta"]
+
+
+@pytest.fixture(scope="module")
+def small_trace():
+    return compare.direction_trace(iterations=20, num_records=4, probe_tasks=4)
+
+
+def test_adaptation_path_matches_query_losses(thetas):
+    task = tasks.Sinusoid().sample(np.random.default_rng(7), 1, 5, 50)
+    path = adaptation.adaptation_path(thetas["maml"], task, alpha=0.01, max_steps=10)
+    expected = maml.query_losses(thetas["maml"], task.astype(np.float32), 0.01, list(range(11)))[:, 0]
+    np.testing.assert_allclose(path["mse"], expected, rtol=1e-5)
+    assert path["fits"].shape == (11, adaptation.X_GRID.size)
+    # the fit after 0 steps is the meta-learned initialisation itself
+    y0 = nets.mlp_apply(thetas["maml"], adaptation.X_GRID[:, None].astype(np.float32))[:, 0]
+    np.testing.assert_allclose(path["fits"][0], y0, rtol=1e-6)
+    with pytest.raises(ValueError, match="one task"):
+        adaptation.adaptation_path(thetas["maml"], tasks.Sinusoid().sample(np.random.default_rng(0), 2, 5, 5))
+
+
+def test_adaptation_widget_steps_and_new_task(thetas):
+    w = adaptation.adaptation_widget(thetas, seed=3)
+    image = w.children[-1]
+    first, mse0 = image.value, dict(w.state["mse"])
+    assert first[:4] == b"\x89PNG"
+    w.controls["steps"].value = 10                       # the observer redraws
+    assert image.value != first
+    assert w.state["mse"]["maml"] < mse0["maml"]         # adaptation helps MAML on this task
+    expected = maml.query_losses(thetas["maml"], w.state["task"].astype(np.float32), 0.01, [10])[0, 0]
+    assert w.state["mse"]["maml"] == pytest.approx(expected, rel=1e-5)
+    assert "MAML" in w.children[-2].value               # the text shows the numbers
+    old_amplitude = w.state["task"].params["amplitude"][0]
+    w.new_task()
+    assert w.controls["seed"].value == 4
+    assert w.state["task"].params["amplitude"][0] != old_amplitude
+    w.controls["methods"].value = ("pretrain",)
+    assert set(w.state["mse"]) == {"pretrain"}
+    assert w.update() >= 0.0                            # returns its own duration (seconds)
+
+
+def test_direction_widget_reacts_and_matches_compare(small_trace):
+    probe = compare.probe_batch(probe_tasks=4)
+    w = vcompare.direction_widget(small_trace, probe)
+    image = w.children[-1]
+    first = image.value
+    w.controls["snapshot"].value = 0
+    assert image.value != first
+    theta0 = results.theta_from_flat(small_trace["theta_flat"][0], dtype=np.float64)
+    s = compare.compare_directions(theta0, probe, alpha=0.01, inner_steps=1)
+    assert w.stats["cos_fomaml"] == pytest.approx(s["cos_fomaml"], abs=1e-12)
+    assert w.stats["cos_fomaml"] == pytest.approx(small_trace["cos_fomaml_1"][0], abs=1e-12)
+    w.controls["inner_steps"].value = 5
+    assert w.stats["cos_fomaml"] == pytest.approx(small_trace["cos_fomaml_5"][0], abs=1e-12)
+    w.controls["alpha"].value = 0.001
+    assert w.stats["cos_fomaml"] > s["cos_fomaml"] - 0.5  # finite, and a number
+    assert "cos(MAML, FOMAML)" in w.children[-2].value
+
+
+def test_static_figures_build(thetas, small_trace):
+    batch = tasks.Sinusoid().sample(np.random.default_rng(1), 2, 5, 10)
+    figs = [adaptation.adaptation_figure({"maml": thetas["maml"], "pretrain": thetas["pretrain"]}, batch),
+            vcompare.directions_figure(small_trace),
+            vcompare.alpha_sweep_figure(small_trace, compare.probe_batch(probe_tasks=4), [0], alphas=[0.001, 0.01]),
+            vcompare.cost_figure([{"backend": "numpy", "method": "FOMAML", "inner_steps": 1, "ms": 1.0, "peak_kib": 5.0}]),
+            vcompare.memory_figure([{"backend": "autograd", "method": "MAML (2nd order)", "inner_steps": s, "ms": 1.0,
+                                     "peak_kib": 10.0 * s} for s in (1, 2)])]
+    for fig in figs:
+        assert len(fig.axes) >= 1
+        plt.close(fig)
+    fig, ax = plt.subplots()
+    sinusoid.mse_vs_steps(ax, results.load("sinusoid")["summary"])
+    plt.close(fig)
