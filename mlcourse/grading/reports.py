@@ -39,8 +39,13 @@ def table(reports):
         by = {q["id"]: q for q in r["questions"]}
         rows.append((r["submission"],) + tuple(_pts(by[i]["score"]) if i in by else "-" for i in qids)
                     + (f"{_pts(r['score'])}/{_pts(r['max_score'])}", f"{r['execution_time']:.1f}s",
-                       r["error"] or ""))
+                       r["error"] or _first_problem(r)))
     return "\n".join(_fmt([head] + rows, wrap_last=60))
+
+
+def _first_problem(r):
+    bad = [q for q in r["questions"] if q["status"] != "passed"]
+    return f"{bad[0]['id']}: {bad[0]['message']}" if bad else ""
 
 
 def _fmt(rows, wrap_last):
