@@ -275,3 +275,32 @@ def test_benchmark_script_runs_and_prints_both_timings(capsys):
     assert bench.main(["--submissions", "2", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
     assert "2 submissions, 1 worker:" in out and "2 submissions, 2 workers:" in out and "all full marks: True" in out
+
+
+def test_gradescope_run_autograder_writes_results(tmp_path):
+    """The bundle's run_autograder, with its fixed paths pointed into tmp_path, grades a submission."""
+    import subprocess
+    import sys
+    out = tmp_path / "ag.zip"
+    assert cli.main(["gradescope-bundle", "ex03", "--out", str(out), "--timeout", "10"]) == 0
+    ag = tmp_path / "autograder"
+    (ag / "submission").mkdir(parents=True)
+    shutil.copy(os.path.join(SOLUTIONS, "ex03_initialisation.ipynb"), ag / "submission" / "my work.ipynb")
+    with zipfile.ZipFile(out) as z:
+        script = z.read("run_autograder").decode()
+    mlcourse_bin = os.path.join(os.path.dirname(sys.executable), "mlcourse")
+    script = script.replace("/opt/mlcourse/bin/mlcourse", mlcourse_bin).replace("/autograder", str(ag))
+    (tmp_path / "run").write_text(script)
+    subprocess.run(["bash", str(tmp_path / "run")], check=True, capture_output=True, timeout=120)
+    res = json.load(open(ag / "results" / "results.json"))
+    assert res["score"] == 9 and len(res["tests"]) == 9
+
+
+def test_check_stops_a_call_that_never_returns(monkeypatch, capsys):
+    monkeypatch.setattr(feedback, "CALL_SECONDS", 0.2)
+
+    def best_initialisation(slopes):
+        while True:
+            pass
+    feedback.check("q7", {"best_initialisation": best_initialisation})
+    assert "ran longer than 0.2 s" in capsys.readouterr().out

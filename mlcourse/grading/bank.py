@@ -358,6 +358,9 @@ def judge_test(test, outcomes):
     """(points earned, message) for one test; a judge that fails is reported, never raised."""
     if len(outcomes) != len(test.calls):
         return 0.0, "the function was not called on every input (see the notes above)"
+    late = [o for o in outcomes if o.error == "Timeout"]
+    if late:
+        return 0.0, late[0].message
     nie = [o for o in outcomes if o.error == "NotImplementedError"]
     if nie:
         return 0.0, "not answered yet: the function raises NotImplementedError"
