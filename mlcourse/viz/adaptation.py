@@ -87,14 +87,16 @@ def adaptation_widget(thetas, alpha=0.01, k_shot=5, k_query=100, max_steps=10, s
 
     fig, ax = widget_figure(8.5, 3.8, dpi)
     fig.subplots_adjust(left=0.07, right=0.74, bottom=0.14, top=0.9)
-    true_line = ax.plot([], [], "k", lw=1.5, label="true task")[0]
-    support = ax.plot([], [], "k^", ms=8, label=f"K = {k_shot} support")[0]
+    # everything that changes is "animated": the background (axes, ticks, legend) is drawn once
+    true_line = ax.plot([], [], "k", lw=1.5, label="true task", animated=True)[0]
+    support = ax.plot([], [], "k^", ms=8, label=f"K = {k_shot} support", animated=True)[0]
+    title = ax.set_title(" ", fontsize=10, animated=True)
     fits = {m: ax.plot([], [], color=COLORS.get(m), lw=1.8, animated=True, label=LABELS.get(m, m))[0]
             for m in thetas}
     ax.set(xlim=(-5, 5), ylim=(-5.5, 5.5), xlabel="x", ylabel="y")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    blit = Blit(fig, list(fits.values()))
+    blit = Blit(fig, [true_line, support, title, *fits.values()])
     state = {}
 
     def new_paths(*_):
@@ -104,9 +106,7 @@ def adaptation_widget(thetas, alpha=0.01, k_shot=5, k_query=100, max_steps=10, s
         a, p = task.params["amplitude"][0], task.params["phase"][0]
         true_line.set_data(X_GRID, tasks.Sinusoid.function(X_GRID, a, p))
         support.set_data(task.x_support[0, :, 0], task.y_support[0, :, 0])
-        ax.set_title(f"task seed {seed_box.value}: A = {a:.2f}, phase = {p:.2f}; SGD with alpha = {alpha}",
-                     fontsize=10)
-        blit.background = None  # the static part changed
+        title.set_text(f"task seed {seed_box.value}: A = {a:.2f}, phase = {p:.2f}; SGD with alpha = {alpha}")
 
     def update(*_):
         t0 = time.perf_counter()
