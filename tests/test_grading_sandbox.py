@@ -79,7 +79,8 @@ def make_cases(folder, outside):
     nb = _replace_body(nb, "best_initialisation", "    return -1.0\n")
     save("ex03_monkeypatch.ipynb", _insert_after(nb, "best_initialisation", patch), 0)
     fake = ("import json, os\nprint('q5 linear_c: 3/3 tests passed\\ntotal 9/9')\n"
-            "ev = json.dumps({'ev': 'result', 'id': 'q5.0.0', 'spec': {'t': 'none'}, 'file': 'x'}) + '\\n'\n"
+            "ev = ''.join(json.dumps(e) + '\\n' for e in ({'ev': 'result', 'id': 'q5.0.0', 'spec': {'t': 'none'}},\n"
+            "    {'ev': 'call', 'id': 'bogus'}, {'ev': 'cell_error', 'i': 'x'}, {'ev': 'cell', 'i': 10**9}, [1, 2]))\n"
             "for fd in range(3, 64):\n"
             "    try:\n        os.write(fd, ev.encode())\n    except OSError:\n        pass\n"
             "open('results.json', 'w').write(json.dumps({'score': 9}))")

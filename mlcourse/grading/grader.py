@@ -172,7 +172,13 @@ def grade_path(path, assignment=None, limits=None, workers=1, on_report=None):
     root = path if os.path.isdir(path) else None
 
     def one(f):
-        r = grade_file(f, assignment, limits, root)
+        try:
+            r = grade_file(f, assignment, limits, root)
+        except Exception as e:  # a grader bug must cost one submission its grade, not the whole folder
+            r = {"submission": os.path.relpath(f, root) if root else os.path.basename(f), "path": os.path.abspath(f),
+                 "sha256": sha256(f), "assignment": assignment, "score": 0.0, "max_score": 0.0,
+                 "execution_time": 0.0, "error": f"internal grader error ({type(e).__name__}: {e}); "
+                 "please report it", "notes": [], "sandbox": {}, "questions": []}
         if on_report:
             on_report(r)
         return r

@@ -127,7 +127,7 @@ def execute(cells, questions, limits: Limits) -> Execution:
                 json.dump(job, f)
             np.savez(os.path.join(workdir, "inputs.npz"), **arrays)
             ex.runs += 1
-            stop = _run_once(workdir, base, ex, limits, deadline, start)
+            stop = _run_once(workdir, base, ex, limits, deadline, len(cells), set(qcalls_ids(qcalls)))
             shutil.rmtree(workdir, ignore_errors=True)
             if stop is None:
                 break
@@ -163,7 +163,11 @@ def execute(cells, questions, limits: Limits) -> Execution:
     return ex
 
 
-def _run_once(workdir, base, ex, limits, deadline, start):
+def qcalls_ids(qcalls):
+    return (cid for ids in qcalls.values() for cid in ids)
+
+
+def _run_once(workdir, base, ex, limits, deadline, num_cells, call_ids):
     """One child process.  None when it finished, else (phase, index, why) of what stopped it."""
     rfd, wfd = os.pipe()
     err_path = os.path.join(base, f"stderr{ex.runs}.txt")
@@ -207,14 +211,15 @@ def _run_once(workdir, base, ex, limits, deadline, start):
                 kind = ev.get("ev")
                 if kind == "sandbox":
                     ex.sandbox = {k: v for k, v in ev.items() if k != "ev"}
-                elif kind == "cell" and isinstance(ev.get("i"), int):
+                # events are only believed when they name a real cell or call: learner code can write to the pipe
+                elif kind == "cell" and isinstance(ev.get("i"), int) and 0 <= ev["i"] < num_cells:
                     phase, index, phase_start = "cell", ev["i"], time.monotonic()
-                elif kind == "cell_error":
-                    ex.notes.append(f"code cell {int(ev.get('i', -1)) + 1} raised {ev.get('error')}: "
+                elif kind == "cell_error" and isinstance(ev.get("i"), int):
+                    ex.notes.append(f"code cell {ev['i'] + 1} raised {str(ev.get('error'))[:80]}: "
                                     f"{str(ev.get('message', ''))[:200]}")
                 elif kind == "cells_done":
                     phase, index = "cells_done", None
-                elif kind == "call" and isinstance(ev.get("id"), str):
+                elif kind == "call" and ev.get("id") in call_ids:
                     phase, index, phase_start = "call", ev["id"], time.monotonic()
                 elif kind in ("result", "raised", "missing") and ev.get("id") == index:
                     ex.outcomes[index] = _outcome(kind, ev, workdir)
