@@ -72,6 +72,8 @@ def main(argv=None):
               f"(runs: {', '.join(f'{t:.2f}' for t in many)})")
         print(f"speed-up: {t1 / tw:.2f}x on {os.cpu_count()} CPU(s) (target >= 1.6x with 2 workers); "
               f"all full marks: {full}")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(f"load average during the runs: {load:.2f} (other jobs on the machine lower the speed-up)")
     return 0
 
 
