@@ -92,17 +92,18 @@ def _draw_curves(ax_loss, ax_grad, batch, alpha, steps, grid):
         ax.set_xlim(grid[0], grid[-1])
         ax.grid(alpha=0.3)
     ax_loss.set_ylim(-0.05, 1.6)
-    ax_grad.set_ylim(-2.5, 2.5)
+    ax_grad.set_ylim(-1.0, 1.0)
     ax_grad.set_title(r"meta-gradient $d\mathcal{L}_q(\theta')/d\theta$", fontsize=10)
     return mg
 
 
 def static_figure(batch, theta=0.3, alpha=0.3, steps=1, num=200):
-    """Left: L_s and L_q with theta -> theta'.  Right: exact vs first-order meta-gradient over theta."""
+    """Left: L_s and L_q with theta -> theta'.  Middle: the factor prod (1 - alpha L_s''), shaded where
+    it is negative.  Right: exact vs first-order meta-gradient over theta."""
     import matplotlib.pyplot as plt
     grid = np.linspace(*THETA_RANGE, num)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    _draw_curves(a, b, batch, alpha, steps, grid)
+    fig, (a, m, b) = plt.subplots(1, 3, figsize=(14, 3.8))
+    mg = _draw_curves(a, b, batch, alpha, steps, grid)
     p = meta_gradient_steps(batch, theta, alpha, steps)
     Ls, Lq = losses_on_grid(batch, [theta, float(p["theta_prime"])])
     a.plot([theta], [Ls[0]], "ko", label=r"$\theta$")
@@ -110,6 +111,17 @@ def static_figure(batch, theta=0.3, alpha=0.3, steps=1, num=200):
     a.annotate("", xy=(float(p["theta_prime"]), 0.02), xytext=(theta, 0.02), arrowprops={"arrowstyle": "->"})
     a.set_title(rf"one task, $\alpha$ = {alpha}, {steps} inner step(s)", fontsize=10)
     a.legend(fontsize=8, loc="upper right")
+    m.axhline(0, color="0.7", lw=0.8)
+    m.plot(grid, mg["factor"], "C4")
+    m.fill_between(grid, -3, 3, where=mg["factor"] < 0, color="C3", alpha=0.12, label="factor < 0: MAML and\nFOMAML disagree in sign")
+    m.axvline(theta, color="k", lw=0.8)
+    m.set_ylim(-3, 3)
+    m.set_xlim(grid[0], grid[-1])
+    m.set_xlabel(r"$\theta$")
+    m.set_title(r"curvature factor $1 - \alpha\,\mathcal{L}_s''(\theta)$" if steps == 1 else
+                r"$\prod_i (1 - \alpha\,\mathcal{L}_s''(\theta^{(i)}))$", fontsize=10)
+    m.legend(fontsize=8, loc="lower left")
+    m.grid(alpha=0.3)
     b.axvline(theta, color="k", lw=0.8)
     b.legend(fontsize=8)
     fig.tight_layout()
@@ -169,7 +181,7 @@ class MetaGradientExplorer(Timed):
             ax.set_xlim(self.grid[0], self.grid[-1])
             ax.grid(alpha=0.3)
         ax_loss.set_ylim(-0.05, 1.6)
-        ax_grad.set_ylim(-2.5, 2.5)
+        ax_grad.set_ylim(-1.0, 1.0)
         ax_grad.set_title(r"meta-gradient $d\mathcal{L}_q(\theta')/d\theta$", fontsize=10)
         self._theta_pt, = ax_loss.plot([], [], "ko", label=r"$\theta$")
         self._prime_pt, = ax_loss.plot([], [], "k*", ms=12, label=r"$\theta'$")
