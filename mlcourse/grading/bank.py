@@ -80,6 +80,7 @@ def by_reference(reference, rtol=1e-6, atol=1e-9):
         if id(calls) not in cache or cache[id(calls)][0] is not calls:
             cache[id(calls)] = (calls, reference(*roundtrip(calls[0])))
         return close(got, cache[id(calls)][1], rtol, atol)
+    judge.reference = reference  # for the instructor's tools and tests, never shown to learners
     return judge
 
 
