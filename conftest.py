@@ -11,6 +11,7 @@ _home = tempfile.mkdtemp(prefix="mlcourse-test-home-")
 for var, sub in (("MPLCONFIGDIR", "mpl"), ("IPYTHONDIR", "ipython"), ("JUPYTER_CONFIG_DIR", "jupyter-config"),
                  ("JUPYTER_RUNTIME_DIR", "jupyter-runtime")):
     os.environ.setdefault(var, os.path.join(_home, sub))
+os.environ.setdefault("MLCOURSE_CACHE", os.path.join(_home, "cache"))  # Omniglot array cache
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
