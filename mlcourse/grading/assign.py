@@ -10,7 +10,7 @@ import copy
 import os
 import re
 
-import nbformat
+from ._nb import nbformat
 
 from . import bank
 

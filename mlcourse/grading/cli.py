@@ -4,8 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import assign as assign_mod
-from . import bank, bundle, grader, reports, runner
+from . import bank  # the rest is imported by the command that needs it: `mlcourse --help` stays fast
 
 
 def _course_dir(sub):
@@ -13,6 +12,7 @@ def _course_dir(sub):
 
 
 def cmd_grade(args):
+    from . import grader, reports, runner
     limits = runner.Limits(cell_timeout=args.timeout, total_timeout=args.total_timeout, memory_mb=args.memory)
     limits.validate()
     if args.gradescope and not args.out:
@@ -36,6 +36,7 @@ def cmd_grade(args):
 
 
 def cmd_assign(args):
+    from . import assign as assign_mod
     if args.check:
         problems = assign_mod.drift(args.solutions, args.exercises)
         for p in problems:
@@ -49,6 +50,7 @@ def cmd_assign(args):
 
 
 def cmd_validate(args):
+    from . import assign as assign_mod
     problems = assign_mod.validate(args.solutions)
     for q in bank.QUESTIONS.values():
         hidden = sum(t.hidden for t in q.tests)
@@ -60,6 +62,7 @@ def cmd_validate(args):
 
 
 def cmd_bundle(args):
+    from . import bundle
     path = bundle.build_bundle(args.out, args.assignment, timeout=args.timeout)
     print(f"wrote {path}: upload it as the Gradescope autograder for {args.assignment}")
     return 0

@@ -13,7 +13,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import nbformat
+from ._nb import nbformat
 
 from . import bank, runner
 
