@@ -1,6 +1,6 @@
 """Time the grader: one submission, and a folder of N submissions with 1 and with W workers.
 
-    python -m mlcourse.grading.bench [--submissions 20] [--workers 2] [--solutions DIR]
+    python -m mlcourse.grading.bench [--submissions 20] [--workers 2] [--repeat 2] [--cell-sleep 0]
 
 The folder is made of copies of the solution notebooks (all five assignments, in turn), so every
 submission runs its full set of tests.  Each setting runs --repeat times, alternating, and the
@@ -23,14 +23,26 @@ def _default_solutions():
     return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "solutions")
 
 
-def make_folder(solutions, n, dest):
-    """dest filled with n copies of the solution notebooks, cycling through them."""
+def make_folder(solutions, n, dest, cell_sleep=0.0):
+    """dest filled with n copies of the solution notebooks, cycling through them.
+
+    cell_sleep > 0 adds a cell sleeping that long to each copy: grading then waits more than it
+    computes, which shows the workers' overlap even on a machine busy with other jobs.
+    """
     sources = sorted(f for f in os.listdir(solutions) if f.endswith(".ipynb"))
     if not sources:
         raise FileNotFoundError(f"no solution notebooks in {solutions}")
     for i in range(n):
         src = sources[i % len(sources)]
-        shutil.copy(os.path.join(solutions, src), os.path.join(dest, f"learner{i:03d}_{src}"))
+        target = os.path.join(dest, f"learner{i:03d}_{src}")
+        shutil.copy(os.path.join(solutions, src), target)
+        if cell_sleep > 0:
+            from ._nb import nbformat
+            nb = nbformat.read(target, as_version=4)
+            cell = nbformat.v4.new_code_cell(f"import time\ntime.sleep({cell_sleep!r})")
+            cell.pop("id", None)
+            nb.cells.append(cell)
+            nbformat.write(nb, target)
     return dest
 
 
@@ -45,12 +57,14 @@ def main(argv=None):
     p.add_argument("--submissions", type=int, default=20)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--solutions", default=_default_solutions())
+    p.add_argument("--cell-sleep", type=float, default=0.0,
+                   help="add a cell sleeping this long to every copy (shows the overlap on a busy machine)")
     p.add_argument("--repeat", type=int, default=2, help="runs of each setting, alternating; the best is kept")
     args = p.parse_args(argv)
     limits = runner.Limits()
     with tempfile.TemporaryDirectory(prefix="mlcourse-bench-") as tmp:
         os.makedirs(os.path.join(tmp, "subs"))
-        folder = make_folder(args.solutions, args.submissions, os.path.join(tmp, "subs"))
+        folder = make_folder(args.solutions, args.submissions, os.path.join(tmp, "subs"), args.cell_sleep)
         singles = []
         for name in sorted(os.listdir(args.solutions)):
             if name.endswith(".ipynb"):
