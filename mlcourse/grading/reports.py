@@ -16,6 +16,10 @@ from . import bank
 GRADESCOPE_HIDDEN = "after_published"  # hidden tests: shown to learners once grades are published
 
 
+def _sentence(text):
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 def _pts(x):
     return f"{x:g}"
 
@@ -67,7 +71,7 @@ def feedback_markdown(r):
         lines += [f"**Problem:** {r['error']}", ""]
     for q in r["questions"]:
         lines += [f"## {q['id']} `{q['function']}`: {_pts(q['score'])} / {_pts(q['max_score'])}", "",
-                  f"{q['title']}. {q['message'].capitalize() if q['status'] != 'passed' else 'All tests passed.'}", ""]
+                  f"{q['title']}. {_sentence(q['message']) if q['status'] != 'passed' else 'All tests passed.'}", ""]
         for t in q["tests"]:
             mark = "pass" if t["score"] >= t["max_score"] else "FAIL"
             detail = "" if t["hidden"] or mark == "pass" else f": {t['message']}"
