@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["forward", "backward", "hvp", "support_grad", "adapt", "maml_value_and_grad",
+__all__ = ["forward", "backward", "hvp", "support_grad", "adapt", "maml_value_and_grad", "multistep_value_and_grad",
            "fomaml_value_and_grad", "query_loss"]
 
 
@@ -153,6 +153,35 @@ def maml_value_and_grad(theta, batch, alpha, inner_steps):
         v = [(a - alpha * ha, c - alpha * hc) for (a, c), (ha, hc) in zip(v, Hv)]
     grad = [(gW.sum(axis=0), gb.sum(axis=0)) for gW, gb in v]
     return lq.mean(), grad
+
+
+def multistep_value_and_grad(theta, batch, alpha, inner_steps):
+    """Mean over j = 1..m of the query loss after j inner steps, and its exact gradient.
+
+    Backward through the unrolled loop, adding each step's query gradient on the way:
+    v <- v + grad L_q(theta^(j)) / m, then v <- v - alpha H_s(theta^(j-1)) v, for j = m..1.
+    """
+    if inner_steps == 0:
+        return maml_value_and_grad(theta, batch, alpha, 0)
+    T = batch.x_support.shape[0]
+    th, caches, query_grads, losses = theta, [], [], []
+    for _ in range(inner_steps):
+        _, grads, cache = support_grad(th, batch.x_support, batch.y_support)
+        caches.append((th, cache))
+        th = _sgd(th, grads, alpha)
+        lq, gq, _ = support_grad(th, batch.x_query, batch.y_query)
+        losses.append(lq.mean())
+        query_grads.append(gq)
+    w = 1.0 / (inner_steps * T)
+    v = None
+    for j in range(inner_steps - 1, -1, -1):
+        gq = [(w * gW, w * gb) for gW, gb in query_grads[j]]
+        v = gq if v is None else [(a + ga, c + gc) for (a, c), (ga, gc) in zip(v, gq)]
+        th_j, (hs, masks, deltas, s) = caches[j]
+        Hv = hvp(th_j, hs, masks, deltas, v, s)
+        v = [(a - alpha * ha, c - alpha * hc) for (a, c), (ha, hc) in zip(v, Hv)]
+    grad = [(gW.sum(axis=0), gb.sum(axis=0)) for gW, gb in v]
+    return float(np.mean(losses)), grad
 
 
 def fomaml_value_and_grad(theta, batch, alpha, inner_steps):

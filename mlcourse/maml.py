@@ -21,7 +21,8 @@ from . import fastpath, nets, tree
 from ._validate import check_alpha, check_count
 from .tasks import TaskBatch
 
-__all__ = ["inner_update", "adapt", "maml_loss", "maml_grad", "maml_value_and_grad",
+__all__ = ["inner_update", "adapt", "maml_loss", "maml_grad", "maml_value_and_grad", "multistep_loss",
+           "multistep_value_and_grad",
            "fomaml_grad", "fomaml_value_and_grad", "query_losses"]
 
 
@@ -133,6 +134,40 @@ def maml_value_and_grad(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.m
 def maml_grad(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse, backend="auto"):
     """Exact meta-gradient d/dtheta mean_T L_q(theta'(theta)), through every inner step."""
     return maml_value_and_grad(theta, batch, alpha, inner_steps, model=model, loss=loss, backend=backend)[1]
+
+
+def _multistep_loss_autograd(theta, batch, alpha, inner_steps, model, loss):
+    theta_tasks = tree.tile_tasks(theta, batch.num_tasks)
+    total = 0.0
+    for _ in range(inner_steps):
+        theta_tasks = inner_update(theta_tasks, batch.x_support, batch.y_support, alpha, model, loss)
+        total = total + np.mean(loss(model(theta_tasks, batch.x_query), batch.y_query))
+    return total / inner_steps
+
+
+def multistep_loss(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse):
+    """Multi-step meta-loss (Antoniou et al., 2019, "MAML++"): mean over j = 1..m of L_q(theta^(j)).
+
+    With m = 1 it is the MAML loss.  Scoring every intermediate theta^(j), not only the last,
+    keeps the learned initialisation good for any number of test-time steps up to and beyond m.
+    """
+    alpha, inner_steps, batch = _prepare(theta, batch, alpha, inner_steps, model)
+    if inner_steps == 0:
+        return maml_loss(theta, batch, alpha, 0, model=model, loss=loss)
+    return _multistep_loss_autograd(theta, batch, alpha, inner_steps, model, loss)
+
+
+def multistep_value_and_grad(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse,
+                             backend="auto"):
+    """(multi-step meta-loss, its exact gradient): see ``multistep_loss``."""
+    alpha, inner_steps, batch = _prepare(theta, batch, alpha, inner_steps, model)
+    if backend == "auto" and _use_fastpath(theta, model, loss):
+        return fastpath.multistep_value_and_grad(theta, _cast(batch, theta), alpha, inner_steps)
+    if backend not in ("auto", "autograd"):
+        raise ValueError(f"backend must be 'auto' or 'autograd', got {backend!r}.")
+    if inner_steps == 0:
+        return ag_value_and_grad(_maml_loss_autograd)(theta, batch, alpha, 0, model, loss)
+    return ag_value_and_grad(_multistep_loss_autograd)(theta, batch, alpha, inner_steps, model, loss)
 
 
 def fomaml_value_and_grad(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse,

@@ -25,13 +25,14 @@ def _methods():
     from . import baseline, reptile
     return {
         "maml": maml.maml_value_and_grad,
+        "maml_multistep": maml.multistep_value_and_grad,
         "fomaml": maml.fomaml_value_and_grad,
         "reptile": reptile.reptile_pseudo_grad,
         "pretrain": baseline.pretrain_value_and_grad,
     }
 
 
-METHODS = ("maml", "fomaml", "reptile", "pretrain")
+METHODS = ("maml", "maml_multistep", "fomaml", "reptile", "pretrain")
 
 
 @dataclass
@@ -70,8 +71,12 @@ class History:
 
 
 def meta_train(theta, task_dist, *, rng, method="maml", iterations=1000, meta_batch_size=25, k_support=10,
-               k_query=10, alpha=0.01, inner_steps=1, beta=1e-3, log_every=10, progress=True, callback=None):
+               k_query=10, alpha=0.01, inner_steps=1, beta=1e-3, beta_schedule="constant", log_every=10,
+               progress=True, callback=None):
     """Meta-train theta on tasks from task_dist; returns (theta, History).
+
+    beta_schedule: "constant", or "cosine" (beta_t = beta (1 + cos(pi t / iterations)) / 2, which
+    settles the meta-parameters at the end of a short run).
 
     method: "maml" (exact second order), "fomaml", "reptile" or "pretrain" (the baseline), or any
     function (theta, batch, alpha, inner_steps) -> (loss, grad).  Data are sampled in theta's dtype.
@@ -88,6 +93,8 @@ def meta_train(theta, task_dist, *, rng, method="maml", iterations=1000, meta_ba
         value_and_grad = _methods()[method]
     else:
         raise ValueError(f"method must be one of {', '.join(METHODS)} or a function, got {method!r}.")
+    if beta_schedule not in ("constant", "cosine"):
+        raise ValueError(f"beta_schedule must be 'constant' or 'cosine', got {beta_schedule!r}.")
     dtype = tree.leaves(theta)[0].dtype
     opt, hist = Adam(beta=beta), History()
     bar = None
@@ -106,6 +113,8 @@ def meta_train(theta, task_dist, *, rng, method="maml", iterations=1000, meta_ba
                 raise FloatingPointError(
                     f"meta-training diverged at iteration {it}: the meta-loss is {loss!r}. "
                     f"Lower beta (now {beta}) or alpha (now {alpha}), or use fewer inner steps.")
+            if beta_schedule == "cosine":
+                opt.beta = beta * 0.5 * (1.0 + np.cos(np.pi * (it - 1) / iterations))
             theta = opt.step(theta, g)
             if it % log_every == 0 or it == iterations:
                 hist.iteration.append(it)

@@ -47,3 +47,17 @@ def test_float32_path_tracks_float64():
     g32 = maml.maml_grad(tree.astype(theta, np.float32), batch, 0.01, 5)
     assert all(a.dtype == np.float32 for a in tree.leaves(g32))
     assert checks.rel_error(g32, g64) < 1e-4
+
+
+@pytest.mark.parametrize("steps", [0, 1, 3])
+def test_fast_multistep_equals_autograd_and_finite_differences(steps):
+    rng = np.random.default_rng(7)
+    batch = tasks.Sinusoid().sample(rng, 3, 5, 6)
+    theta = nets.mlp_init(rng, [1, 7, 7, 1])
+    v1, g1 = maml.multistep_value_and_grad(theta, batch, 0.03, steps)
+    v2, g2 = maml.multistep_value_and_grad(theta, batch, 0.03, steps, backend="autograd")
+    assert abs(v1 - v2) <= EXACT * abs(v2) and checks.rel_error(g1, g2) < EXACT
+    fd = checks.finite_difference_grad(lambda th: maml.multistep_loss(th, batch, 0.03, steps), theta)
+    assert checks.rel_error(g1, fd) < 1e-6
+    if steps == 1:  # one step: the multi-step loss is the MAML loss
+        assert checks.rel_error(g1, maml.maml_grad(theta, batch, 0.03, 1)) < EXACT
