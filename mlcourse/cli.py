@@ -80,7 +80,7 @@ def cmd_train(args):
     out = args.out or os.path.join("runs", "sinusoid-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
     overrides = {}
     for key in ("iterations", "pretrain_iterations", "seed", "alpha", "beta", "inner_steps", "meta_batch_size",
-                "k_support", "eval_tasks"):
+                "k_support", "eval_tasks", "maml_loss"):
         v = getattr(args, key)
         if v is not None:
             overrides[key] = v
@@ -89,7 +89,7 @@ def cmd_train(args):
     if bad:
         raise CLIError(f"unknown method(s) {bad}; use a comma list of maml, fomaml, reptile, pretrain.")
     summary = sinusoid_job.run(out, progress=not args.no_progress, overwrite=args.overwrite, methods=methods,
-                               **overrides)
+                               workers=args.workers, **overrides)
     print(sinusoid_job.format_table(summary))
     print(f"\nwrote {os.path.join(out, 'summary.json')}, {summary['figure']} and the checkpoints in {out}")
     return 0
@@ -143,15 +143,19 @@ def build_parser():
     s.add_argument("task", nargs="?", default="sinusoid", help="task family (default: sinusoid)")
     s.add_argument("--out", help="output folder (default: runs/sinusoid-<time>)")
     s.add_argument("--methods", default="maml,pretrain", help="comma list of maml,fomaml,reptile,pretrain")
-    s.add_argument("--iterations", type=int, help="meta-iterations per method (default 20000)")
+    s.add_argument("--iterations", type=int, help="meta-iterations per method (default 30000)")
     s.add_argument("--pretrain-iterations", type=int, help="iterations for the baseline (default 20000)")
     s.add_argument("--seed", type=int)
     s.add_argument("--alpha", type=float, help="inner step size (default 0.01)")
     s.add_argument("--beta", type=float, help="outer Adam learning rate (default 0.001)")
-    s.add_argument("--inner-steps", type=int, help="inner steps during meta-training (default 1)")
+    s.add_argument("--inner-steps", type=int, help="inner steps during meta-training (default 2)")
+    s.add_argument("--maml-loss", choices=("multistep", "last"),
+                   help="MAML's query loss: mean over the inner steps (default) or after the last (the paper)")
     s.add_argument("--meta-batch-size", type=int, help="tasks per meta-batch (default 25)")
     s.add_argument("--k-support", type=int, help="K-shot (default 5)")
-    s.add_argument("--eval-tasks", type=int, help="fresh meta-test tasks (default 600)")
+    s.add_argument("--eval-tasks", type=int, help="fresh meta-test tasks (default 2000)")
+    s.add_argument("--workers", type=int, help="processes training methods side by side (default: one per "
+                   "method, up to the number of cores)")
     s.add_argument("--overwrite", action="store_true", help="replace checkpoints already in --out")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_train)

@@ -66,20 +66,17 @@ def alpha_sweep(theta, batch, alphas, inner_steps=1):
     return {k: np.array([r[k] for r in rows]) for k in rows[0]}
 
 
-TRACE_DEFAULTS = dict(
-    seed=0,                  # same seed and settings as `mlcourse train sinusoid` -> the same MAML run
-    iterations=20000,
-    meta_batch_size=25,
-    k_support=5,
-    k_query=10,
-    alpha=0.01,
-    inner_steps=1,           # MAML is trained with one inner step, as in the paper
-    beta=1e-3,
-    hidden=(40, 40),
-    num_records=30,          # log-spaced iterations at which directions are compared
-    probe_tasks=100,         # tasks of the probe batch the directions are computed on
-    probe_steps=(1, 5),      # inner steps compared at each record
-)
+def _trace_defaults():
+    from .sinusoid_job import DEFAULTS
+    keys = ("seed", "iterations", "meta_batch_size", "k_support", "k_query", "alpha", "inner_steps", "maml_loss",
+            "beta", "hidden")
+    return dict({k: DEFAULTS[k] for k in keys},   # the MAML run of `mlcourse train sinusoid`, same seed
+                num_records=30,          # log-spaced iterations at which directions are compared
+                probe_tasks=100,         # tasks of the probe batch the directions are computed on
+                probe_steps=(1, 5))      # inner steps compared at each record
+
+
+TRACE_DEFAULTS = _trace_defaults()
 
 
 def probe_batch(**overrides):
@@ -129,7 +126,8 @@ def direction_trace(*, progress=False, **overrides):
         if it in records:
             record(it, th)
 
-    train.meta_train(theta, tasks.Sinusoid(), rng=rng, method="maml", iterations=cfg["iterations"],
+    from .sinusoid_job import training_method
+    train.meta_train(theta, tasks.Sinusoid(), rng=rng, method=training_method("maml", cfg), iterations=cfg["iterations"],
                      meta_batch_size=cfg["meta_batch_size"], k_support=cfg["k_support"], k_query=cfg["k_query"],
                      alpha=cfg["alpha"], inner_steps=cfg["inner_steps"], beta=cfg["beta"], progress=progress,
                      log_every=100, callback=callback)

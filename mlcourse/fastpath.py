@@ -124,12 +124,16 @@ def support_grad(theta, x, y):
     return loss, grads, (hs, masks, deltas, 2.0 / n)
 
 
-def adapt(theta, x, y, alpha, steps):
-    """theta' per task after `steps` SGD steps on (x, y); returns (theta', caches per step)."""
+def adapt(theta, x, y, alpha, steps, keep_caches=True):
+    """theta' per task after `steps` SGD steps on (x, y); returns (theta', caches per step).
+
+    keep_caches=False drops what only the second-order backward pass needs (first-order methods).
+    """
     th, caches = theta, []
     for _ in range(steps):
         _, grads, cache = support_grad(th, x, y)
-        caches.append((th, cache))
+        if keep_caches:
+            caches.append((th, cache))
         th = _sgd(th, grads, alpha)
     if steps == 0:  # keep the promise of a task axis
         T = x.shape[0]
@@ -186,6 +190,6 @@ def multistep_value_and_grad(theta, batch, alpha, inner_steps):
 
 def fomaml_value_and_grad(theta, batch, alpha, inner_steps):
     """First-order MAML: the query gradient at theta', averaged over tasks (d theta'/d theta ~ I)."""
-    theta_prime, _ = adapt(theta, batch.x_support, batch.y_support, alpha, inner_steps)
+    theta_prime, _ = adapt(theta, batch.x_support, batch.y_support, alpha, inner_steps, keep_caches=False)
     lq, g, _ = support_grad(theta_prime, batch.x_query, batch.y_query)
     return lq.mean(), [(gW.mean(axis=0), gb.mean(axis=0)) for gW, gb in g]

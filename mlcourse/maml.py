@@ -89,7 +89,7 @@ def adapt(theta, x_support, y_support, alpha=0.01, steps=1, *, model=nets.mlp_ap
     _check_theta(theta, model, batch.x_support, batch.y_support)
     if _use_fastpath(theta, model, loss):
         b = _cast(batch, theta)
-        theta_prime, _ = fastpath.adapt(theta, b.x_support, b.y_support, alpha, steps)
+        theta_prime, _ = fastpath.adapt(theta, b.x_support, b.y_support, alpha, steps, keep_caches=False)
         return theta_prime
     return _adapt_autograd(theta, x_support, y_support, alpha, steps, model, loss)
 
@@ -112,7 +112,7 @@ def maml_loss(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.mlp_apply, 
     alpha, inner_steps, batch = _prepare(theta, batch, alpha, inner_steps, model)
     if _use_fastpath(theta, model, loss):
         b = _cast(batch, theta)
-        theta_prime, _ = fastpath.adapt(theta, b.x_support, b.y_support, alpha, inner_steps)
+        theta_prime, _ = fastpath.adapt(theta, b.x_support, b.y_support, alpha, inner_steps, keep_caches=False)
         return float(np.mean(fastpath.query_loss(theta_prime, b.x_query, b.y_query)))
     return _maml_loss_autograd(theta, batch, alpha, inner_steps, model, loss)
 
@@ -206,7 +206,7 @@ def query_losses(theta, batch, alpha=0.01, steps=(0, 1, 10), *, model=nets.mlp_a
         if s < done:
             raise ValueError(f"steps must be increasing, got {list(steps)}.")
         if fast:
-            th, _ = fastpath.adapt(th, b.x_support, b.y_support, alpha, s - done)
+            th, _ = fastpath.adapt(th, b.x_support, b.y_support, alpha, s - done, keep_caches=False)
             out[j] = fastpath.query_loss(th, b.x_query, b.y_query)
         else:
             for _ in range(s - done):
