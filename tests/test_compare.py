@@ -84,8 +84,9 @@ def test_direction_trace_follows_the_same_training_run():
     # recording does not touch the training generator: the last snapshot is plain meta_train's result
     rng = np.random.default_rng([0, 0])
     theta = nets.mlp_init(rng, [1, 8, 8, 1], dtype=np.float32)
-    theta, _ = train.meta_train(theta, tasks.Sinusoid(), rng=rng, method="maml", iterations=30, meta_batch_size=25,
-                                k_support=5, k_query=10, alpha=0.01, inner_steps=1, beta=1e-3, progress=False)
+    theta, _ = train.meta_train(theta, tasks.Sinusoid(), rng=rng, method="maml_multistep", iterations=30,
+                                meta_batch_size=25, k_support=5, k_query=10, alpha=0.01, inner_steps=2, beta=1e-3,
+                                progress=False)
     np.testing.assert_array_equal(tr["theta_flat"][-1], tree.flatten(theta)[0])
     tr2 = compare.direction_trace(**kw)
     np.testing.assert_array_equal(tr["cos_fomaml_1"], tr2["cos_fomaml_1"])
