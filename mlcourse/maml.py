@@ -30,6 +30,13 @@ def _use_fastpath(theta, model, loss):
     return model is nets.mlp_apply and loss is nets.mse and not tree.is_traced(theta)
 
 
+def _fast(backend, theta, model, loss):
+    """True when the hand-derived NumPy path computes this call; checks the backend name."""
+    if backend not in ("auto", "autograd"):
+        raise ValueError(f"backend must be 'auto' or 'autograd', got {backend!r}.")
+    return backend == "auto" and _use_fastpath(theta, model, loss)
+
+
 def _check_batch(batch):
     if not isinstance(batch, TaskBatch):
         raise TypeError("batch must be a tasks.TaskBatch (from a sampler's .sample(...) or "
@@ -124,10 +131,8 @@ def maml_value_and_grad(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.m
     backend: "auto" (hand-derived NumPy for MLP + MSE, autograd otherwise) or "autograd".
     """
     alpha, inner_steps, batch = _prepare(theta, batch, alpha, inner_steps, model)
-    if backend == "auto" and _use_fastpath(theta, model, loss):
+    if _fast(backend, theta, model, loss):
         return fastpath.maml_value_and_grad(theta, _cast(batch, theta), alpha, inner_steps)
-    if backend not in ("auto", "autograd"):
-        raise ValueError(f"backend must be 'auto' or 'autograd', got {backend!r}.")
     return ag_value_and_grad(_maml_loss_autograd)(theta, batch, alpha, inner_steps, model, loss)
 
 
@@ -161,10 +166,8 @@ def multistep_value_and_grad(theta, batch, alpha=0.01, inner_steps=1, *, model=n
                              backend="auto"):
     """(multi-step meta-loss, its exact gradient): see ``multistep_loss``."""
     alpha, inner_steps, batch = _prepare(theta, batch, alpha, inner_steps, model)
-    if backend == "auto" and _use_fastpath(theta, model, loss):
+    if _fast(backend, theta, model, loss):
         return fastpath.multistep_value_and_grad(theta, _cast(batch, theta), alpha, inner_steps)
-    if backend not in ("auto", "autograd"):
-        raise ValueError(f"backend must be 'auto' or 'autograd', got {backend!r}.")
     if inner_steps == 0:
         return ag_value_and_grad(_maml_loss_autograd)(theta, batch, alpha, 0, model, loss)
     return ag_value_and_grad(_multistep_loss_autograd)(theta, batch, alpha, inner_steps, model, loss)
@@ -174,10 +177,8 @@ def fomaml_value_and_grad(theta, batch, alpha=0.01, inner_steps=1, *, model=nets
                           backend="auto"):
     """(meta-loss, first-order MAML direction mean_T grad L_q(theta'_T))."""
     alpha, inner_steps, batch = _prepare(theta, batch, alpha, inner_steps, model)
-    if backend == "auto" and _use_fastpath(theta, model, loss):
+    if _fast(backend, theta, model, loss):
         return fastpath.fomaml_value_and_grad(theta, _cast(batch, theta), alpha, inner_steps)
-    if backend not in ("auto", "autograd"):
-        raise ValueError(f"backend must be 'auto' or 'autograd', got {backend!r}.")
     theta_prime = _adapt_autograd(theta, batch.x_support, batch.y_support, alpha, inner_steps, model, loss)
     T = batch.num_tasks
 
