@@ -100,11 +100,12 @@ def direction_trace(*, progress=False, **overrides):
     iterations (R,), theta_flat (R, P) snapshots, and for each probe step count m
     cos_fomaml_m, cos_reptile_m, norm_maml_m, norm_fomaml_m, norm_reptile_m (R,).
     """
+    from .sinusoid_job import METHOD_STREAMS, training_method
     unknown = set(overrides) - set(TRACE_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown setting(s) {sorted(unknown)}; choose from {sorted(TRACE_DEFAULTS)}.")
     cfg = dict(TRACE_DEFAULTS, **overrides)
-    rng = np.random.default_rng([cfg["seed"], 0])  # method index 0 = maml in sinusoid_job.run
+    rng = np.random.default_rng([cfg["seed"], METHOD_STREAMS["maml"]])  # the main job's MAML stream
     theta = nets.mlp_init(rng, [1, *cfg["hidden"], 1], dtype=np.float32)
     probe = probe_batch(**cfg)
     records = set(int(i) for i in _record_iterations(cfg["iterations"], cfg["num_records"]))
@@ -126,7 +127,6 @@ def direction_trace(*, progress=False, **overrides):
         if it in records:
             record(it, th)
 
-    from .sinusoid_job import training_method
     train.meta_train(theta, tasks.Sinusoid(), rng=rng, method=training_method("maml", cfg), iterations=cfg["iterations"],
                      meta_batch_size=cfg["meta_batch_size"], k_support=cfg["k_support"], k_query=cfg["k_query"],
                      alpha=cfg["alpha"], inner_steps=cfg["inner_steps"], beta=cfg["beta"], progress=progress,

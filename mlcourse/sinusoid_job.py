@@ -54,10 +54,15 @@ def training_method(method, cfg):
     return method
 
 
+# Each method has its own random stream, fixed by its name, so its numbers do not depend on which
+# other methods are trained alongside it.
+METHOD_STREAMS = {"maml": 0, "pretrain": 1, "fomaml": 2, "reptile": 3}
+
+
 def _train_one(job, progress):
-    """Meta-train one method of the job: (method, theta, History, seconds).  Seeded by its index."""
-    i, method, cfg = job
-    rng = np.random.default_rng([cfg["seed"], i])
+    """Meta-train one method of the job: (method, theta, History, seconds)."""
+    _, method, cfg = job
+    rng = np.random.default_rng([cfg["seed"], METHOD_STREAMS[method]])
     theta = nets.mlp_init(rng, [1, *cfg["hidden"], 1], dtype=np.float32)
     iters = cfg["pretrain_iterations"] if method == "pretrain" else cfg["iterations"]
     t0 = time.perf_counter()
