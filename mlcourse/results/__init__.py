@@ -1,9 +1,13 @@
 """Results the package computed and ships, so that notebooks load in seconds what took minutes.
 
-    load("sinusoid")           -> {"summary": dict (summary.json), "theta": {method: params}, "hparams", "dir"}
-                                  the paper setup, all four methods with one inner step (notebook 05)
-    load("sinusoid_reptile5")  -> the same for Reptile meta-trained with five inner steps (notebook 05)
-    load("directions")         -> dict of arrays from ``python -m mlcourse.compare`` (notebook 04)
+    load("sinusoid")            -> {"summary": dict (summary.json), "theta": {method: params}, "hparams", "dir"}
+                                   the main job (``sinusoid_job.DEFAULTS``): the paper setup with 2 inner
+                                   steps, MAML's multi-step loss and 30000 iterations; all four methods
+    load("sinusoid_reptile5")   -> the same for Reptile meta-trained with five inner steps (notebook 05)
+    load("sinusoid_maml1step")  -> the same for MAML with the paper's objective: one inner step, the
+                                   query loss after it only (notebook 05 compares it with the main job)
+    load("directions")          -> dict of arrays from ``python -m mlcourse.compare``: the main job's
+                                   MAML run, with directions compared along it (notebook 04)
 
 ``COMMANDS[name]`` is the command that recomputes each (run from the repository root).
 
@@ -16,7 +20,7 @@ import os
 
 import numpy as np
 
-__all__ = ["RESULTS_DIR", "COMMANDS", "available", "path", "load", "load_sinusoid", "load_directions",
+__all__ = ["RESULTS_DIR", "COMMANDS", "SINUSOID_RUNS", "available", "path", "load", "load_sinusoid", "load_directions",
            "theta_from_flat"]
 
 RESULTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -26,13 +30,17 @@ COMMANDS = {
                  "--out mlcourse/results/sinusoid --overwrite"),
     "sinusoid_reptile5": ("mlcourse train sinusoid --methods reptile --inner-steps 5 "
                           "--out mlcourse/results/sinusoid_reptile5 --overwrite"),
+    "sinusoid_maml1step": ("mlcourse train sinusoid --methods maml --maml-loss last --inner-steps 1 "
+                           "--out mlcourse/results/sinusoid_maml1step --overwrite"),
     "directions": "python -m mlcourse.compare",
 }
+
+SINUSOID_RUNS = ("sinusoid", "sinusoid_reptile5", "sinusoid_maml1step")  # folders written by `mlcourse train sinusoid`
 
 
 def path(name):
     """Where result `name` lives: a folder for the sinusoid runs, a file for "directions"."""
-    if name in ("sinusoid", "sinusoid_reptile5"):
+    if name in SINUSOID_RUNS:
         return os.path.join(RESULTS_DIR, name)
     if name == "directions":
         return os.path.join(RESULTS_DIR, "directions.npz")
@@ -55,7 +63,7 @@ def load_sinusoid(folder=None):
     folder = folder or path("sinusoid")
     summary_path = os.path.join(folder, "summary.json")
     if not os.path.exists(summary_path):
-        shipped = {path(n): n for n in ("sinusoid", "sinusoid_reptile5")}
+        shipped = {path(n): n for n in SINUSOID_RUNS}
         raise _missing(shipped[folder]) if folder in shipped else FileNotFoundError(
             f"no summary.json in {folder}; run `mlcourse train sinusoid --out {folder}` first.")
     with open(summary_path) as f:
@@ -78,8 +86,8 @@ def load_directions(file=None):
 
 
 def load(name):
-    """Load a shipped result by name: "sinusoid", "sinusoid_reptile5" or "directions"."""
-    if name in ("sinusoid", "sinusoid_reptile5"):
+    """Load a shipped result by name: "sinusoid", "sinusoid_reptile5", "sinusoid_maml1step" or "directions"."""
+    if name in SINUSOID_RUNS:
         return load_sinusoid(path(name))
     if name == "directions":
         return load_directions()
