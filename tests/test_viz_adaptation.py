@@ -86,3 +86,16 @@ def test_static_figures_build(thetas, small_trace):
     fig, ax = plt.subplots()
     sinusoid.mse_vs_steps(ax, results.load("sinusoid")["summary"])
     plt.close(fig)
+
+
+def test_objective_figure_draws_each_run_and_marks_divergence():
+    runs = {"one-step objective": {"steps": [0, 1, 2], "mse": [3.0, 0.6, float("inf")], "ci95": [0.1, 0.05, float("nan")]},
+            "multi-step loss": {"steps": [0, 1, 2], "mse": [3.0, 0.7, 0.5], "ci95": [0.1, 0.05, 0.04]}}
+    fig = adaptation.objective_figure(runs, paper={"steps": [1], "mse": [0.67]})
+    ax = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert list(lines["one-step objective"].get_xdata()) == [0, 1]        # the non-finite point is left out
+    assert list(lines["multi-step loss"].get_ydata()) == [3.0, 0.7, 0.5]
+    assert "MAML (paper)" in lines
+    assert any(t.get_text() == "diverges" for t in ax.texts)
+    plt.close(fig)

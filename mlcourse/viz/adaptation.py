@@ -2,6 +2,7 @@
 
     adaptation_path(theta, task, alpha, max_steps)   theta^(0..m) and query MSE after each step
     adaptation_figure(thetas, batch, ...)            static picture: fits after 0, 1, 10 steps
+    objective_figure(runs, paper)                    query MSE against test steps for differently trained runs
     adaptation_widget(thetas, ...)                   slider for steps, a new-task button, the seed
 """
 from __future__ import annotations
@@ -60,6 +61,35 @@ def adaptation_figure(thetas, batch, steps=(0, 1, 10), alpha=0.01):
             axes[i, j].legend(fontsize=6, loc="lower left")
             if i == 0:
                 axes[i, j].set_title(f"after {s} step{'s' if s != 1 else ''} (alpha = {alpha})")
+    fig.tight_layout()
+    return fig
+
+
+def objective_figure(runs, paper=None, colors=None, title=None):
+    """Query MSE (and 95% interval) against the number of test-time SGD steps, one line per run.
+
+    runs: {label: result} with result as in summary.json ("steps", "mse", "ci95"), e.g. MAML
+    trained with the one-step objective and with the multi-step loss.  paper: optional
+    {"steps": [...], "mse": [...]} drawn as crosses.  Non-finite MSEs (a diverging inner loop)
+    are left out of the line and marked at the top of the axes.  Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for c, (label, r) in enumerate(runs.items()):
+        color = (colors or {}).get(label, f"C{c}")
+        s, mse, ci = np.array(r["steps"]), np.array(r["mse"], float), np.array(r["ci95"], float)
+        ok = np.isfinite(mse)
+        ax.plot(s[ok], mse[ok], "o-", color=color, ms=4, label=label)
+        ax.fill_between(s[ok], (mse - ci)[ok], (mse + ci)[ok], color=color, alpha=0.2)
+        for k in s[~ok]:
+            ax.annotate("diverges", (k, 1), xycoords=("data", "axes fraction"), color=color, fontsize=7,
+                        ha="center", va="top")
+    if paper is not None:
+        ax.plot(paper["steps"], paper["mse"], "kx", ms=8, label="MAML (paper)")
+    ax.set(xlabel="gradient steps at meta-test", ylabel="query MSE", yscale="log")
+    ax.set_title(title or "query MSE after k SGD steps (95% intervals)", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
