@@ -18,3 +18,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 _shared = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shared", "data", "omniglot")
 if "MLCOURSE_OMNIGLOT" not in os.environ and os.path.isdir(_shared):
     os.environ["MLCOURSE_OMNIGLOT"] = os.path.abspath(_shared)
+
+# Notebooks under tests/grading_cases are misbehaving submissions for the grader's tests (data),
+# not course notebooks for nbval to run.
+collect_ignore_glob = ["tests/grading_cases/*.ipynb"]
