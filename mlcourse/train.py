@@ -99,9 +99,13 @@ def meta_train(theta, task_dist, *, rng, method="maml", iterations=1000, meta_ba
     opt, hist = Adam(beta=beta), History()
     bar = None
     if progress:
+        import sys
+
         from tqdm.auto import tqdm
+        # In a log file (not a terminal, not Jupyter) redraw rarely instead of ten times a second.
+        quiet_log = not getattr(sys.stderr, "isatty", lambda: False)() and "ipykernel" not in sys.modules
         bar = tqdm(total=iterations, desc=f"meta-train {method if isinstance(method, str) else 'custom'}",
-                   leave=False)
+                   leave=False, mininterval=10.0 if quiet_log else 0.1)
     # Overflow inside a diverging step is reported once, below, as a FloatingPointError naming the iteration.
     err = np.errstate(over="ignore", invalid="ignore")
     err.__enter__()
