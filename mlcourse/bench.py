@@ -178,12 +178,16 @@ def main(argv=None, reexec=None):
 
     import numpy as np
 
+    from ._runtime import tune_allocator
+    tuned = tune_allocator()
+
     from . import nets, tasks
     rng = np.random.default_rng(0)
     theta = nets.mlp_init(rng, [1, 40, 40, 1], dtype=np.float32)
     batch = tasks.Sinusoid().sample(rng, num_tasks=25, k_support=10, k_query=10, dtype=np.float32)
     print(f"meta-iteration: MLP 1-40-40-1, meta-batch 25, K=10+10, float32, one thread "
-          f"(python {platform.python_version()}, numpy {np.__version__})")
+          f"(python {platform.python_version()}, numpy {np.__version__}, "
+          f"glibc malloc tuned: {'yes' if tuned else 'no'})")
     results = {}
     for steps in step_list:
         paths = _paths(theta, batch, 0.01, steps)

@@ -176,6 +176,8 @@ def build_parser():
 
 
 def main(argv=None):
+    from ._runtime import tune_allocator
+    tune_allocator()  # recycle the engine's ~160 KB temporaries from the heap (see mlcourse/_runtime.py)
     from_command_line = argv is None  # only then may the process re-run itself (one BLAS thread)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # the benchmark has its own parser (and re-runs itself with one thread)
