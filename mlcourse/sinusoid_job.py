@@ -98,7 +98,9 @@ def run(out_dir, *, progress=True, overwrite=False, methods=("maml", "pretrain")
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
         log(f"training {', '.join(methods)} in {workers} processes")
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        from ._runtime import tune_allocator
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=tune_allocator) as pool:
             trained = list(pool.map(_train_one, jobs, [False] * len(jobs)))
     else:
         trained = [_train_one(job, progress) for job in jobs]
