@@ -6,6 +6,8 @@ The engine (no Jupyter needed): ``tasks`` (task distributions), ``nets`` (functi
 evaluation).  Figures and widgets live in ``mlcourse.viz``; the autograder in ``mlcourse.grading``.
 """
 from . import baseline, checks, maml, nets, reptile, tasks, train, tree
+from ._runtime import tune_allocator
 
 __version__ = "0.1.0"
-__all__ = ["tasks", "nets", "maml", "reptile", "baseline", "checks", "train", "tree", "__version__"]
+__all__ = ["tasks", "nets", "maml", "reptile", "baseline", "checks", "train", "tree", "tune_allocator",
+           "__version__"]
