@@ -17,8 +17,9 @@ import numpy as np
 
 from . import maml, nets, tree
 from ._validate import check_alpha, check_count, check_rng
+from .tasks import TaskBatch
 
-__all__ = ["Adam", "METHODS", "meta_train", "evaluate", "save_checkpoint", "load_checkpoint", "History"]
+__all__ = ["Adam", "METHODS", "meta_train", "evaluate", "support_and_query_losses", "save_checkpoint", "load_checkpoint", "History"]
 
 
 def _methods():
@@ -136,6 +137,26 @@ def meta_train(theta, task_dist, *, rng, method="maml", iterations=1000, meta_ba
     return theta, hist
 
 
+def support_and_query_losses(theta, task_dist, *, rng, num_tasks=600, k_shot=5, k_query=100, alpha=0.01,
+                             steps=(0, 1, 5, 10), model=nets.mlp_apply, loss=nets.mse, chunk=100):
+    """Meta-test per task: MSE on the K support points adapted on, and on the query points.
+
+    Returns (support, query), each of shape (len(steps), num_tasks).  A small support loss with a
+    large query loss is within-task overfitting.
+    """
+    check_rng(rng)
+    num_tasks = check_count(num_tasks, "num_tasks", 1)
+    k_shot = check_count(k_shot, "k_shot", 1)
+    dtype = tree.leaves(theta)[0].dtype
+    support, query = [], []
+    for start in range(0, num_tasks, chunk):
+        batch = task_dist.sample(rng, min(chunk, num_tasks - start), k_shot, k_query, dtype=dtype)
+        on_support = TaskBatch(batch.x_support, batch.y_support, batch.x_support, batch.y_support)
+        query.append(maml.query_losses(theta, batch, alpha, steps, model=model, loss=loss))
+        support.append(maml.query_losses(theta, on_support, alpha, steps, model=model, loss=loss))
+    return np.concatenate(support, axis=1), np.concatenate(query, axis=1)
+
+
 def evaluate(theta, task_dist, *, rng, num_tasks=600, k_shot=5, k_query=100, alpha=0.01,
              steps=(0, 1, 5, 10), model=nets.mlp_apply, loss=nets.mse, chunk=100):
     """Meta-test: adapt on K = k_shot fresh points per task, report query MSE after each step count.
@@ -149,8 +170,7 @@ def evaluate(theta, task_dist, *, rng, num_tasks=600, k_shot=5, k_query=100, alp
     dtype = tree.leaves(theta)[0].dtype
     per_task = []
     for start in range(0, num_tasks, chunk):
-        n = min(chunk, num_tasks - start)
-        batch = task_dist.sample(rng, n, k_shot, k_query, dtype=dtype)
+        batch = task_dist.sample(rng, min(chunk, num_tasks - start), k_shot, k_query, dtype=dtype)
         per_task.append(maml.query_losses(theta, batch, alpha, steps, model=model, loss=loss))
     L = np.concatenate(per_task, axis=1)  # (len(steps), num_tasks)
     return {"steps": [int(s) for s in steps], "mse": L.mean(axis=1).tolist(),

@@ -78,3 +78,14 @@ def test_bad_training_arguments():
         train.meta_train(theta, tasks.Sinusoid(), rng=np.random.default_rng(0), method="maml2", progress=False)
     with pytest.raises(ValueError, match="beta"):
         train.meta_train(theta, tasks.Sinusoid(), rng=np.random.default_rng(0), beta=-1, progress=False)
+
+
+def test_support_and_query_losses_match_evaluate():
+    theta, _ = _run(0, iters=20)
+    s, q = train.support_and_query_losses(theta, tasks.Sinusoid(), rng=np.random.default_rng(3), num_tasks=25,
+                                          k_shot=5, steps=(0, 2), chunk=10)
+    r = train.evaluate(theta, tasks.Sinusoid(), rng=np.random.default_rng(3), num_tasks=25, k_shot=5,
+                       steps=(0, 2), chunk=10)
+    assert s.shape == q.shape == (2, 25)
+    np.testing.assert_allclose(q.mean(axis=1), r["mse"], rtol=1e-6)
+    assert s[1].mean() < s[0].mean()  # adapting on the support set lowers the support loss
