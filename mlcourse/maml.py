@@ -4,6 +4,7 @@
     meta-loss    L(theta)    = mean over tasks of L_q(theta'(theta))
     meta-grad    grad L      = (I - alpha H_s)^T grad L_q(theta')          (one step; exact)
     FOMAML       grad L     ~= grad L_q(theta')                              (d theta'/d theta ~ I)
+    multi-step   L_ms(theta) = mean over j = 1..m of L_q(theta^(j))          (MAML++'s loss; m = 1: MAML)
 
 Every function takes a TaskBatch (leading task axis) and runs the whole meta-batch as one
 vectorised computation.  ``model(theta, x)`` and ``loss(pred, y) -> per-task (T,)`` default to
