@@ -137,6 +137,16 @@ def meta_train(theta, task_dist, *, rng, method="maml", iterations=1000, meta_ba
     return theta, hist
 
 
+def _test_batches(theta, task_dist, rng, num_tasks, k_shot, k_query, chunk):
+    """Fresh meta-test tasks in theta's dtype, `chunk` at a time (the same tasks for the same rng)."""
+    check_rng(rng)
+    num_tasks = check_count(num_tasks, "num_tasks", 1)
+    k_shot = check_count(k_shot, "k_shot", 1)
+    dtype = tree.leaves(theta)[0].dtype
+    for start in range(0, num_tasks, chunk):
+        yield task_dist.sample(rng, min(chunk, num_tasks - start), k_shot, k_query, dtype=dtype)
+
+
 def support_and_query_losses(theta, task_dist, *, rng, num_tasks=600, k_shot=5, k_query=100, alpha=0.01,
                              steps=(0, 1, 5, 10), model=nets.mlp_apply, loss=nets.mse, chunk=100):
     """Meta-test per task: MSE on the K support points adapted on, and on the query points.
@@ -144,13 +154,8 @@ def support_and_query_losses(theta, task_dist, *, rng, num_tasks=600, k_shot=5, 
     Returns (support, query), each of shape (len(steps), num_tasks).  A small support loss with a
     large query loss is within-task overfitting.
     """
-    check_rng(rng)
-    num_tasks = check_count(num_tasks, "num_tasks", 1)
-    k_shot = check_count(k_shot, "k_shot", 1)
-    dtype = tree.leaves(theta)[0].dtype
     support, query = [], []
-    for start in range(0, num_tasks, chunk):
-        batch = task_dist.sample(rng, min(chunk, num_tasks - start), k_shot, k_query, dtype=dtype)
+    for batch in _test_batches(theta, task_dist, rng, num_tasks, k_shot, k_query, chunk):
         on_support = TaskBatch(batch.x_support, batch.y_support, batch.x_support, batch.y_support)
         query.append(maml.query_losses(theta, batch, alpha, steps, model=model, loss=loss))
         support.append(maml.query_losses(theta, on_support, alpha, steps, model=model, loss=loss))
@@ -164,18 +169,12 @@ def evaluate(theta, task_dist, *, rng, num_tasks=600, k_shot=5, k_query=100, alp
     Returns {"steps": [...], "mse": [...], "ci95": [...]} (mean over num_tasks tasks and a 95%
     interval 1.96 * std / sqrt(n)).
     """
-    check_rng(rng)
-    num_tasks = check_count(num_tasks, "num_tasks", 1)
-    k_shot = check_count(k_shot, "k_shot", 1)
-    dtype = tree.leaves(theta)[0].dtype
-    per_task = []
-    for start in range(0, num_tasks, chunk):
-        batch = task_dist.sample(rng, min(chunk, num_tasks - start), k_shot, k_query, dtype=dtype)
-        per_task.append(maml.query_losses(theta, batch, alpha, steps, model=model, loss=loss))
+    per_task = [maml.query_losses(theta, batch, alpha, steps, model=model, loss=loss)
+                for batch in _test_batches(theta, task_dist, rng, num_tasks, k_shot, k_query, chunk)]
     L = np.concatenate(per_task, axis=1)  # (len(steps), num_tasks)
     return {"steps": [int(s) for s in steps], "mse": L.mean(axis=1).tolist(),
             "ci95": (1.96 * L.std(axis=1, ddof=1) / np.sqrt(L.shape[1])).tolist() if L.shape[1] > 1
-            else [float("nan")] * len(steps), "num_tasks": num_tasks, "k_shot": k_shot}
+            else [float("nan")] * len(steps), "num_tasks": int(num_tasks), "k_shot": int(k_shot)}
 
 
 def save_checkpoint(path, theta, hparams=None, history=None, overwrite=False):
