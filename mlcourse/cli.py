@@ -91,6 +91,7 @@ def cmd_train(args):
     summary = sinusoid_job.run(out, progress=not args.no_progress, overwrite=args.overwrite, methods=methods,
                                workers=args.workers, **overrides)
     print(sinusoid_job.format_table(summary))
+    print("\n" + sinusoid_job.format_k_table(summary))
     print(f"\nwrote {os.path.join(out, 'summary.json')}, {summary['figure']} and the checkpoints in {out}")
     return 0
 

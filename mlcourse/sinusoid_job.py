@@ -45,6 +45,17 @@ DEFAULTS = dict(
 )
 
 
+EVAL_K_SHOTS = (5, 10, 20)  # meta-test also with more support points than the K of training
+
+
+def _subset(result, steps):
+    """An evaluate() result restricted to the given step counts."""
+    idx = [result["steps"].index(s) for s in steps]
+    out = {k: v for k, v in result.items() if k not in ("steps", "mse", "ci95", "by_k", "history")}
+    out.update(steps=list(steps), mse=[result["mse"][i] for i in idx], ci95=[result["ci95"][i] for i in idx])
+    return out
+
+
 def training_method(method, cfg):
     """The value-and-gradient function or name that meta_train gets for `method` under cfg."""
     if method == "maml":
@@ -117,6 +128,13 @@ def run(out_dir, *, progress=True, overwrite=False, methods=("maml", "pretrain")
         results[method] = train.evaluate(theta, dist, rng=np.random.default_rng([cfg["seed"], 999]),
                                          num_tasks=cfg["eval_tasks"], k_shot=cfg["k_support"],
                                          k_query=cfg["eval_k_query"], alpha=cfg["alpha"], steps=cfg["eval_steps"])
+        # The same model adapted from K = 5, 10 and 20 points (more data, better fits: how much?).
+        # K equal to the training K is the evaluation above; other K get their own fresh tasks.
+        results[method]["by_k"] = {
+            str(k): _subset(results[method], (0, 1, 5, 10)) if k == cfg["k_support"] else
+            train.evaluate(theta, dist, rng=np.random.default_rng([cfg["seed"], 999, k]), num_tasks=cfg["eval_tasks"],
+                           k_shot=k, k_query=cfg["eval_k_query"], alpha=cfg["alpha"], steps=(0, 1, 5, 10))
+            for k in EVAL_K_SHOTS}
         results[method]["history"] = hist.as_dict()
     summary = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()},
                "paper": PAPER, "results": results, "train_seconds": timings,
@@ -128,6 +146,25 @@ def run(out_dir, *, progress=True, overwrite=False, methods=("maml", "pretrain")
     main_job_figure(thetas, summary, fig_path)
     summary["figure"] = fig_path
     return summary
+
+
+def format_k_table(summary):
+    """Query MSE after 1 and 10 steps when adapting from K = 5, 10, 20 support points."""
+    res = summary["results"]
+    methods = [m for m in res if "by_k" in res[m]]
+    if not methods:
+        return ""
+    ks = list(res[methods[0]]["by_k"])
+    head = f"{'method':>10} | " + " | ".join(f"K={k:<2} 1 step / 10 steps" for k in ks)
+    lines = [f"meta-test with K support points (model trained with K = {summary['config']['k_support']})", head,
+             "-" * len(head)]
+    for m in methods:
+        cells = []
+        for k in ks:
+            r = res[m]["by_k"][k]
+            cells.append(f"{r['mse'][r['steps'].index(1)]:>9.3f} / {r['mse'][r['steps'].index(10)]:<8.3f}")
+        lines.append(f"{m:>10} | " + " | ".join(f"{c:<24}" for c in cells))
+    return "\n".join(lines)
 
 
 def format_table(summary):

@@ -30,6 +30,8 @@ def test_main_job_shortened_writes_table_figure_summary(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["results"]) == {"maml", "pretrain"}
     assert len(summary["results"]["maml"]["mse"]) == 11
+    assert set(summary["results"]["maml"]["by_k"]) == {"5", "10", "20"}  # meta-test with K = 5, 10, 20
+    assert "K=20" in r.stdout
     assert (out / "sinusoid.png").stat().st_size > 10_000
     before = (out / "maml.npz").read_bytes()
     r2 = run("train", "--iterations", "5", "--out", str(out))
