@@ -22,7 +22,7 @@ from . import fastpath, nets, tree
 from ._validate import check_alpha, check_count
 from .tasks import TaskBatch
 
-__all__ = ["inner_update", "adapt", "maml_loss", "maml_grad", "maml_value_and_grad", "multistep_loss",
+__all__ = ["inner_update", "adapt", "query_loss", "maml_loss", "maml_grad", "maml_value_and_grad", "multistep_loss",
            "multistep_value_and_grad",
            "fomaml_grad", "fomaml_value_and_grad", "query_losses"]
 
@@ -115,13 +115,21 @@ def _prepare(theta, batch, alpha, inner_steps, model):
     return alpha, inner_steps, batch
 
 
+def query_loss(theta_prime, batch, *, model=nets.mlp_apply, loss=nets.mse):
+    """Mean over tasks of L_q(theta'_T) for given per-task parameters theta' (leading task axis)."""
+    if _use_fastpath(theta_prime, model, loss):
+        b = _cast(batch, theta_prime)
+        return float(np.mean(fastpath.query_loss(theta_prime, b.x_query, b.y_query)))
+    return np.mean(loss(model(theta_prime, batch.x_query), batch.y_query))
+
+
 def maml_loss(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse):
     """Meta-objective: mean over tasks of L_q(theta'), theta' = adapt(theta, D_s)."""
     alpha, inner_steps, batch = _prepare(theta, batch, alpha, inner_steps, model)
     if _use_fastpath(theta, model, loss):
         b = _cast(batch, theta)
         theta_prime, _ = fastpath.adapt(theta, b.x_support, b.y_support, alpha, inner_steps, keep_caches=False)
-        return float(np.mean(fastpath.query_loss(theta_prime, b.x_query, b.y_query)))
+        return query_loss(theta_prime, b)
     return _maml_loss_autograd(theta, batch, alpha, inner_steps, model, loss)
 
 

@@ -31,7 +31,7 @@ def reptile_pseudo_grad(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.m
     Divided by alpha * inner_steps so that its scale matches a gradient (with one step it equals the
     mean support gradient at theta); Adam is insensitive to the scale anyway.
     """
-    d = reptile_direction(theta, batch, alpha, inner_steps, model=model, loss=loss)
-    value = maml.maml_loss(theta, batch, alpha, inner_steps, model=model, loss=loss)
+    theta_prime = maml.adapt(theta, batch.x_support, batch.y_support, alpha, inner_steps, model=model, loss=loss)
+    value = maml.query_loss(theta_prime, batch, model=model, loss=loss)  # same theta', adapted once
     s = -1.0 / (alpha * max(inner_steps, 1)) if alpha > 0 else -1.0
-    return value, tree.scale(s, d)
+    return value, tree.scale(s, tree.sub(tree.task_mean(theta_prime), theta))
