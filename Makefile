@@ -11,8 +11,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# the course extra: the engine plus JupyterLab, ipywidgets and matplotlib
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e ".[course]"
 	touch $@
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python

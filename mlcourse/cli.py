@@ -7,8 +7,10 @@ import os
 import shutil
 import sys
 
-USER_ERRORS = (ValueError, TypeError, FileExistsError, FileNotFoundError, FloatingPointError, NotADirectoryError,
-               PermissionError, KeyError)
+# Mistakes a user can fix (bad values, missing or existing files, a diverging run): one line, exit 1.
+# Anything else (KeyError, TypeError, ...) is a bug of the package and shows its traceback.
+USER_ERRORS = (ValueError, FileExistsError, FileNotFoundError, FloatingPointError, NotADirectoryError,
+               PermissionError, IsADirectoryError)
 
 
 class CLIError(Exception):
@@ -74,7 +76,7 @@ def cmd_course(args):
 
 
 def cmd_train(args):
-    from . import sinusoid_job
+    from .experiments import sinusoid_job
     if args.task != "sinusoid":
         raise CLIError(f"unknown task {args.task!r}; available: sinusoid")
     out = args.out or os.path.join("runs", "sinusoid-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
@@ -88,11 +90,33 @@ def cmd_train(args):
     bad = [m for m in methods if m not in ("maml", "fomaml", "reptile", "pretrain")]
     if bad:
         raise CLIError(f"unknown method(s) {bad}; use a comma list of maml, fomaml, reptile, pretrain.")
+    from .viz.sinusoid import main_job_figure
     summary = sinusoid_job.run(out, progress=not args.no_progress, overwrite=args.overwrite, methods=methods,
-                               workers=args.workers, **overrides)
+                               workers=args.workers, figure=main_job_figure, **overrides)
     print(sinusoid_job.format_table(summary))
     print("\n" + sinusoid_job.format_k_table(summary))
     print(f"\nwrote {os.path.join(out, 'summary.json')}, {summary['figure']} and the checkpoints in {out}")
+    return 0
+
+
+def cmd_refresh_results(args):
+    from .experiments import direction_trace, shipped, sinusoid_job
+    from .viz.sinusoid import main_job_figure
+    if not shipped.is_source_checkout():
+        raise CLIError("refresh-results rewrites the shipped results of a source checkout; this mlcourse is an "
+                       f"installed package ({shipped.PACKAGE_DIR}). Use `mlcourse train sinusoid --out DIR` instead.")
+    names = args.names or list(shipped.COMMANDS)
+    bad = [n for n in names if n not in shipped.COMMANDS]
+    if bad:
+        raise CLIError(f"unknown result(s) {bad}; choose from {', '.join(shipped.COMMANDS)}.")
+    for name in names:
+        print(f"refreshing {name} -> {shipped.path(name)}", flush=True)
+        if name == "directions":
+            direction_trace.make_results(os.path.dirname(shipped.path(name)), progress=not args.no_progress)
+        else:
+            summary = sinusoid_job.run(shipped.path(name), progress=not args.no_progress, overwrite=True,
+                                       figure=main_job_figure, refresh_shipped=True, **shipped.REFRESH_OPTIONS[name])
+            print(sinusoid_job.format_table(summary))
     return 0
 
 
@@ -161,6 +185,16 @@ def build_parser():
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_train)
 
+    s = sub.add_parser("refresh-results", help="developer command: recompute the shipped results and REWRITE "
+                       "them inside this source checkout (mlcourse/experiments/results/)",
+                       description="Developer command. Recomputes the results the notebooks load and overwrites "
+                       "the files under mlcourse/experiments/results/ of this source checkout (refused on an "
+                       "installed package). Users who want their own run: mlcourse train sinusoid --out DIR.")
+    s.add_argument("names", nargs="*", help="results to refresh (default: all): sinusoid, sinusoid_reptile5, "
+                   "sinusoid_maml1step, directions")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_refresh_results)
+
     s = sub.add_parser("check", help="check the installation (packages, a gradient check, course files)")
     s.set_defaults(func=cmd_check)
 
@@ -168,7 +202,7 @@ def build_parser():
                    add_help=False)
 
     try:
-        from .grading.cli import add_commands
+        from .grading.commands import add_commands
     except ImportError:
         pass
     else:
@@ -182,12 +216,12 @@ def main(argv=None):
     from_command_line = argv is None  # only then may the process re-run itself (one BLAS thread)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # the benchmark has its own parser (and re-runs itself with one thread)
-        from . import bench
-        return bench.main(argv[1:], reexec=from_command_line)
+        from .experiments import speed
+        return speed.main(argv[1:], reexec=from_command_line)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "train" and from_command_line:
-        from .bench import ensure_one_thread
+        from .experiments.speed import ensure_one_thread
         ensure_one_thread("mlcourse", argv)
     if getattr(args, "func", None) is None:
         parser.print_help()

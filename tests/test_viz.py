@@ -156,7 +156,7 @@ def test_missing_omniglot_prints_and_returns_none(monkeypatch, tmp_path, capsys)
 # ---- callback times (printed, not asserted) ------------------------------------------------------
 
 def test_report_callback_times(monkeypatch, tmp_path):
-    from mlcourse.viz import bench
+    from mlcourse.viz import widget_timing as bench
     monkeypatch.setenv("MLCOURSE_CACHE", str(tmp_path / "cache"))
     res = bench.measure(repeats=5)
     print("\nwidget callback times (median / max seconds over 5 moves):")

@@ -6,19 +6,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from mlcourse import compare, maml, nets, results, tasks  # noqa: E402
+from mlcourse import directions, maml, nets, tasks  # noqa: E402
+from mlcourse.experiments import direction_trace, shipped  # noqa: E402
 from mlcourse.viz import adaptation, sinusoid  # noqa: E402
-from mlcourse.viz import compare as vcompare  # noqa: E402
+from mlcourse.viz import direction_plots as vcompare  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def thetas():
-    return results.load("sinusoid")["theta"]
+    return shipped.load("sinusoid")["theta"]
 
 
 @pytest.fixture(scope="module")
 def small_trace():
-    return compare.direction_trace(iterations=20, num_records=4, probe_tasks=4)
+    return direction_trace.direction_trace(iterations=20, num_records=4, probe_tasks=4)
 
 
 def test_adaptation_path_matches_query_losses(thetas):
@@ -55,14 +56,14 @@ def test_adaptation_widget_steps_and_new_task(thetas):
 
 
 def test_direction_widget_reacts_and_matches_compare(small_trace):
-    probe = compare.probe_batch(probe_tasks=4)
+    probe = direction_trace.probe_batch(probe_tasks=4)
     w = vcompare.direction_widget(small_trace, probe)
     image = w.children[-1]
     first = image.value
     w.controls["snapshot"].value = 0
     assert image.value != first
-    theta0 = results.theta_from_flat(small_trace["theta_flat"][0], dtype=np.float64)
-    s = compare.compare_directions(theta0, probe, alpha=0.01, inner_steps=1)
+    theta0 = shipped.theta_from_flat(small_trace["theta_flat"][0], dtype=np.float64)
+    s = directions.compare_directions(theta0, probe, alpha=0.01, inner_steps=1)
     assert w.stats["cos_fomaml"] == pytest.approx(s["cos_fomaml"], abs=1e-12)
     assert w.stats["cos_fomaml"] == pytest.approx(small_trace["cos_fomaml_1"][0], abs=1e-12)
     w.controls["inner_steps"].value = 5
@@ -76,7 +77,7 @@ def test_static_figures_build(thetas, small_trace):
     batch = tasks.Sinusoid().sample(np.random.default_rng(1), 2, 5, 10)
     figs = [adaptation.adaptation_figure({"maml": thetas["maml"], "pretrain": thetas["pretrain"]}, batch),
             vcompare.directions_figure(small_trace),
-            vcompare.alpha_sweep_figure(small_trace, compare.probe_batch(probe_tasks=4), [0], alphas=[0.001, 0.01]),
+            vcompare.alpha_sweep_figure(small_trace, direction_trace.probe_batch(probe_tasks=4), [0], alphas=[0.001, 0.01]),
             vcompare.cost_figure([{"backend": "numpy", "method": "FOMAML", "inner_steps": 1, "ms": 1.0, "peak_kib": 5.0}]),
             vcompare.memory_figure([{"backend": "autograd", "method": "MAML (2nd order)", "inner_steps": s, "ms": 1.0,
                                      "peak_kib": 10.0 * s} for s in (1, 2)])]
@@ -84,7 +85,7 @@ def test_static_figures_build(thetas, small_trace):
         assert len(fig.axes) >= 1
         plt.close(fig)
     fig, ax = plt.subplots()
-    sinusoid.mse_vs_steps(ax, results.load("sinusoid")["summary"])
+    sinusoid.mse_vs_steps(ax, shipped.load("sinusoid")["summary"])
     plt.close(fig)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from .. import checks, maml, nets, reptile, tasks
 from ..tasks import TaskBatch
 from .codec import Seed, TanhLoss, roundtrip
-from .compare import close, summarize
+from .matching import close, summarize
 
 ASSIGNMENTS = {
     "ex01": "Tasks and episodes",

@@ -1,1 +1,1 @@
-"""Figures and widgets used by the notebooks (imports matplotlib; the engine never imports this)."""
+"""Figures and widgets the notebooks use (course machinery: above the engine and the experiments)."""

@@ -105,7 +105,7 @@ def adaptation_widget(thetas, alpha=0.01, k_shot=5, k_query=100, max_steps=10, s
     """
     import ipywidgets as W
 
-    from .compare import Blit, widget_figure
+    from .direction_plots import Blit, widget_figure
 
     step = W.IntSlider(value=0, min=0, max=max_steps, description="steps", continuous_update=False)
     seed_box = W.IntText(value=seed, description="task seed")

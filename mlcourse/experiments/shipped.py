@@ -6,7 +6,7 @@
     load("sinusoid_reptile5")   -> the same for Reptile meta-trained with five inner steps (notebook 05)
     load("sinusoid_maml1step")  -> the same for MAML with the paper's objective: one inner step, the
                                    query loss after it only (notebook 05 compares it with the main job)
-    load("directions")          -> dict of arrays from ``python -m mlcourse.compare``: the main job's
+    load("directions")          -> dict of arrays from ``direction_trace.make_results``: the main job's
                                    MAML run, with directions compared along it (notebook 04)
 
 ``COMMANDS[name]`` is the command that recomputes each (run from the repository root).
@@ -23,19 +23,41 @@ import numpy as np
 __all__ = ["RESULTS_DIR", "COMMANDS", "SINUSOID_RUNS", "available", "path", "load", "load_sinusoid", "load_directions",
            "theta_from_flat"]
 
-RESULTS_DIR = os.path.dirname(os.path.abspath(__file__))
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-COMMANDS = {
-    "sinusoid": ("mlcourse train sinusoid --methods maml,fomaml,reptile,pretrain "
-                 "--out mlcourse/results/sinusoid --overwrite"),
-    "sinusoid_reptile5": ("mlcourse train sinusoid --methods reptile --inner-steps 5 "
-                          "--out mlcourse/results/sinusoid_reptile5 --overwrite"),
-    "sinusoid_maml1step": ("mlcourse train sinusoid --methods maml --maml-loss last --inner-steps 1 "
-                           "--out mlcourse/results/sinusoid_maml1step --overwrite"),
-    "directions": "python -m mlcourse.compare",
+# How each shipped result is recomputed: `mlcourse refresh-results NAME` (a developer command: it
+# rewrites the files under RESULTS_DIR, in a source checkout only).  The equivalent user command,
+# which writes elsewhere, is `mlcourse train sinusoid` with the options in REFRESH_OPTIONS.
+COMMANDS = {name: f"mlcourse refresh-results {name}" for name in
+            ("sinusoid", "sinusoid_reptile5", "sinusoid_maml1step", "directions")}
+REFRESH_OPTIONS = {
+    "sinusoid": dict(methods=("maml", "fomaml", "reptile", "pretrain")),
+    "sinusoid_reptile5": dict(methods=("reptile",), inner_steps=5),
+    "sinusoid_maml1step": dict(methods=("maml",), maml_loss="last", inner_steps=1),
 }
 
 SINUSOID_RUNS = ("sinusoid", "sinusoid_reptile5", "sinusoid_maml1step")  # folders written by `mlcourse train sinusoid`
+
+
+def inside_package(p):
+    """True when path p lies inside the mlcourse package folder (installed or in the source checkout)."""
+    p, pkg = os.path.realpath(os.fspath(p)), os.path.realpath(PACKAGE_DIR)
+    return p == pkg or p.startswith(pkg + os.sep)
+
+
+def check_out_dir(out_dir, refresh_shipped=False):
+    """Refuse to write a run into the package, except for the developer refresh of the shipped results."""
+    if inside_package(out_dir) and not refresh_shipped:
+        raise ValueError(f"--out {out_dir} lies inside the mlcourse package; choose a folder of your own "
+                         "(the shipped results are rewritten only by the developer command "
+                         "`mlcourse refresh-results`).")
+
+
+def is_source_checkout():
+    """The package sits in a git checkout of the project (where refreshed results can be committed)."""
+    root = os.path.dirname(PACKAGE_DIR)
+    return os.path.exists(os.path.join(root, "pyproject.toml")) and os.path.isdir(os.path.join(root, ".git"))
 
 
 def path(name):
@@ -75,7 +97,7 @@ def load_sinusoid(folder=None):
 
 
 def load_directions(file=None):
-    """The direction trace of ``compare.direction_trace`` as a dict of arrays (and its config)."""
+    """The direction trace of ``direction_trace.direction_trace`` as a dict of arrays (and its config)."""
     file = file or path("directions")
     if not os.path.exists(file):
         raise _missing("directions")

@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from .. import compare, tree
-from ..results import theta_from_flat
+from .. import directions, tree
+from ..experiments.shipped import theta_from_flat
 
 COLORS = {"maml": "C0", "fomaml": "C2", "reptile": "C3"}
 
@@ -93,7 +93,7 @@ def alpha_sweep_figure(trace, batch, indices, alphas=None, inner_steps=(1, 5), s
         theta = theta_from_flat(trace["theta_flat"][i], sizes, dtype=np.float64)
         for m, ls in zip(inner_steps, ("-", "--", ":")):
             with np.errstate(over="ignore", invalid="ignore"):
-                cos = compare.alpha_sweep(theta, batch, alphas, m)["cos_fomaml"]
+                cos = directions.alpha_sweep(theta, batch, alphas, m)["cos_fomaml"]
             ax.plot(alphas, cos, ls, color=f"C{c + 4}", marker="o", ms=3,
                     label=f"meta-iteration {int(trace['iterations'][i])}, {m} step(s)")
     ax.axvline(0.01, color="k", lw=0.8, ls=":")
@@ -121,8 +121,8 @@ def direction_stats(trace, index, batch, alpha, inner_steps, sizes=(1, 40, 40, 1
     """Cosines, norms and plane coordinates of the three directions at stored snapshot `index`."""
     theta = theta_from_flat(trace["theta_flat"][index], sizes, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging inner loop shows up as nan, not a warning
-        d = compare.directions(theta, batch, alpha, inner_steps)
-    stats = {"cos_fomaml": compare.cosine(d["maml"], d["fomaml"]), "cos_reptile": compare.cosine(d["maml"], d["reptile"]),
+        d = directions.directions(theta, batch, alpha, inner_steps)
+    stats = {"cos_fomaml": directions.cosine(d["maml"], d["fomaml"]), "cos_reptile": directions.cosine(d["maml"], d["reptile"]),
              "norm_maml": tree.norm(d["maml"]), "norm_fomaml": tree.norm(d["fomaml"]),
              "norm_reptile": tree.norm(d["reptile"])}
     stats["plane"] = _plane(d)

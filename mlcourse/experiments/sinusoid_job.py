@@ -10,7 +10,7 @@ every step keeps it good for 1, 5 and 10 steps.  ``--maml-loss last --inner-step
 paper's original objective.
 
 ``run`` is what ``mlcourse train sinusoid`` calls; notebook 05 loads its shipped output with
-``mlcourse.results.load("sinusoid")``.
+``mlcourse.experiments.shipped.load("sinusoid")``.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from . import nets, tasks, train
+from .. import nets, tasks, train
 
 __all__ = ["PAPER", "DEFAULTS", "run", "format_table"]
 
@@ -85,8 +85,13 @@ def _train_one(job, progress):
 
 
 def run(out_dir, *, progress=True, overwrite=False, methods=("maml", "pretrain"), workers=None, log=print,
-        **overrides):
-    """Train each method, evaluate on the same fresh tasks, write checkpoints, figure and summary.json.
+        figure=None, refresh_shipped=False, **overrides):
+    """Train each method, evaluate on the same fresh tasks, write checkpoints, summary.json (and a figure).
+
+    figure: None, or a function (thetas, summary, path) that draws the run into path (the command
+    line passes ``mlcourse.viz.sinusoid.main_job_figure``; plotting sits above the experiments).
+    out_dir may not lie inside the installed package unless refresh_shipped is True (what the
+    developer command ``mlcourse refresh-results`` passes).
 
     workers: processes that train methods side by side (default: one per method, up to the cores).
     """
@@ -95,6 +100,8 @@ def run(out_dir, *, progress=True, overwrite=False, methods=("maml", "pretrain")
         raise ValueError(f"unknown setting(s) {sorted(unknown)}; choose from {sorted(DEFAULTS)}.")
     cfg = dict(DEFAULTS, **overrides)
     training_method("maml", cfg)  # reject a bad maml_loss before any work
+    from .shipped import check_out_dir
+    check_out_dir(out_dir, refresh_shipped)
     os.makedirs(out_dir, exist_ok=True)
     ckpts = {m: os.path.join(out_dir, f"{m}.npz") for m in methods}
     if not overwrite:
@@ -109,7 +116,7 @@ def run(out_dir, *, progress=True, overwrite=False, methods=("maml", "pretrain")
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
         log(f"training {', '.join(methods)} in {workers} processes")
-        from ._runtime import tune_allocator
+        from .._runtime import tune_allocator
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=tune_allocator) as pool:
             trained = list(pool.map(_train_one, jobs, [False] * len(jobs)))
@@ -141,10 +148,10 @@ def run(out_dir, *, progress=True, overwrite=False, methods=("maml", "pretrain")
                "checkpoints": {m: os.path.basename(p) for m, p in ckpts.items()}}
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
-    from .viz.sinusoid import main_job_figure  # plotting sits above the engine
-    fig_path = os.path.join(out_dir, "sinusoid.png")
-    main_job_figure(thetas, summary, fig_path)
-    summary["figure"] = fig_path
+    if figure is not None:
+        fig_path = os.path.join(out_dir, "sinusoid.png")
+        figure(thetas, summary, fig_path)
+        summary["figure"] = fig_path
     return summary
 
 

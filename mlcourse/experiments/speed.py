@@ -1,6 +1,6 @@
 """Benchmark: time and peak memory of one meta-iteration for every engine path, side by side.
 
-    python -m mlcourse.bench [--repeats N] [--quick]      (same as: mlcourse bench)
+    python -m mlcourse.experiments.speed [--repeats N] [--quick]      (same as: mlcourse bench)
 
 The paper setup: MLP 1-40-40-1, meta-batch 25, K = 10 support + 10 query, float32, one thread,
 1 and 5 inner steps.  Each path computes (meta-loss, meta-gradient) for the same batch; the table
@@ -14,6 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+from .. import maml, nets, reptile, tasks
+from .._validate import check_count, check_rng
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -31,10 +38,72 @@ def ensure_one_thread(module, argv):
     os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
 
 
+def _step_functions(alpha, inner_steps, backend):
+    """name -> function(theta, batch) computing one meta-iteration's direction."""
+    if backend == "autograd":
+        return {
+            "MAML (2nd order)": lambda th, b: maml.maml_value_and_grad(th, b, alpha, inner_steps, backend="autograd"),
+            "FOMAML": lambda th, b: maml.fomaml_value_and_grad(th, b, alpha, inner_steps, backend="autograd"),
+        }
+    return {
+        "MAML (2nd order)": lambda th, b: maml.maml_value_and_grad(th, b, alpha, inner_steps),
+        "FOMAML": lambda th, b: maml.fomaml_value_and_grad(th, b, alpha, inner_steps),
+        "Reptile": lambda th, b: reptile.reptile_direction(th, b, alpha, inner_steps),
+    }
+
+
+def time_per_iteration(fn, theta, batch, repeats=20):
+    """Median wall time (seconds) of fn(theta, batch) over `repeats` calls, after one warm-up."""
+    repeats = check_count(repeats, "repeats", 1)
+    fn(theta, batch)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn(theta, batch)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def peak_memory(fn, theta, batch):
+    """Peak bytes allocated (tracemalloc; NumPy reports its buffers) during one call of fn."""
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    fn(theta, batch)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    if not was_tracing:
+        tracemalloc.stop()
+    return int(peak)
+
+
+def cost_table(rng, *, inner_steps=(1, 5), backends=("numpy", "autograd"), meta_batch_size=25, k_support=10,
+               k_query=10, alpha=0.01, repeats=10, dtype=np.float32):
+    """Time (median ms) and peak memory (KiB) of one meta-iteration, paper setup (MLP 1-40-40-1).
+
+    Returns a list of rows {"backend", "method", "inner_steps", "ms", "peak_kib"}.  Machine-dependent:
+    compare the ratios between rows, not the numbers across machines.
+    """
+    check_rng(rng)
+    theta = nets.mlp_init(rng, [1, 40, 40, 1], dtype=dtype)
+    batch = tasks.Sinusoid().sample(rng, meta_batch_size, k_support, k_query, dtype=dtype)
+    rows = []
+    for backend in backends:
+        for m in inner_steps:
+            for name, fn in _step_functions(alpha, m, backend).items():
+                reps = repeats if backend == "numpy" else max(1, repeats // 4)
+                rows.append({"backend": backend, "method": name, "inner_steps": int(m),
+                             "ms": 1e3 * time_per_iteration(fn, theta, batch, reps),
+                             "peak_kib": peak_memory(fn, theta, batch) / 1024})
+    return rows
+
+
+
 def _paths(theta, batch, alpha, steps):
     import numpy as np
 
-    from . import fastpath, maml, reptile, tree
+    from .. import fastpath, maml, reptile, tree
 
     def per_task_loop():  # the baseline: one autograd MAML gradient per task, then the mean
         gs = [maml.maml_grad(theta, batch.task(i), alpha, steps, backend="autograd") for i in range(batch.num_tasks)]
@@ -172,16 +241,16 @@ def main(argv=None, reexec=None):
     except ValueError:
         parser.error(f"--steps must be a comma list of integers, got {args.steps!r}")
     if reexec:
-        ensure_one_thread("mlcourse.bench", argv)
+        ensure_one_thread("mlcourse.experiments.speed", argv)
 
     import platform
 
     import numpy as np
 
-    from ._runtime import tune_allocator
+    from .._runtime import tune_allocator
     tuned = tune_allocator()
 
-    from . import nets, tasks
+    from .. import nets, tasks
     rng = np.random.default_rng(0)
     theta = nets.mlp_init(rng, [1, 40, 40, 1], dtype=np.float32)
     batch = tasks.Sinusoid().sample(rng, num_tasks=25, k_support=10, k_query=10, dtype=np.float32)

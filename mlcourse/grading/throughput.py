@@ -1,6 +1,6 @@
 """Time the grader: one submission, and a folder of N submissions with 1 and with W workers.
 
-    python -m mlcourse.grading.bench [--submissions 20] [--workers 2] [--repeat 5] [--cell-sleep 0]
+    python -m mlcourse.grading.throughput [--submissions 20] [--workers 2] [--repeat 5] [--cell-sleep 0]
 
 The folder is made of copies of the solution notebooks (all five assignments, in turn), so every
 submission runs its full set of tests.  Each setting runs --repeat times, alternating (so a busy
@@ -54,7 +54,7 @@ def timed(path, workers, limits):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m mlcourse.grading.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m mlcourse.grading.throughput", description=__doc__.split("\n\n")[0])
     p.add_argument("--submissions", type=int, default=20)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--solutions", default=_default_solutions())

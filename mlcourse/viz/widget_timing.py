@@ -1,4 +1,4 @@
-"""Time the widget callbacks: ``python -m mlcourse.viz.bench`` prints median and max seconds per move.
+"""Time the widget callbacks: ``python -m mlcourse.viz.widget_timing`` prints median and max seconds per move.
 
 A slider move runs the observer callback (compute + draw + PNG) synchronously, so timing
 ``slider.value = v`` is timing what the learner waits for (plus the browser's image swap).

@@ -1,0 +1,62 @@
+"""Full MAML vs FOMAML vs Reptile: the three descent directions at theta, and how far apart they are.
+
+For one inner step (worked example 3)::
+
+    MAML     g      = mean_T (I - alpha H_s(theta))^T grad L_q(theta'_T)      exact meta-gradient
+    FOMAML   g_fo   = mean_T grad L_q(theta'_T)                                  d theta'/d theta ~ I
+    Reptile  g_rep  = (theta - mean_T theta'_T) / (alpha m)                    theta <- theta + eps (theta' - theta)
+
+so g = g_fo - alpha mean_T H_s g_q: the dropped term is one Hessian-vector product per task
+(``checks.check_maml_vs_fomaml_hvp`` verifies it).  ``cosine`` and ``compare_directions``
+measure the angle and the norms; notebook 04 plots them along a training run.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import maml, reptile, tree
+from ._validate import check_alpha, check_count
+
+__all__ = ["cosine", "directions", "compare_directions", "alpha_sweep"]
+
+
+def cosine(a, b):
+    """<a, b> / (|a| |b|) for two parameter containers (0 when either is zero)."""
+    va, vb = tree.flatten(a)[0].astype(np.float64), tree.flatten(b)[0].astype(np.float64)
+    na, nb = np.linalg.norm(va), np.linalg.norm(vb)
+    return float(va @ vb / (na * nb)) if na > 0 and nb > 0 else 0.0
+
+
+def directions(theta, batch, alpha=0.01, inner_steps=1):
+    """The three descent directions at theta on one meta-batch: {"maml", "fomaml", "reptile"}.
+
+    Each is shaped like theta.  Reptile's is (theta - mean theta') / (alpha * inner_steps), the
+    scale of a gradient (with one step it is the mean support gradient at theta).
+    """
+    alpha = check_alpha(alpha)
+    inner_steps = check_count(inner_steps, "inner_steps", 1)
+    g = maml.maml_grad(theta, batch, alpha, inner_steps)
+    g_fo = maml.fomaml_grad(theta, batch, alpha, inner_steps)
+    d = reptile.reptile_direction(theta, batch, alpha, inner_steps)
+    g_rep = tree.scale(-1.0 / (alpha * inner_steps) if alpha > 0 else -1.0, d)
+    return {"maml": g, "fomaml": g_fo, "reptile": g_rep}
+
+
+def compare_directions(theta, batch, alpha=0.01, inner_steps=1):
+    """Cosines to the exact meta-gradient and the norms: a dict of floats.
+
+    keys: cos_fomaml, cos_reptile (cosine with MAML's g), norm_maml, norm_fomaml, norm_reptile,
+    and norm_dropped = |g - g_fo| (the second-order term FOMAML drops).
+    """
+    d = directions(theta, batch, alpha, inner_steps)
+    return {"cos_fomaml": cosine(d["maml"], d["fomaml"]), "cos_reptile": cosine(d["maml"], d["reptile"]),
+            "norm_maml": tree.norm(d["maml"]), "norm_fomaml": tree.norm(d["fomaml"]),
+            "norm_reptile": tree.norm(d["reptile"]), "norm_dropped": tree.norm(tree.sub(d["maml"], d["fomaml"]))}
+
+
+def alpha_sweep(theta, batch, alphas, inner_steps=1):
+    """compare_directions for each alpha: dict of arrays (len(alphas),).  At alpha = 0 MAML = FOMAML."""
+    rows = [compare_directions(theta, batch, float(a), inner_steps) for a in alphas]
+    return {k: np.array([r[k] for r in rows]) for k in rows[0]}
+
+
