@@ -24,12 +24,27 @@ The exact meta-gradient for m inner steps is backpropagation through the unrolle
 v = grad L_q(theta^(m)), then v <- v - alpha H_s(theta^(i)) v for i = m-1..0.
 
 All arrays carry the task axis first: x (T, K, d), per-task W (T, fan_in, fan_out).
+
+``forward``, ``backward`` and ``hvp`` state these rules one to one.  The meta-gradients
+(``maml_value_and_grad`` and the others) run the same rules in a cheaper form, because a
+meta-iteration is hundreds of small NumPy calls and their count sets the time:
+
+- each bias rides in its weight matrix, A_l = [W_l; b_l] (fan_in + 1, fan_out), and every layer
+  input carries a column of ones, [h, 1]: z_l = [h_{l-1}, 1] A_l is one matmul, and
+  [h_{l-1}, 1]^T delta_l = [dW_l; db_l] gives both gradients at once (R{[h, 1]} = [R{h}, 0]);
+- before the first inner step every task shares theta, so products with the shared W_l run
+  as one (T K, fan_in) @ (fan_in, fan_out) matmul instead of T batched ones;
+- where only the sum over tasks is needed (the last backward step, FOMAML), sum_t h_t^T delta_t
+  is one (fan_in, T K) @ (T K, fan_out) product: no (T, fan_in, fan_out) temporaries;
+- masks are stored as 0/1 floats, updates are written in place into fresh buffers, and the
+  inner loop does not compute support losses that nothing reads.
 """
 from __future__ import annotations
 
 import numpy as np
 
 __all__ = ["forward", "backward", "hvp", "support_grad", "adapt", "maml_value_and_grad", "multistep_value_and_grad",
+           "reptile_direction",
            "fomaml_value_and_grad", "query_loss"]
 
 
@@ -124,39 +139,175 @@ def support_grad(theta, x, y):
     return loss, grads, (hs, masks, deltas, 2.0 / n)
 
 
+# ---- the same rules in augmented form: A_l = [W_l; b_l], inputs [h, 1] (see the module docstring) ----
+
+def _augment(theta):
+    """[(W, b)] -> [A = [W; b]]: (fan_in + 1, fan_out) shared, or (T, fan_in + 1, fan_out) per task."""
+    return [np.concatenate([W, np.expand_dims(b, -2)], axis=-2) for W, b in theta]
+
+
+def _split(A):
+    """[A] -> [(W, b)]: views, no copies."""
+    return [(a[..., :-1, :], a[..., -1, :]) for a in A]
+
+
+def _with_ones(h, fill=None):
+    """[h, 1] (..., K, d + 1); `fill(out_view)` writes h into the first d columns when given."""
+    out = np.empty(h.shape[:-1] + (h.shape[-1] + 1,), h.dtype)
+    if fill is None:
+        out[..., :-1] = h
+    else:
+        fill(out[..., :-1])
+    out[..., -1] = 1
+    return out
+
+
+def _mm(h, A):
+    """h @ A, h (T, K, a); A (a, b) shared: one (T K, a) @ (a, b) matmul; (T, a, b): batched."""
+    if A.ndim == 2:
+        return (h.reshape(-1, h.shape[-1]) @ A).reshape(h.shape[:-1] + (A.shape[-1],))
+    return h @ A
+
+
+def _mm_wt(delta, A):
+    """delta @ W^T for W = A without its bias row (the backward pass through one layer)."""
+    W = A[..., :-1, :]
+    if W.shape[-1] == 1:  # one output: an outer product, cheaper as a broadcast multiply
+        return delta * _T(W)
+    if A.ndim == 2:
+        return (delta.reshape(-1, delta.shape[-1]) @ W.T).reshape(delta.shape[:-1] + (W.shape[0],))
+    return delta @ _T(W)
+
+
+def _outer(h, delta, summed):
+    """h^T delta per task (T, a, b), or its sum over tasks (a, b) as one flat product."""
+    if summed:
+        return h.reshape(-1, h.shape[-1]).T @ delta.reshape(-1, delta.shape[-1])
+    return _T(h) @ delta
+
+
+def _forward_aug(A, x1):
+    """Output (T, K, d_out), layer inputs [[x, 1], [h_1, 1], ...] and 0/1 float ReLU masks."""
+    hs, masks = [x1], []
+    h = x1
+    for l in range(len(A) - 1):
+        z = _mm(h, A[l])
+        m = (z > 0).astype(z.dtype)  # relu'(z), 0 at z = 0
+        h = _with_ones(z, lambda out, z=z, m=m: np.multiply(z, m, out=out))
+        masks.append(m)
+        hs.append(h)
+    return _mm(h, A[-1]), hs, masks
+
+
+def _backward_aug(A, hs, masks, delta, summed=False):
+    """Gradients [dA_l = [h, 1]^T delta_l] (per task, or summed over tasks) and the deltas."""
+    L = len(A)
+    grads, deltas = [None] * L, [None] * L
+    for l in range(L - 1, -1, -1):
+        deltas[l] = delta
+        grads[l] = _outer(hs[l], delta, summed)
+        if l > 0:
+            delta = _mm_wt(delta, A[l])
+            delta *= masks[l - 1]
+    return grads, deltas
+
+
+def _hvp_aug(A, hs, masks, deltas, V, scale, summed=False):
+    """H V per task (or summed over tasks) for per-task directions V [(T, a + 1, b)]."""
+    L = len(A)
+    Rhs = [None] * L  # R{h_{l-1}} feeding layer l; R{h_0} = 0
+    Rh = None
+    for l in range(L):
+        Rz = hs[l] @ V[l]
+        if Rh is not None:
+            Rz += _mm(Rh, A[l][..., :-1, :])
+        Rhs[l] = Rh
+        if l < L - 1:
+            Rz *= masks[l]
+            Rh = Rz
+    Rdelta = Rz
+    Rdelta *= scale
+    out = [None] * L
+    for l in range(L - 1, -1, -1):
+        RG = _outer(hs[l], Rdelta, summed)
+        if Rhs[l] is not None:
+            RG[..., :-1, :] += _outer(Rhs[l], deltas[l], summed)
+        out[l] = RG
+        if l > 0:
+            Rdelta = _mm_wt(Rdelta, A[l])
+            Rdelta += _mm_wt(deltas[l], V[l])
+            Rdelta *= masks[l - 1]
+    return out
+
+
+def _sgd_aug(A, G, alpha):
+    """A - alpha G, written into G (a fresh buffer)."""
+    for a, g in zip(A, G):
+        g *= -alpha
+        g += a
+    return G
+
+
+def _adapt_aug(A, x1, y, alpha, steps, keep_caches):
+    caches = []
+    scale = 2.0 / (y.shape[1] * y.shape[2])
+    for _ in range(steps):
+        out, hs, masks = _forward_aug(A, x1)
+        out -= y
+        out *= scale
+        G, deltas = _backward_aug(A, hs, masks, out)
+        if keep_caches:
+            caches.append((A, hs, masks, deltas, scale))
+        A = _sgd_aug(A, G, alpha)
+    return A, caches
+
+
 def adapt(theta, x, y, alpha, steps, keep_caches=True):
     """theta' per task after `steps` SGD steps on (x, y); returns (theta', caches per step).
 
     keep_caches=False drops what only the second-order backward pass needs (first-order methods).
     """
-    th, caches = theta, []
-    for _ in range(steps):
-        _, grads, cache = support_grad(th, x, y)
-        if keep_caches:
-            caches.append((th, cache))
-        th = _sgd(th, grads, alpha)
+    A, caches = _adapt_aug(_augment(theta), _with_ones(x), y, alpha, steps, keep_caches)
     if steps == 0:  # keep the promise of a task axis
         T = x.shape[0]
-        th = [(np.broadcast_to(W, (T,) + W.shape[-2:]), np.broadcast_to(b, (T,) + b.shape[-1:])) for W, b in th]
-    return th, caches
+        return [(np.broadcast_to(W, (T,) + W.shape[-2:]), np.broadcast_to(b, (T,) + b.shape[-1:]))
+                for W, b in theta], caches
+    return _split(A), caches
 
 
 def query_loss(theta_prime, x, y):
-    out, _, _ = forward(theta_prime, x)
-    return np.mean((out - y) ** 2, axis=(1, 2))
+    out, _, _ = _forward_aug(_augment(theta_prime), _with_ones(x))
+    out -= y
+    out *= out
+    return np.mean(out, axis=(1, 2))
+
+
+def _query(A, x, y, weight, summed):
+    """Mean query loss over all tasks and the gradient of weight * (sum of per-task losses)."""
+    out, hs, masks = _forward_aug(A, _with_ones(x))
+    out -= y
+    loss = np.vdot(out, out) / out.size  # every task has the same Q: the mean of the task means
+    out *= weight * 2.0 / (y.shape[1] * y.shape[2])
+    G, _ = _backward_aug(A, hs, masks, out, summed)
+    return loss, G
 
 
 def maml_value_and_grad(theta, batch, alpha, inner_steps):
     """Mean query loss after adaptation and its exact (second-order) gradient w.r.t. shared theta."""
     T = batch.x_support.shape[0]
-    theta_prime, caches = adapt(theta, batch.x_support, batch.y_support, alpha, inner_steps)
-    lq, v, _ = support_grad(theta_prime, batch.x_query, batch.y_query)
-    v = [(gW / T, gb / T) for gW, gb in v]  # mean over tasks
-    for th, (hs, masks, deltas, s) in reversed(caches):
-        Hv = hvp(th, hs, masks, deltas, v, s)
-        v = [(a - alpha * ha, c - alpha * hc) for (a, c), (ha, hc) in zip(v, Hv)]
-    grad = [(gW.sum(axis=0), gb.sum(axis=0)) for gW, gb in v]
-    return lq.mean(), grad
+    A, caches = _adapt_aug(_augment(theta), _with_ones(batch.x_support), batch.y_support, alpha, inner_steps,
+                           keep_caches=True)
+    # v = grad of the mean over tasks; per task unless theta' = theta is shared (no steps)
+    lq, V = _query(A, batch.x_query, batch.y_query, 1.0 / T, summed=inner_steps == 0)
+    for i in range(inner_steps - 1, -1, -1):
+        Ai, hs, masks, deltas, s = caches[i]
+        first = i == 0  # theta^(0) = theta: only the sum over tasks of v - alpha H v is needed
+        HV = _hvp_aug(Ai, hs, masks, deltas, V, s, summed=first)
+        for hv, v in zip(HV, V):
+            hv *= -alpha
+            hv += v.sum(axis=0) if first else v
+        V = HV
+    return lq, _split(V)
 
 
 def multistep_value_and_grad(theta, batch, alpha, inner_steps):
@@ -168,28 +319,52 @@ def multistep_value_and_grad(theta, batch, alpha, inner_steps):
     if inner_steps == 0:
         return maml_value_and_grad(theta, batch, alpha, 0)
     T = batch.x_support.shape[0]
-    th, caches, query_grads, losses = theta, [], [], []
+    x1 = _with_ones(batch.x_support)
+    A, caches, query_grads, losses = _augment(theta), [], [], []
     for _ in range(inner_steps):
-        _, grads, cache = support_grad(th, batch.x_support, batch.y_support)
-        caches.append((th, cache))
-        th = _sgd(th, grads, alpha)
-        lq, gq, _ = support_grad(th, batch.x_query, batch.y_query)
-        losses.append(lq.mean())
+        A, c = _adapt_aug(A, x1, batch.y_support, alpha, 1, keep_caches=True)
+        caches += c
+        lq, gq = _query(A, batch.x_query, batch.y_query, 1.0 / (inner_steps * T), summed=False)
+        losses.append(lq)
         query_grads.append(gq)
-    w = 1.0 / (inner_steps * T)
-    v = None
+    V = None
     for j in range(inner_steps - 1, -1, -1):
-        gq = [(w * gW, w * gb) for gW, gb in query_grads[j]]
-        v = gq if v is None else [(a + ga, c + gc) for (a, c), (ga, gc) in zip(v, gq)]
-        th_j, (hs, masks, deltas, s) = caches[j]
-        Hv = hvp(th_j, hs, masks, deltas, v, s)
-        v = [(a - alpha * ha, c - alpha * hc) for (a, c), (ha, hc) in zip(v, Hv)]
-    grad = [(gW.sum(axis=0), gb.sum(axis=0)) for gW, gb in v]
-    return float(np.mean(losses)), grad
+        if V is None:
+            V = query_grads[j]
+        else:
+            for v, g in zip(V, query_grads[j]):
+                v += g
+        Aj, hs, masks, deltas, s = caches[j]
+        first = j == 0
+        HV = _hvp_aug(Aj, hs, masks, deltas, V, s, summed=first)
+        for hv, v in zip(HV, V):
+            hv *= -alpha
+            hv += v.sum(axis=0) if first else v
+        V = HV
+    return float(np.mean(losses)), _split(V)
 
 
 def fomaml_value_and_grad(theta, batch, alpha, inner_steps):
     """First-order MAML: the query gradient at theta', averaged over tasks (d theta'/d theta ~ I)."""
-    theta_prime, _ = adapt(theta, batch.x_support, batch.y_support, alpha, inner_steps, keep_caches=False)
-    lq, g, _ = support_grad(theta_prime, batch.x_query, batch.y_query)
-    return lq.mean(), [(gW.mean(axis=0), gb.mean(axis=0)) for gW, gb in g]
+    T = batch.x_support.shape[0]
+    A, _ = _adapt_aug(_augment(theta), _with_ones(batch.x_support), batch.y_support, alpha, inner_steps,
+                      keep_caches=False)
+    lq, G = _query(A, batch.x_query, batch.y_query, 1.0 / T, summed=True)
+    return lq, _split(G)
+
+
+def reptile_direction(theta, x, y, alpha, steps):
+    """mean over tasks of theta'_T - theta (the last step's mean gradient as one flat product)."""
+    if steps == 0:
+        return [(np.zeros_like(W), np.zeros_like(b)) for W, b in theta]
+    A0 = _augment(theta)
+    x1 = _with_ones(x)
+    A, _ = _adapt_aug(A0, x1, y, alpha, steps - 1, keep_caches=False)
+    out, hs, masks = _forward_aug(A, x1)
+    out -= y
+    out *= 2.0 / (y.shape[0] * y.shape[1] * y.shape[2])  # the mean over tasks folded into delta
+    G, _ = _backward_aug(A, hs, masks, out, summed=True)
+    for a, a0, g in zip(A, A0, G):  # mean_t theta^(m-1)_t - alpha mean_t g_t - theta
+        g *= -alpha
+        g += (a.mean(axis=0) if a.ndim == 3 else a) - a0
+    return _split(G)

@@ -27,8 +27,16 @@ __all__ = ["inner_update", "adapt", "query_loss", "maml_loss", "maml_grad", "mam
            "fomaml_grad", "fomaml_value_and_grad", "query_losses"]
 
 
+def _plain_mlp(theta):
+    """True for a list of (W, b) pairs of plain ndarrays (not autograd boxes): checked without tree walks."""
+    return (type(theta) in (list, tuple)
+            and all(type(layer) in (list, tuple) and len(layer) == 2 and type(layer[0]) is onp.ndarray
+                    and type(layer[1]) is onp.ndarray for layer in theta))
+
+
 def _use_fastpath(theta, model, loss):
-    return model is nets.mlp_apply and loss is nets.mse and not tree.is_traced(theta)
+    return (model is nets.mlp_apply and loss is nets.mse
+            and (_plain_mlp(theta) or not tree.is_traced(theta)))
 
 
 def _fast(backend, theta, model, loss):
@@ -38,30 +46,53 @@ def _fast(backend, theta, model, loss):
     return backend == "auto" and _use_fastpath(theta, model, loss)
 
 
+def _finite(arrays):
+    """All values finite?  One float sum in the arrays' own precision; NaN and inf always survive it,
+    and an overflow (finite values only) is settled by the exact float64 check."""
+    with onp.errstate(over="ignore", invalid="ignore"):
+        total = onp.add.reduce(onp.concatenate([onp.ravel(a) for a in arrays]))
+    return bool(onp.isfinite(total)) or all(onp.isfinite(onp.sum(a, dtype=onp.float64)) for a in arrays)
+
+
+def _valid_at_a_glance(batch):
+    """The common case, cheaply: four float ndarrays (T, K, d) that agree and hold finite values."""
+    arrays = (batch.x_support, batch.y_support, batch.x_query, batch.y_query)
+    if not all(type(a) is onp.ndarray and a.ndim == 3 and a.dtype.kind == "f" for a in arrays):
+        return False
+    (T, K, d), (T1, K1, e), (T2, Q, d2), (T3, Q1, e2) = (a.shape for a in arrays)
+    return (T == T1 == T2 == T3 and K == K1 >= 1 and Q == Q1 >= 1 and d == d2 and e == e2
+            and _finite(arrays))
+
+
 def _check_batch(batch):
     if not isinstance(batch, TaskBatch):
         raise TypeError("batch must be a tasks.TaskBatch (from a sampler's .sample(...) or "
                         f"tasks.batch_from_arrays(...)), got {type(batch).__name__}.")
+    if _valid_at_a_glance(batch):  # what validate() accepts; anything else gets its message
+        return batch
     return batch.validate()
 
 
 def _check_theta(theta, model, x, y):
     if model is nets.mlp_apply:
         nets.check_mlp_params(theta, onp.shape(x)[-1], onp.shape(y)[-1])
-    if not tree.is_traced(theta):
-        for leaf in tree.leaves(theta):
-            arr = onp.asarray(leaf)
+    plain = _plain_mlp(theta)
+    if plain or not tree.is_traced(theta):
+        leaves = [a for layer in theta for a in layer] if plain else [onp.asarray(a) for a in tree.leaves(theta)]
+        for arr in leaves:
             if arr.dtype.kind != "f":
                 raise TypeError(f"theta must hold float arrays (float32 or float64), got dtype {arr.dtype}.")
-            if not onp.isfinite(onp.sum(arr, dtype=onp.float64)):  # NaN / inf anywhere propagate to the sum
-                raise ValueError("theta contains NaN or infinite values; re-initialise it (nets.mlp_init) "
-                                 "or lower the learning rates.")
+        if not _finite(leaves):  # NaN / inf anywhere propagate to the sum
+            raise ValueError("theta contains NaN or infinite values; re-initialise it (nets.mlp_init) "
+                             "or lower the learning rates.")
 
 
 def _cast(batch, theta):
     """Run in the parameters' dtype (float32 for speed, float64 for checks)."""
-    dt = tree.leaves(theta)[0].dtype
-    return batch if batch.x_support.dtype == dt else batch.astype(dt)
+    dt = theta[0][0].dtype  # fast path only: theta is an MLP's [(W, b), ...]
+    b = batch
+    same = all(getattr(a, "dtype", None) == dt for a in (b.x_support, b.y_support, b.x_query, b.y_query))
+    return batch if same else batch.astype(dt)
 
 
 def _task_losses(model, loss):

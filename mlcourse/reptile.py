@@ -6,7 +6,7 @@ No derivative of the inner loop is taken: theta' comes from plain SGD on each ta
 """
 from __future__ import annotations
 
-from . import maml, nets, tree
+from . import fastpath, maml, nets, tree
 from ._validate import check_alpha
 
 __all__ = ["reptile_direction", "reptile_update", "reptile_pseudo_grad"]
@@ -14,6 +14,10 @@ __all__ = ["reptile_direction", "reptile_update", "reptile_pseudo_grad"]
 
 def reptile_direction(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse):
     """mean over tasks of (theta'_T - theta), theta' from `inner_steps` SGD steps on the support set."""
+    if maml._use_fastpath(theta, model, loss):  # MLP + MSE: the mean over tasks without stacking theta'
+        alpha, inner_steps, batch = maml._prepare(theta, batch, alpha, inner_steps, model)
+        b = maml._cast(batch, theta)
+        return fastpath.reptile_direction(theta, b.x_support, b.y_support, alpha, inner_steps)
     theta_prime = maml.adapt(theta, batch.x_support, batch.y_support, alpha, inner_steps, model=model, loss=loss)
     return tree.sub(tree.task_mean(theta_prime), theta)
 

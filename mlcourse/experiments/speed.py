@@ -1,28 +1,64 @@
-"""Benchmark: time and peak memory of one meta-iteration for every engine path, side by side.
+"""Benchmark: time and peak memory of one meta-iteration for every engine path, each in a plain process.
 
-    python -m mlcourse.experiments.speed [--repeats N] [--quick]      (same as: mlcourse bench)
+    mlcourse bench [--steps 1,5] [--repeats 300] [--rounds 3] [--reference-python PATH] [--json PATH]
+    python -m mlcourse.experiments.speed ...                            (the same)
 
-The paper setup: MLP 1-40-40-1, meta-batch 25, K = 10 support + 10 query, float32, one thread,
-1 and 5 inner steps.  Each path computes (meta-loss, meta-gradient) for the same batch; the table
-gives the median over repeats, the ratio to the fastest path, the peak of NumPy allocations
-(tracemalloc; n/a for JAX and PyTorch, whose buffers it cannot see) and the largest difference of
-the gradient from the fast path's, relative to its largest entry (float32).  JAX (jit + vmap) and PyTorch
-(torch.func) are timed too when they are installed.  Speed is reported, never asserted.
+The paper setup: MLP 1-40-40-1, meta-batch 25, K = 10 support + 10 query, float32, one thread.
+Every path (MAML through the public API ``maml.maml_grad``, FOMAML ``maml.fomaml_grad``, Reptile,
+MAML through autograd vectorised and as a per-task loop, JAX jit + vmap, PyTorch torch.func vmap)
+runs in its own fresh Python process that imports only what that path needs, loads theta and the
+batch from a file the parent wrote (the same data for every path), warms up, times `repeats`
+calls one by one and reports the median, its memory and its gradient; the parent checks each
+gradient against the public API's (largest difference relative to the largest entry).
+A round runs every path once, in an order that rotates from round to round; the table gives
+the median over rounds and the spread (min - max of the per-round medians).
+
+Every measured process gets one BLAS / OpenMP thread (OMP_NUM_THREADS = OPENBLAS_NUM_THREADS =
+MKL_NUM_THREADS = 1), JAX also ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false
+intra_op_parallelism_threads=1`` and PyTorch ``torch.set_num_threads(1)``.  The mlcourse rows
+run with what ``import mlcourse`` does (glibc malloc tuned, see ``mlcourse/_runtime.py``).
+
+Memory (Linux /proc/self/status, MiB):
+
+- peak RSS: the whole process's peak resident set size (VmHWM): interpreter, imports, data,
+  compilation and the timed loop - what the process costs its user.  The comparison with JAX
+  ("x JAX mem") uses this one: it is measured the same way for every library and hides nothing.
+- added: the peak RSS the computation adds on top of the process after its imports and data
+  (VmHWM reset through /proc/self/clear_refs, then warm-up, compilation and the timed loop).
+- traced: the peak of Python / NumPy allocations during one call (tracemalloc), NumPy rows only;
+  JAX's and PyTorch's buffers are invisible to it.
+
+Absolute times on a shared machine drift by tens of percent from run to run; compare rows of
+one run.  Speed is reported, never asserted.  JAX and PyTorch rows run in this interpreter when
+it has them, else in ``--reference-python`` (which needs only numpy, jax, torch - not mlcourse);
+without either the rows are skipped and the reason printed.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
-import tracemalloc
 
 import numpy as np
 
-from .. import maml, nets, reptile, tasks
-from .._validate import check_count, check_rng
-
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+# path key -> (label, library it needs, share of --repeats it runs, gradient it is checked against)
+PATHS = {
+    "maml": ("MAML  public API maml.maml_grad", "mlcourse", 1.0, "maml"),
+    "fomaml": ("FOMAML public API maml.fomaml_grad", "mlcourse", 1.0, "fomaml"),
+    "reptile": ("Reptile reptile.reptile_direction", "mlcourse", 1.0, "reptile"),
+    "maml_autograd": ("MAML  autograd, vectorised batch", "mlcourse", 0.1, "maml"),
+    "maml_loop": ("MAML  autograd, per-task loop", "mlcourse", 0.01, "maml"),
+    "jax": ("MAML  JAX jit + vmap (reference)", "jax", 1.0, "maml"),
+    "torch": ("MAML  PyTorch torch.func vmap (reference)", "torch", 0.3, "maml"),
+}
+SIZES = (1, 40, 40, 1)
 
 
 def ensure_one_thread(module, argv):
@@ -38,8 +74,11 @@ def ensure_one_thread(module, argv):
     os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
 
 
+# ---------------------------------------------------------------- in-process costs (notebook 04)
+
 def _step_functions(alpha, inner_steps, backend):
     """name -> function(theta, batch) computing one meta-iteration's direction."""
+    from .. import maml, reptile
     if backend == "autograd":
         return {
             "MAML (2nd order)": lambda th, b: maml.maml_value_and_grad(th, b, alpha, inner_steps, backend="autograd"),
@@ -54,6 +93,7 @@ def _step_functions(alpha, inner_steps, backend):
 
 def time_per_iteration(fn, theta, batch, repeats=20):
     """Median wall time (seconds) of fn(theta, batch) over `repeats` calls, after one warm-up."""
+    from .._validate import check_count
     repeats = check_count(repeats, "repeats", 1)
     fn(theta, batch)
     times = []
@@ -66,6 +106,7 @@ def time_per_iteration(fn, theta, batch, repeats=20):
 
 def peak_memory(fn, theta, batch):
     """Peak bytes allocated (tracemalloc; NumPy reports its buffers) during one call of fn."""
+    import tracemalloc
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
         tracemalloc.start()
@@ -82,11 +123,14 @@ def cost_table(rng, *, inner_steps=(1, 5), backends=("numpy", "autograd"), meta_
                k_query=10, alpha=0.01, repeats=10, dtype=np.float32):
     """Time (median ms) and peak memory (KiB) of one meta-iteration, paper setup (MLP 1-40-40-1).
 
+    In this process (for a notebook); ``run`` measures each path in a plain process instead.
     Returns a list of rows {"backend", "method", "inner_steps", "ms", "peak_kib"}.  Machine-dependent:
     compare the ratios between rows, not the numbers across machines.
     """
+    from .. import nets, tasks
+    from .._validate import check_rng
     check_rng(rng)
-    theta = nets.mlp_init(rng, [1, 40, 40, 1], dtype=dtype)
+    theta = nets.mlp_init(rng, list(SIZES), dtype=dtype)
     batch = tasks.Sinusoid().sample(rng, meta_batch_size, k_support, k_query, dtype=dtype)
     rows = []
     for backend in backends:
@@ -99,38 +143,59 @@ def cost_table(rng, *, inner_steps=(1, 5), backends=("numpy", "autograd"), meta_
     return rows
 
 
+# ---------------------------------------------------------------- the worker: one path, one process
+# Runs as a standalone script (``python speed.py --worker ...``) in any interpreter: nothing below
+# imports mlcourse except the mlcourse paths themselves.
 
-def _paths(theta, batch, alpha, steps):
-    import numpy as np
+def _proc_status_kib(field):
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
-    from .. import fastpath, maml, reptile, tree
+
+def _reset_peak_rss():
+    """Linux: writing 5 to /proc/self/clear_refs resets VmHWM to the current RSS."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _load(data_file):
+    d = np.load(data_file)
+    L = sum(1 for k in d.files if k.startswith("W"))
+    theta = [(d[f"W{l}"], d[f"b{l}"]) for l in range(L)]
+    return theta, [d[k] for k in ("x_support", "y_support", "x_query", "y_query")], float(d["alpha"])
+
+
+def _mlcourse_path(key, theta, data, alpha, steps):
+    from mlcourse import maml, reptile, tasks, tree
+    batch = tasks.TaskBatch(*data)
+    if key == "maml":
+        return lambda: maml.maml_grad(theta, batch, alpha, steps)
+    if key == "fomaml":
+        return lambda: maml.fomaml_grad(theta, batch, alpha, steps)
+    if key == "reptile":
+        return lambda: reptile.reptile_direction(theta, batch, alpha, steps)
+    if key == "maml_autograd":
+        return lambda: maml.maml_grad(theta, batch, alpha, steps, backend="autograd")
 
     def per_task_loop():  # the baseline: one autograd MAML gradient per task, then the mean
         gs = [maml.maml_grad(theta, batch.task(i), alpha, steps, backend="autograd") for i in range(batch.num_tasks)]
         return tree.scale(1.0 / len(gs), tree.tree_map(lambda *a: sum(a), *gs))
-
-    paths = {
-        "MAML  fast path (hand-derived HVP)": lambda: fastpath.maml_value_and_grad(theta, batch, alpha, steps),
-        "MAML  public API maml.maml_grad": lambda: maml.maml_grad(theta, batch, alpha, steps),
-        "MAML  autograd, vectorised batch": lambda: maml.maml_grad(theta, batch, alpha, steps, backend="autograd"),
-        "MAML  autograd, per-task loop": per_task_loop,
-        "FOMAML fast path": lambda: fastpath.fomaml_value_and_grad(theta, batch, alpha, steps),
-        "FOMAML autograd, vectorised batch": lambda: maml.fomaml_grad(theta, batch, alpha, steps,
-                                                                      backend="autograd"),
-        "Reptile (fast-path inner loop)": lambda: reptile.reptile_direction(theta, batch, alpha, steps),
-    }
-    paths.update(_jax_paths(theta, batch, alpha, steps))
-    paths.update(_torch_paths(theta, batch, alpha, steps))
-    del np
-    return paths
+    return per_task_loop
 
 
-def _jax_paths(theta, batch, alpha, steps):
-    try:
-        import jax
-        import jax.numpy as jnp
-    except ImportError:
-        return {}
+def _jax_path(theta, data, alpha, steps):
+    import jax
+    import jax.numpy as jnp
     jax.config.update("jax_platform_name", "cpu")
 
     def f(p, x):
@@ -150,26 +215,19 @@ def _jax_paths(theta, batch, alpha, steps):
 
     meta = jax.jit(jax.value_and_grad(lambda p, *d: jnp.mean(jax.vmap(task_loss, (None, 0, 0, 0, 0))(p, *d))))
     p = [(jnp.asarray(W), jnp.asarray(b)) for W, b in theta]
-    data = [jnp.asarray(a) for a in (batch.x_support, batch.y_support, batch.x_query, batch.y_query)]
+    arrays = [jnp.asarray(a) for a in data]
 
     def run():
-        v, g = meta(p, *data)
-        return jax.block_until_ready(g)
-    return {"MAML  JAX jit + vmap (reference)": run}
+        return jax.block_until_ready(meta(p, *arrays)[1])
+    return run
 
 
-def _torch_paths(theta, batch, alpha, steps):
-    try:
-        import torch
-        from torch.func import functional_call, grad, vmap  # noqa: F401
-    except ImportError:
-        return {}
+def _torch_path(theta, data, alpha, steps):
+    import torch
+    from torch.func import grad, vmap
     torch.set_num_threads(1)
-    p = [(torch.tensor(W), torch.tensor(b)) for W, b in theta]
-    for W, b in p:
-        W.requires_grad_(True)
-        b.requires_grad_(True)
-    data = [torch.tensor(a) for a in (batch.x_support, batch.y_support, batch.x_query, batch.y_query)]
+    p = [(torch.tensor(W, requires_grad=True), torch.tensor(b, requires_grad=True)) for W, b in theta]
+    arrays = [torch.tensor(a) for a in data]
 
     def f(params, x):
         for W, b in params[:-1]:
@@ -187,17 +245,13 @@ def _torch_paths(theta, batch, alpha, steps):
         return loss(params, xq, yq)
 
     def run():
-        meta = vmap(task_loss, in_dims=(None, 0, 0, 0, 0))(p, *data).mean()
+        meta = vmap(task_loss, in_dims=(None, 0, 0, 0, 0))(p, *arrays).mean()
         return torch.autograd.grad(meta, [t for layer in p for t in layer])
-    return {"MAML  PyTorch torch.func vmap (reference)": run}
+    return run
 
 
 def _flat(out):
-    """Any path's result (grad, (loss, grad), jax / torch arrays) as one float64 vector."""
-    import numpy as np
-    if isinstance(out, tuple) and len(out) == 2 and np.ndim(out[0]) == 0 and isinstance(out[1], list):
-        out = out[1]  # (loss, grad)
-
+    """A gradient (nested lists / tuples of numpy, jax or torch arrays) as one float64 vector."""
     def leaves(t):
         if isinstance(t, (list, tuple)):
             return [x for s in t for x in leaves(s)]
@@ -205,12 +259,20 @@ def _flat(out):
     return np.concatenate(leaves(out))
 
 
-def measure(fn, repeats, warmup=2):
-    """(median seconds, peak traced bytes) of fn()."""
-    import time
-    import tracemalloc
-
-    import numpy as np
+def worker(key, data_file, steps, repeats, warmup, grad_file):
+    """Time one path in this process; return a dict of its measurements (the worker's JSON line)."""
+    import statistics
+    rss_start = _proc_status_kib("VmRSS")
+    theta, data, alpha = _load(data_file)
+    if key == "jax":
+        fn = _jax_path(theta, data, alpha, steps)
+    elif key == "torch":
+        fn = _torch_path(theta, data, alpha, steps)
+    else:
+        fn = _mlcourse_path(key, theta, data, alpha, steps)
+    rss_setup = _proc_status_kib("VmRSS")
+    hwm_setup = _proc_status_kib("VmHWM")
+    resettable = _reset_peak_rss()
     for _ in range(warmup):
         fn()
     times = []
@@ -218,11 +280,252 @@ def measure(fn, repeats, warmup=2):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    tracemalloc.start()
-    fn()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return float(np.median(times)), peak
+    hwm_end = _proc_status_kib("VmHWM")
+    grad = _flat(fn())
+    np.save(grad_file, grad)
+    traced = None
+    if key not in ("jax", "torch"):
+        import tracemalloc
+        tracemalloc.start()
+        fn()
+        traced = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    if hwm_end is None:  # no /proc (not Linux): the whole-process peak from getrusage
+        import resource
+        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak, added = (r / 2**20 if sys.platform == "darwin" else r / 1024), None
+    else:
+        peak = max(hwm_setup, hwm_end) / 1024
+        added = (hwm_end - rss_setup) / 1024 if resettable else None
+    versions = {"python": sys.version.split()[0], "numpy": np.__version__}
+    for lib in ("jax", "jaxlib", "torch", "mlcourse"):
+        if lib in sys.modules:
+            versions[lib] = getattr(sys.modules[lib], "__version__", "?")
+    return {"key": key, "steps": steps, "ms": 1e3 * statistics.median(times), "runs": repeats,
+            "peak_rss_mib": peak, "added_rss_mib": added, "traced_mib": traced,
+            "rss_start_mib": None if rss_start is None else rss_start / 1024, "versions": versions}
+
+
+# ---------------------------------------------------------------- the parent
+
+def _env(one_thread_jax=True):
+    env = dict(os.environ, **{v: "1" for v in _THREAD_VARS})
+    if one_thread_jax and "XLA_FLAGS" not in env:
+        env["XLA_FLAGS"] = _XLA_ONE_THREAD
+    env["JAX_PLATFORMS"] = env.get("JAX_PLATFORMS", "cpu")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
+def _has(python, lib):
+    """(True, version) if `python` imports lib, else (False, reason)."""
+    code = f"import {lib}; print({lib}.__version__)"
+    try:
+        r = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120, env=_env())
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, f"{python} could not be run ({e})"
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["failed"])[-1]
+        return False, f"{lib} does not import in {python} ({last})"
+    return True, r.stdout.strip()
+
+
+def _reference_interpreters(reference_python):
+    """lib -> interpreter for the JAX and PyTorch rows, and lib -> reason for the skipped ones."""
+    import importlib.util
+    found, skipped = {}, {}
+    for lib in ("jax", "torch"):
+        if importlib.util.find_spec(lib) is not None:
+            found[lib] = sys.executable
+        elif reference_python:
+            ok, why = _has(reference_python, lib)
+            if ok:
+                found[lib] = reference_python
+            else:
+                skipped[lib] = why
+        else:
+            skipped[lib] = (f"{lib} is not installed in {sys.executable}; pass --reference-python PATH "
+                            f"(an interpreter with numpy and {lib}) to time it")
+    return found, skipped
+
+
+def _write_data(path, seed, alpha, meta_batch_size, k_support, k_query):
+    from .. import nets, tasks
+    rng = np.random.default_rng(seed)
+    theta = nets.mlp_init(rng, list(SIZES), dtype=np.float32)
+    batch = tasks.Sinusoid().sample(rng, meta_batch_size, k_support, k_query, dtype=np.float32)
+    arrays = {f"W{l}": W for l, (W, _) in enumerate(theta)}
+    arrays.update({f"b{l}": b for l, (_, b) in enumerate(theta)})
+    arrays.update(x_support=batch.x_support, y_support=batch.y_support, x_query=batch.x_query,
+                  y_query=batch.y_query, alpha=np.float64(alpha))
+    np.savez(path, **arrays)
+    return theta, batch
+
+
+def _reptile_reference(theta, batch, alpha, steps):
+    """Reptile's direction by autograd's inner loop: a second implementation to check the row against."""
+    from .. import maml, nets, tree
+    theta_tasks = maml._adapt_autograd(theta, batch.x_support, batch.y_support, alpha, steps, nets.mlp_apply,
+                                       nets.mse)
+    return _flat(tree.sub(tree.task_mean(theta_tasks), theta))
+
+
+def _run_worker(python, key, data_file, steps, repeats, warmup, grad_file, timeout):
+    cmd = [python, os.path.abspath(__file__), "--worker", key, data_file, str(steps), str(repeats), str(warmup),
+           grad_file]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"the {key} worker failed ({' '.join(cmd)}):\n{r.stderr.strip()[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def run(*, steps=(1, 5), repeats=300, rounds=3, quick=False, reference_python=None, paths=None, seed=0,
+        alpha=0.01, meta_batch_size=25, k_support=10, k_query=10, progress=None):
+    """Time every path in plain processes; return the whole table as a dict (what --json writes).
+
+    paths: keys of PATHS to run (default all); rows of libraries that are not available are skipped
+    with the reason in result["skipped"].  progress(message) is called before each process.
+    """
+    from .. import __version__
+    from .._runtime import TUNE_ENV
+    from .._validate import check_count
+    steps = [check_count(s, "steps") for s in steps]
+    if not steps:
+        raise ValueError("steps must name at least one inner step count, e.g. steps=(1, 5).")
+    repeats = check_count(repeats, "repeats", 1)
+    rounds = check_count(rounds, "rounds", 1)
+    paths = list(PATHS) if paths is None else list(paths)
+    unknown = [p for p in paths if p not in PATHS]
+    if unknown:
+        raise ValueError(f"unknown path(s) {unknown}; choose from {list(PATHS)}.")
+    if reference_python is not None and not os.path.exists(reference_python):
+        raise ValueError(f"--reference-python {reference_python!r} does not exist; give the path of an "
+                         "interpreter with numpy, jax and torch (e.g. a virtualenv's bin/python).")
+    found, skipped = _reference_interpreters(reference_python if any(PATHS[p][1] != "mlcourse" for p in paths)
+                                             else None)
+    skipped = {lib: why for lib, why in skipped.items() if lib in paths}
+    run_paths = [p for p in paths if PATHS[p][1] == "mlcourse" or PATHS[p][1] in found]
+    interpreter = {p: found.get(PATHS[p][1], sys.executable) for p in run_paths}
+
+    def reps(key):
+        share = PATHS[key][2] / (10 if quick and share_slow(key) else 1)
+        return max(2 if quick else 3, int(round(repeats * share)))
+
+    def share_slow(key):
+        return PATHS[key][2] < 1
+
+    per = {(p, m): [] for p in run_paths for m in steps}
+    grads, workers = {}, {}
+    with tempfile.TemporaryDirectory(prefix="mlcourse-bench-") as tmp:
+        data_file = os.path.join(tmp, "data.npz")
+        theta, batch = _write_data(data_file, seed, alpha, meta_batch_size, k_support, k_query)
+        jobs = [(p, m) for m in steps for p in run_paths]
+        for r in range(rounds):
+            shift = r % len(jobs)
+            for p, m in jobs[shift:] + jobs[:shift]:  # rotate the order from round to round
+                if progress:
+                    progress(f"round {r + 1}/{rounds}: {PATHS[p][0].split('(')[0].strip()}, {m} inner step{'s' if m != 1 else ''}")
+                grad_file = os.path.join(tmp, f"grad-{p}-{m}-{r}.npy")
+                slow = share_slow(p)
+                w = _run_worker(interpreter[p], p, data_file, m, reps(p), 1 if slow else 20, grad_file,
+                                timeout=3600)
+                per[(p, m)].append(w)
+                grads[(p, m)] = np.load(grad_file)
+                workers[p] = w
+        reference = {m: {"maml": grads.get(("maml", m)), "fomaml": grads.get(("fomaml", m)),
+                         "reptile": _reptile_reference(theta, batch, alpha, m)} for m in steps}
+    rows = []
+    for m in steps:
+        block = []
+        for p in run_paths:
+            ws = per[(p, m)]
+            ms_rounds = [w["ms"] for w in ws]
+            ref = reference[m][PATHS[p][3]]
+            g = grads[(p, m)]
+            diff = None if ref is None else float(np.max(np.abs(g - ref)) / max(np.max(np.abs(ref)), 1e-30))
+
+            def med(field):
+                vals = [w[field] for w in ws if w[field] is not None]
+                return float(np.median(vals)) if vals else None
+            block.append({"key": p, "path": PATHS[p][0], "library": PATHS[p][1], "inner_steps": m,
+                          "ms": float(np.median(ms_rounds)), "ms_rounds": ms_rounds,
+                          "ms_min": min(ms_rounds), "ms_max": max(ms_rounds), "runs": ws[0]["runs"],
+                          "peak_rss_mib": med("peak_rss_mib"), "added_rss_mib": med("added_rss_mib"),
+                          "traced_mib": med("traced_mib"), "grad_diff": diff,
+                          "interpreter": interpreter[p]})
+        fastest = min(r["ms"] for r in block)
+        jax_row = next((r for r in block if r["key"] == "jax"), None)
+        for r in block:
+            r["x_fastest"] = r["ms"] / fastest
+            r["x_jax"] = None if jax_row is None else r["ms"] / jax_row["ms"]
+            r["x_jax_memory"] = (None if jax_row is None or not r["peak_rss_mib"] or not jax_row["peak_rss_mib"]
+                                 else r["peak_rss_mib"] / jax_row["peak_rss_mib"])
+            r["x_jax_added_memory"] = (None if jax_row is None or r["added_rss_mib"] is None
+                                       or not jax_row["added_rss_mib"]
+                                       else r["added_rss_mib"] / jax_row["added_rss_mib"])
+        rows += block
+    versions = {}
+    for w in workers.values():
+        versions.update({k: v for k, v in w["versions"].items() if k in ("jax", "jaxlib", "torch")})
+    versions.update(python=sys.version.split()[0], numpy=np.__version__, mlcourse=__version__)
+    summary = {}
+    for m in steps:
+        get = {r["key"]: r for r in rows if r["inner_steps"] == m}
+        if "maml" in get and "jax" in get:
+            summary[str(m)] = {"maml_ms": get["maml"]["ms"], "jax_ms": get["jax"]["ms"],
+                               "maml_x_jax": get["maml"]["x_jax"],
+                               "maml_peak_rss_mib": get["maml"]["peak_rss_mib"],
+                               "jax_peak_rss_mib": get["jax"]["peak_rss_mib"],
+                               "maml_x_jax_memory": get["maml"]["x_jax_memory"]}
+    return {
+        "settings": {"sizes": list(SIZES), "meta_batch_size": meta_batch_size, "k_support": k_support,
+                     "k_query": k_query, "alpha": alpha, "dtype": "float32", "inner_steps": steps,
+                     "repeats": repeats, "rounds": rounds, "quick": bool(quick), "seed": seed,
+                     "threads": 1, "xla_flags": _env()["XLA_FLAGS"],
+                     "malloc_tuned_on_import": os.environ.get(TUNE_ENV, "1") != "0",
+                     "reference_python": reference_python},
+        "memory": {"compared": "peak_rss_mib",
+                   "peak_rss_mib": "whole-process peak resident set size (VmHWM): interpreter, imports, data, "
+                                   "compilation and the timed loop",
+                   "added_rss_mib": "peak RSS added on top of the process after imports and data (VmHWM reset "
+                                    "via /proc/self/clear_refs): warm-up, compilation and the timed loop",
+                   "traced_mib": "tracemalloc peak of one call (Python / NumPy allocations; mlcourse rows only)"},
+        "versions": versions,
+        "skipped": skipped,
+        "rows": rows,
+        "summary": summary,
+    }
+
+
+def _fmt(v, spec, missing="n/a"):
+    return missing if v is None else format(v, spec)
+
+
+def print_table(result, file=None):
+    s = result["settings"]
+    file = file or sys.stdout
+    v = result["versions"]
+    libs = ", ".join(f"{k} {v[k]}" for k in ("numpy", "jax", "torch") if k in v)
+    print(f"meta-iteration: MLP {'-'.join(map(str, s['sizes']))}, meta-batch {s['meta_batch_size']}, "
+          f"K={s['k_support']}+{s['k_query']}, float32, one thread; each path in its own fresh process, "
+          f"median of its runs, median over {s['rounds']} round(s) (python {v['python']}, {libs})", file=file)
+    print("memory: peak RSS = whole process (VmHWM, MiB; 'x JAX mem' compares this); added = peak RSS the "
+          "computation adds after imports and data; traced = tracemalloc peak of one call", file=file)
+    for m in s["inner_steps"]:
+        block = [r for r in result["rows"] if r["inner_steps"] == m]
+        print(f"\n{m} inner step{'s' if m != 1 else ''}, second order unless marked", file=file)
+        print(f"{'path':<42}{'median ms':>10}{'spread':>17}{'x JAX':>7}{'x fastest':>10}{'peak RSS':>9}"
+              f"{'x JAX mem':>10}{'added':>7}{'traced':>7}{'runs':>6}{'grad diff':>10}", file=file)
+        for r in block:
+            spread = f"{r['ms_min']:.2f}-{r['ms_max']:.2f}"
+            print(f"{r['path']:<42}{r['ms']:>10.3f}{spread:>17}{_fmt(r['x_jax'], '.2f', '-'):>7}"
+                  f"{r['x_fastest']:>10.1f}{_fmt(r['peak_rss_mib'], '.1f'):>9}"
+                  f"{_fmt(r['x_jax_memory'], '.2f', '-'):>10}{_fmt(r['added_rss_mib'], '.1f'):>7}"
+                  f"{_fmt(r['traced_mib'], '.2f', '-'):>7}{r['runs']:>6}{_fmt(r['grad_diff'], '.0e', '-'):>10}",
+                  file=file)
+    for lib, why in result["skipped"].items():
+        print(f"\n{lib} rows skipped: {why}", file=file)
 
 
 def main(argv=None, reexec=None):
@@ -230,54 +533,51 @@ def main(argv=None, reexec=None):
     reexec = argv is None if reexec is None else reexec
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="mlcourse bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30, help="timed repeats per fast path (median reported)")
+    parser.add_argument("--repeats", type=int, default=300,
+                        help="timed calls per process for the fast rows (median reported; autograd rows run "
+                             "a tenth, the per-task loop a hundredth, at least 3)")
     parser.add_argument("--steps", default="1,5", help="comma list of inner step counts (default 1,5)")
-    parser.add_argument("--quick", action="store_true", help="fewer repeats for the slow autograd paths")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of fresh processes, order rotating (default 3; 1 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="one round, fewer repeats for the slow autograd rows")
+    parser.add_argument("--reference-python", metavar="PATH", default=None,
+                        help="interpreter with numpy + jax + torch for the reference rows, when this one lacks them")
+    parser.add_argument("--paths", default=None, help=f"comma list of rows to run (default all: {','.join(PATHS)})")
+    parser.add_argument("--json", metavar="PATH", default=None, help="also write the whole table as JSON")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
+    if rounds < 1:
+        parser.error("--rounds must be >= 1")
     try:
         step_list = [int(s) for s in args.steps.split(",")]
     except ValueError:
         parser.error(f"--steps must be a comma list of integers, got {args.steps!r}")
+    if any(s < 0 for s in step_list):
+        parser.error(f"--steps must be >= 0, got {args.steps!r}")
+    paths = None if args.paths is None else [p.strip() for p in args.paths.split(",") if p.strip()]
+    if paths is not None and any(p not in PATHS for p in paths):
+        parser.error(f"--paths: unknown row(s) {[p for p in paths if p not in PATHS]}; choose from {','.join(PATHS)}")
+    if args.reference_python is not None and not os.path.exists(args.reference_python):
+        parser.error(f"--reference-python {args.reference_python!r} does not exist; give an interpreter with "
+                     "numpy, jax and torch, e.g. /path/to/venv/bin/python")
     if reexec:
         ensure_one_thread("mlcourse.experiments.speed", argv)
-
-    import platform
-
-    import numpy as np
-
-    from .._runtime import tune_allocator
-    tuned = tune_allocator()
-
-    from .. import nets, tasks
-    rng = np.random.default_rng(0)
-    theta = nets.mlp_init(rng, [1, 40, 40, 1], dtype=np.float32)
-    batch = tasks.Sinusoid().sample(rng, num_tasks=25, k_support=10, k_query=10, dtype=np.float32)
-    print(f"meta-iteration: MLP 1-40-40-1, meta-batch 25, K=10+10, float32, one thread "
-          f"(python {platform.python_version()}, numpy {np.__version__}, "
-          f"glibc malloc tuned: {'yes' if tuned else 'no'})")
-    results = {}
-    for steps in step_list:
-        paths = _paths(theta, batch, 0.01, steps)
-        rows = []
-        reference = {"MAML": _flat(paths["MAML  fast path (hand-derived HVP)"]()),
-                     "FOMAML": _flat(paths["FOMAML fast path"]())}
-        for name, fn in paths.items():
-            slow = "autograd" in name
-            reps = max(3, args.repeats // (10 if slow and args.quick else 3 if slow else 1))
-            t, peak = measure(fn, reps, warmup=1 if slow else 3)
-            ref = reference.get(name.split()[0])
-            err = "" if ref is None else f"{np.max(np.abs(_flat(fn()) - ref)) / np.max(np.abs(ref)):.0e}"
-            rows.append((name, t, "n/a" if "reference" in name else f"{peak / 2**20:.2f}", reps, err))
-        best = min(r[1] for r in rows)
-        print(f"\n{steps} inner step{'s' if steps > 1 else ''}, second order unless marked")
-        print(f"{'path':<44}{'median ms':>10}{'x fastest':>11}{'peak MiB':>10}{'runs':>6}{'grad diff':>11}")
-        for name, t, peak, reps, err in rows:
-            print(f"{name:<44}{t * 1e3:>10.2f}{t / best:>11.1f}{peak:>10}{reps:>6}{err:>11}")
-        results[steps] = {r[0]: r[1] for r in rows}
+    result = run(steps=step_list, repeats=args.repeats, rounds=rounds, quick=args.quick,
+                 reference_python=args.reference_python, paths=paths,
+                 progress=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
+    print_table(result)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+        print(f"\nwrote {args.json}")
     return 0
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--worker"]:  # python speed.py --worker KEY DATA STEPS REPEATS WARMUP GRAD_FILE
+        _key, _data, _steps, _reps, _warm, _grad = sys.argv[2:8]
+        print(json.dumps(worker(_key, _data, int(_steps), int(_reps), int(_warm), _grad)))
+        sys.exit(0)
     sys.exit(main())
