@@ -15,10 +15,11 @@ from .tasks import TaskBatch
 __all__ = ["pretrain_value_and_grad"]
 
 
-def pretrain_value_and_grad(theta, batch: TaskBatch, alpha=0.0, inner_steps=0):
-    """(loss, gradient) of the plain multi-task regression loss; alpha and inner_steps are ignored.
+def pretrain_value_and_grad(theta, batch: TaskBatch):
+    """(loss, gradient) of the plain multi-task regression loss, the gradient shaped like theta.
 
-    Same signature as ``maml.maml_value_and_grad`` so the training loop can take either.
+    A value-and-grad function (params, batch) as ``train.meta_train`` takes it: no inner loop,
+    so no alpha or inner steps to bind.
     """
     maml._check_batch(batch)
     nets.check_mlp_params(theta, batch.x_support.shape[-1], batch.y_support.shape[-1])

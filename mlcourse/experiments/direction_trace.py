@@ -52,7 +52,7 @@ def direction_trace(*, progress=False, **overrides):
     iterations (R,), theta_flat (R, P) snapshots, and for each probe step count m
     cos_fomaml_m, cos_reptile_m, norm_maml_m, norm_fomaml_m, norm_reptile_m (R,).
     """
-    from .sinusoid_job import METHOD_STREAMS, training_method
+    from .sinusoid_job import METHOD_STREAMS, training_batches, training_method
     unknown = set(overrides) - set(TRACE_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown setting(s) {sorted(unknown)}; choose from {sorted(TRACE_DEFAULTS)}.")
@@ -79,9 +79,8 @@ def direction_trace(*, progress=False, **overrides):
         if it in records:
             record(it, th)
 
-    train.meta_train(theta, tasks.Sinusoid(), rng=rng, method=training_method("maml", cfg), iterations=cfg["iterations"],
-                     meta_batch_size=cfg["meta_batch_size"], k_support=cfg["k_support"], k_query=cfg["k_query"],
-                     alpha=cfg["alpha"], inner_steps=cfg["inner_steps"], beta=cfg["beta"], progress=progress,
+    train.meta_train(theta, training_method("maml", cfg), training_batches(cfg, np.float32), rng=rng,
+                     iterations=cfg["iterations"], schedule=train.constant(cfg["beta"]), progress=progress,
                      log_every=100, callback=callback)
     result = {k: np.asarray(v) for k, v in out.items()}
     result["config_keys"] = np.array(sorted(cfg))

@@ -14,15 +14,17 @@ paper's original objective.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
 
 import numpy as np
 
-from .. import nets, tasks, train
+from .. import baseline, maml, nets, reptile, tasks, train
 
-__all__ = ["PAPER", "DEFAULTS", "run", "format_table"]
+__all__ = ["PAPER", "DEFAULTS", "METHODS", "run", "format_table", "format_k_table", "training_method",
+           "training_batches"]
 
 # MSE of 5-shot regression after 1 / 5 / 10 gradient steps reported for the MAML paper's setup.
 PAPER = {"steps": [1, 5, 10], "maml": [0.67, 0.38, 0.35], "pretrain": [2.41, 2.23, 2.19]}
@@ -56,13 +58,34 @@ def _subset(result, steps):
     return out
 
 
+METHODS = ("maml", "fomaml", "reptile", "pretrain")
+
+
 def training_method(method, cfg):
-    """The value-and-gradient function or name that meta_train gets for `method` under cfg."""
+    """The value-and-grad function (params, batch) -> (loss, grad) that meta_train gets for `method`.
+
+    MAML's objective is cfg["maml_loss"] ("multistep" or the paper's "last"); the inner-loop methods
+    get cfg's alpha and inner_steps bound; the pretrained baseline has no inner loop.
+    """
+    if method == "pretrain":
+        return baseline.pretrain_value_and_grad
     if method == "maml":
         if cfg["maml_loss"] not in ("multistep", "last"):
             raise ValueError(f"maml_loss must be 'multistep' or 'last', got {cfg['maml_loss']!r}.")
-        return "maml_multistep" if cfg["maml_loss"] == "multistep" else "maml"
-    return method
+        fn = maml.multistep_value_and_grad if cfg["maml_loss"] == "multistep" else maml.maml_value_and_grad
+    elif method == "fomaml":
+        fn = maml.fomaml_value_and_grad
+    elif method == "reptile":
+        fn = reptile.reptile_pseudo_grad
+    else:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}.")
+    return functools.partial(fn, alpha=cfg["alpha"], inner_steps=cfg["inner_steps"])
+
+
+def training_batches(cfg, dtype=np.float32):
+    """The main job's batch sampler: rng -> a meta-batch of cfg's sinusoid tasks in dtype."""
+    return train.task_batches(tasks.Sinusoid(), meta_batch_size=cfg["meta_batch_size"], k_support=cfg["k_support"],
+                              k_query=cfg["k_query"], dtype=dtype)
 
 
 # Each method has its own random stream, fixed by its name, so its numbers do not depend on which
@@ -77,10 +100,9 @@ def _train_one(job, progress):
     theta = nets.mlp_init(rng, [1, *cfg["hidden"], 1], dtype=np.float32)
     iters = cfg["pretrain_iterations"] if method == "pretrain" else cfg["iterations"]
     t0 = time.perf_counter()
-    theta, hist = train.meta_train(
-        theta, tasks.Sinusoid(), rng=rng, method=training_method(method, cfg), iterations=iters,
-        meta_batch_size=cfg["meta_batch_size"], k_support=cfg["k_support"], k_query=cfg["k_query"],
-        alpha=cfg["alpha"], inner_steps=cfg["inner_steps"], beta=cfg["beta"], progress=progress, log_every=100)
+    theta, hist = train.meta_train(theta, training_method(method, cfg), training_batches(cfg, np.float32), rng=rng,
+                                   iterations=iters, schedule=train.constant(cfg["beta"]), progress=progress,
+                                   log_every=100)
     return method, theta, hist, time.perf_counter() - t0
 
 
@@ -99,7 +121,8 @@ def run(out_dir, *, progress=True, overwrite=False, methods=("maml", "pretrain")
     if unknown:
         raise ValueError(f"unknown setting(s) {sorted(unknown)}; choose from {sorted(DEFAULTS)}.")
     cfg = dict(DEFAULTS, **overrides)
-    training_method("maml", cfg)  # reject a bad maml_loss before any work
+    for m in ("maml", *methods):  # reject a bad maml_loss or an unknown method before any work
+        training_method(m, cfg)
     from .shipped import check_out_dir
     check_out_dir(out_dir, refresh_shipped)
     os.makedirs(out_dir, exist_ok=True)
