@@ -17,7 +17,7 @@ import numpy as np
 from . import maml, reptile, tree
 from ._validate import check_alpha, check_count
 
-__all__ = ["cosine", "directions", "compare_directions", "alpha_sweep"]
+__all__ = ["cosine", "directions", "summarize", "compare_directions", "plane_coordinates", "alpha_sweep"]
 
 
 def cosine(a, b):
@@ -42,16 +42,37 @@ def directions(theta, batch, alpha=0.01, inner_steps=1):
     return {"maml": g, "fomaml": g_fo, "reptile": g_rep}
 
 
-def compare_directions(theta, batch, alpha=0.01, inner_steps=1):
-    """Cosines to the exact meta-gradient and the norms: a dict of floats.
+def summarize(d):
+    """Cosines to the exact meta-gradient and the norms of the three directions d: a dict of floats.
 
     keys: cos_fomaml, cos_reptile (cosine with MAML's g), norm_maml, norm_fomaml, norm_reptile,
     and norm_dropped = |g - g_fo| (the second-order term FOMAML drops).
     """
-    d = directions(theta, batch, alpha, inner_steps)
     return {"cos_fomaml": cosine(d["maml"], d["fomaml"]), "cos_reptile": cosine(d["maml"], d["reptile"]),
             "norm_maml": tree.norm(d["maml"]), "norm_fomaml": tree.norm(d["fomaml"]),
             "norm_reptile": tree.norm(d["reptile"]), "norm_dropped": tree.norm(tree.sub(d["maml"], d["fomaml"]))}
+
+
+def compare_directions(theta, batch, alpha=0.01, inner_steps=1):
+    """summarize(directions(theta, batch, alpha, inner_steps)): cosines and norms at theta."""
+    return summarize(directions(theta, batch, alpha, inner_steps))
+
+
+def plane_coordinates(d):
+    """Coordinates of the three directions in the plane spanned by MAML's g and FOMAML's g_fo.
+
+    Orthonormal basis: e1 = g / |g|, e2 = the part of g_fo orthogonal to e1, normalised (0 when
+    g_fo is parallel to g).  Returns {"maml": (x, y), "fomaml": (x, y), "reptile": (x, y)}; each
+    direction is projected onto the plane (Reptile's out-of-plane part is dropped), so
+    x^2 + y^2 <= |direction|^2 with equality for MAML and FOMAML.
+    """
+    g = tree.flatten(d["maml"])[0].astype(np.float64)
+    fo = tree.flatten(d["fomaml"])[0].astype(np.float64)
+    rep = tree.flatten(d["reptile"])[0].astype(np.float64)
+    e1 = g / max(np.linalg.norm(g), 1e-300)
+    r = fo - (fo @ e1) * e1
+    e2 = r / np.linalg.norm(r) if np.linalg.norm(r) > 1e-12 * max(np.linalg.norm(fo), 1e-300) else np.zeros_like(e1)
+    return {k: (float(v @ e1), float(v @ e2)) for k, v in (("maml", g), ("fomaml", fo), ("reptile", rep))}
 
 
 def alpha_sweep(theta, batch, alphas, inner_steps=1):

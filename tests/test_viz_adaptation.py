@@ -52,7 +52,7 @@ def test_adaptation_widget_steps_and_new_task(thetas):
     assert w.state["task"].params["amplitude"][0] != old_amplitude
     w.controls["methods"].value = ("pretrain",)
     assert set(w.state["mse"]) == {"pretrain"}
-    assert w.update() >= 0.0                            # returns its own duration (seconds)
+    assert "pretrained" in w.children[-2].value and "MAML" not in w.children[-2].value
 
 
 def test_direction_widget_reacts_and_matches_compare(small_trace):
@@ -69,23 +69,45 @@ def test_direction_widget_reacts_and_matches_compare(small_trace):
     w.controls["inner_steps"].value = 5
     assert w.stats["cos_fomaml"] == pytest.approx(small_trace["cos_fomaml_5"][0], abs=1e-12)
     w.controls["alpha"].value = 0.001
-    assert w.stats["cos_fomaml"] > s["cos_fomaml"] - 0.5  # finite, and a number
-    assert "cos(MAML, FOMAML)" in w.children[-2].value
+    small = directions.compare_directions(theta0, probe, alpha=0.001, inner_steps=5)
+    assert w.stats["cos_fomaml"] == pytest.approx(small["cos_fomaml"], abs=1e-12)
+    assert f"{small['cos_fomaml']:.4f}" in w.children[-2].value
+    assert np.hypot(*w.stats["plane"]["fomaml"]) == pytest.approx(small["norm_fomaml"], rel=1e-12)
 
 
-def test_static_figures_build(thetas, small_trace):
+def test_static_figures_draw_the_numbers_they_are_given(thetas, small_trace):
     batch = tasks.Sinusoid().sample(np.random.default_rng(1), 2, 5, 10)
-    figs = [adaptation.adaptation_figure({"maml": thetas["maml"], "pretrain": thetas["pretrain"]}, batch),
-            vcompare.directions_figure(small_trace),
-            vcompare.alpha_sweep_figure(small_trace, direction_trace.probe_batch(probe_tasks=4), [0], alphas=[0.001, 0.01]),
-            vcompare.cost_figure([{"backend": "numpy", "method": "FOMAML", "inner_steps": 1, "ms": 1.0, "peak_kib": 5.0}]),
-            vcompare.memory_figure([{"backend": "autograd", "method": "MAML (2nd order)", "inner_steps": s, "ms": 1.0,
-                                     "peak_kib": 10.0 * s} for s in (1, 2)])]
-    for fig in figs:
-        assert len(fig.axes) >= 1
-        plt.close(fig)
+    fig = adaptation.adaptation_figure({"maml": thetas["maml"], "pretrain": thetas["pretrain"]}, batch)
+    assert fig.axes[0].get_title() == "after 0 steps (alpha = 0.01)" and len(fig.axes) == 2 * 3
+    y0 = nets.mlp_apply(thetas["maml"], adaptation.X_GRID[:, None].astype(np.float32))[:, 0]
+    maml_line = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("MAML")][0]
+    np.testing.assert_allclose(maml_line.get_ydata(), y0, rtol=1e-6)
+    plt.close(fig)
+    fig = vcompare.directions_figure(small_trace)
+    lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
+    np.testing.assert_array_equal(lines["FOMAML, 1 step(s)"].get_ydata(), small_trace["cos_fomaml_1"])
+    plt.close(fig)
+    probe = direction_trace.probe_batch(probe_tasks=4)
+    fig = vcompare.alpha_sweep_figure(small_trace, probe, [0], alphas=[0.001, 0.01])
+    theta0 = shipped.theta_from_flat(small_trace["theta_flat"][0], dtype=np.float64)
+    first = fig.axes[0].get_lines()[0]
+    np.testing.assert_allclose(first.get_ydata(), [directions.compare_directions(theta0, probe, a, 1)["cos_fomaml"]
+                                                   for a in (0.001, 0.01)], rtol=1e-12)
+    plt.close(fig)
+    rows = [{"backend": "autograd", "method": "MAML (2nd order)", "inner_steps": s, "ms": 1.0, "peak_kib": 10.0 * s}
+            for s in (1, 2)]
+    fig = vcompare.memory_figure(rows)
+    assert list(fig.axes[0].get_lines()[0].get_ydata()) == [10.0, 20.0]
+    plt.close(fig)
+    fig = vcompare.cost_figure([{"backend": "numpy", "method": "FOMAML", "inner_steps": 1, "ms": 3.0, "peak_kib": 5.0}])
+    assert [p.get_width() for p in fig.axes[0].patches] == [3.0] and [p.get_width() for p in fig.axes[1].patches] == [5.0]
+    plt.close(fig)
+    summary = shipped.load("sinusoid")["summary"]
     fig, ax = plt.subplots()
-    sinusoid.mse_vs_steps(ax, shipped.load("sinusoid")["summary"])
+    sinusoid.mse_vs_steps(ax, summary)
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    np.testing.assert_array_equal(lines["MAML"].get_ydata(), summary["results"]["maml"]["mse"])
+    np.testing.assert_array_equal(lines["MAML (paper)"].get_ydata(), summary["paper"]["maml"])
     plt.close(fig)
 
 

@@ -4,6 +4,11 @@ Widgets draw into a ``matplotlib.figure.Figure`` that pyplot does not know about
 backend never shows a stray copy) and send PNG bytes to an ``ipywidgets.Image``.  Slider moves that
 only move a few artists use blitting: the static part is drawn once (``Blitter.full``), then each
 move restores that background and draws only the moving artists (``Blitter.fast``).
+
+Importing this module (every notebook's widget module does) limits NumPy's OpenBLAS to one
+thread (``mlcourse._blas``): the notebooks' matrices are tiny and extra BLAS threads only slow
+them down.  ``mlcourse._blas.limit_threads(os.cpu_count())`` undoes it; the engine itself never
+changes the thread count.
 """
 from __future__ import annotations
 
@@ -14,7 +19,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .._blas import limit_threads
+
 DPI = 80
+limit_threads(1)
 
 
 def new_figure(width=9.0, height=3.6, **subplots):

@@ -1,6 +1,7 @@
 """Meta-test adaptation of sinusoid models, step by step (notebook 05).
 
-    adaptation_path(theta, task, alpha, max_steps)   theta^(0..m) and query MSE after each step
+    adaptation_path(theta, task, alpha, max_steps)   fits on X_GRID and query MSE after 0..m steps
+                                                     (computed by the engine: checks.adaptation_path)
     adaptation_figure(thetas, batch, ...)            static picture: fits after 0, 1, 10 steps
     objective_figure(runs, paper)                    query MSE against test steps for differently trained runs
     adaptation_widget(thetas, ...)                   slider for steps, a new-task button, the seed
@@ -11,30 +12,16 @@ import time
 
 import numpy as np
 
-from .. import maml, nets, tasks
+from .. import checks, tasks
+from . import _render  # noqa: F401  (one BLAS thread for the notebook: see _render)
 from .sinusoid import COLORS, LABELS
 
 X_GRID = np.linspace(-5, 5, 200)
 
 
 def adaptation_path(theta, task, alpha=0.01, max_steps=10):
-    """Fits on X_GRID and query MSE after 0..max_steps SGD steps on the task's support set.
-
-    task: a one-task TaskBatch.  Returns {"fits": (max_steps + 1, len(X_GRID)), "mse": (max_steps + 1,)}.
-    """
-    if task.num_tasks != 1:
-        raise ValueError(f"adaptation_path takes one task; pass batch.task(i), got {task.num_tasks} tasks.")
-    dtype = theta[0][0].dtype
-    task = task.astype(dtype)
-    xg = X_GRID[None, :, None].astype(dtype)
-    fits, mse = [], []
-    th = theta
-    for s in range(max_steps + 1):
-        if s > 0:  # one more SGD step from the current parameters (task axis of length 1 dropped)
-            th = [(W[0], b[0]) for W, b in maml.adapt(th, task.x_support, task.y_support, alpha, 1)]
-        fits.append(nets.mlp_apply(th, xg[0])[:, 0])
-        mse.append(float(nets.mse(nets.mlp_apply(th, task.x_query[0]), task.y_query[0])))
-    return {"fits": np.array(fits), "mse": np.array(mse)}
+    """``checks.adaptation_path`` on X_GRID: {"fits": (max_steps + 1, len(X_GRID)), "mse": (max_steps + 1,)}."""
+    return checks.adaptation_path(theta, task, alpha, max_steps, X_GRID)
 
 
 def _draw(ax, paths, task, step, methods):

@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-from .. import directions, tree
+from .. import directions
+from . import _render  # noqa: F401  (one BLAS thread for the notebook: see _render)
 from ..experiments.shipped import theta_from_flat
 
 COLORS = {"maml": "C0", "fomaml": "C2", "reptile": "C3"}
@@ -106,27 +107,13 @@ def alpha_sweep_figure(trace, batch, indices, alphas=None, inner_steps=(1, 5), s
     return fig
 
 
-def _plane(d):
-    """Coordinates of the three directions in the plane of (MAML, the part of FOMAML orthogonal to it)."""
-    g = tree.flatten(d["maml"])[0]
-    fo = tree.flatten(d["fomaml"])[0]
-    rep = tree.flatten(d["reptile"])[0]
-    e1 = g / max(np.linalg.norm(g), 1e-300)
-    r = fo - (fo @ e1) * e1
-    e2 = r / np.linalg.norm(r) if np.linalg.norm(r) > 1e-12 * max(np.linalg.norm(fo), 1e-300) else np.zeros_like(e1)
-    return {k: (float(v @ e1), float(v @ e2)) for k, v in (("maml", g), ("fomaml", fo), ("reptile", rep))}
-
-
 def direction_stats(trace, index, batch, alpha, inner_steps, sizes=(1, 40, 40, 1)):
-    """Cosines, norms and plane coordinates of the three directions at stored snapshot `index`."""
+    """Cosines, norms (``directions.summarize``) and plane coordinates (``directions.plane_coordinates``)
+    of the three directions at stored snapshot `index`."""
     theta = theta_from_flat(trace["theta_flat"][index], sizes, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):  # a diverging inner loop shows up as nan, not a warning
         d = directions.directions(theta, batch, alpha, inner_steps)
-    stats = {"cos_fomaml": directions.cosine(d["maml"], d["fomaml"]), "cos_reptile": directions.cosine(d["maml"], d["reptile"]),
-             "norm_maml": tree.norm(d["maml"]), "norm_fomaml": tree.norm(d["fomaml"]),
-             "norm_reptile": tree.norm(d["reptile"])}
-    stats["plane"] = _plane(d)
-    return stats
+    return dict(directions.summarize(d), plane=directions.plane_coordinates(d))
 
 
 def widget_figure(width, height, dpi=72, **subplots):

@@ -6,16 +6,19 @@ Tasks y = a x, model f_theta(x) = theta x, MSE on the support set.  One SGD step
 
 so after k steps theta^(k) - a = (1 - c)^k (theta - a): 0 < c < 1 moves part of the way to a,
 1 < c < 2 overshoots but still converges, c >= 2 never converges (c = 2 bounces, c > 2 diverges).
+The closed forms live in the engine (``checks.linear_c``, ``checks.linear_inner_step``,
+``checks.linear_trajectories``, ``checks.linear_regime``); this module draws them.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
 from .. import checks, maml, nets, tasks, train
 from ._render import Blitter, Timed, new_figure
 
-__all__ = ["example_tasks", "trajectories", "regime", "maml_on_linear_family", "static_figure", "GeometryAnimation",
-           "SUBFRAMES", "SPEEDS"]
+__all__ = ["example_tasks", "maml_on_linear_family", "static_figure", "GeometryAnimation", "SUBFRAMES", "SPEEDS"]
 
 SUBFRAMES = 8                                  # animation frames per inner step
 SPEEDS = {"0.25x": 4.0, "1x": 1.0}            # multiplies the Play interval
@@ -26,42 +29,18 @@ def example_tasks(seed=0, num_tasks=12, k_support=5, k_query=5, slope_range=(0.5
     return tasks.LinearSlope(slope_range=slope_range).sample(np.random.default_rng(seed), num_tasks, k_support, k_query)
 
 
-def trajectories(theta, alpha, x_support, slope, steps):
-    """theta^(k) for k = 0..steps and every task: array (steps + 1, T), by iterating the closed form."""
-    path = [np.full(np.shape(slope), float(theta))]
-    for _ in range(int(steps)):
-        path.append(checks.linear_inner_step(path[-1], alpha, x_support, slope))
-    return np.stack(path)
-
-
-def regime(c):
-    """A sentence about what one step with this c does."""
-    c = float(c)
-    if c <= 0:
-        return "c = 0: no step at all (α = 0)"
-    if c < 1:
-        return "0 < c < 1: θ′ lands between θ and a (a convex combination)"
-    if c == 1:
-        return "c = 1: one step lands exactly on a"
-    if c < 2:
-        return "1 < c < 2: overshoots a, but |1 − c| < 1 so repeated steps still converge"
-    if c == 2:
-        return "c = 2: bounces between θ and its mirror image around a forever"
-    return "c > 2: every step overshoots further: divergence"
-
-
 def maml_on_linear_family(theta0=0.0, seed=0, iterations=150, alpha=0.3, beta=0.05, meta_batch_size=25,
                           k_support=5, k_query=5, slope_range=(0.5, 2.5)):
     """Exact MAML (train.meta_train + maml.maml_value_and_grad with nets.linear_apply) from theta0.
 
     Returns (iterations (n,), theta after each (n,)) - converging towards E[a] (the "hard" practice problem).
     """
-    def value_and_grad(theta, batch, a, steps):
-        return maml.maml_value_and_grad(theta, batch, a, steps, model=nets.linear_apply)
+    value_and_grad = functools.partial(maml.maml_value_and_grad, alpha=alpha, inner_steps=1, model=nets.linear_apply)
+    sample_batch = train.task_batches(tasks.LinearSlope(slope_range=slope_range), meta_batch_size=meta_batch_size,
+                                      k_support=k_support, k_query=k_query, dtype=np.float64)
     path = []
-    train.meta_train(np.float64(theta0), tasks.LinearSlope(slope_range=slope_range), rng=np.random.default_rng(seed),
-                     method=value_and_grad, iterations=iterations, meta_batch_size=meta_batch_size,
-                     k_support=k_support, k_query=k_query, alpha=alpha, beta=beta, progress=False,
+    train.meta_train(np.float64(theta0), value_and_grad, sample_batch, rng=np.random.default_rng(seed),
+                     iterations=iterations, schedule=train.constant(beta), progress=False,
                      callback=lambda it, theta, loss: path.append(float(theta)))
     return np.arange(1, iterations + 1), np.array(path)
 
@@ -85,7 +64,7 @@ def static_figure(batch, theta=0.0, alpha=0.6, maml_runs=None, cs=(0.5, 1.7, 2.0
     import matplotlib.pyplot as plt
     slope = batch.params["slope"]
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(14, 4))
-    tp = trajectories(theta, alpha, batch.x_support, slope, 1)[1]
+    tp = checks.linear_trajectories(theta, alpha, batch.x_support, slope, 1)[1]
     _draw_tasks(a, theta, tp, slope, (min(theta, slope.min()) - 0.3, max(theta, slope.max()) + 0.3))
     a.plot(tp, np.arange(len(slope)), "o", color="C0", label="θ′ after one step")
     for i in range(len(slope)):
@@ -131,8 +110,9 @@ class GeometryAnimation(Timed):
         w.jslink((self.play, "value"), (self.frame, "value"))
         self.step_button = w.Button(description="step ▸|", tooltip="jump to the next inner step",
                                     layout=w.Layout(width="90px"))
+        # each button as wide as its label: a fixed narrow width cut "0.25x" down to "0...."
         self.speed = w.ToggleButtons(options=list(SPEEDS), value="1x", description="speed",
-                                     style={"button_width": "50px"})
+                                     style={"button_width": "auto"}, layout=w.Layout(width="auto"))
         self.zoom = w.FloatSlider(value=1.0, min=0.25, max=4.0, step=0.25, description="zoom", readout_format=".2f")
         self.theta = w.FloatSlider(value=theta, min=-2.0, max=5.0, step=0.1, description="θ", readout_format=".1f")
         self.alpha = w.FloatSlider(value=alpha, min=0.0, max=4.0, step=0.05, description="α", readout_format=".2f")
@@ -159,7 +139,7 @@ class GeometryAnimation(Timed):
         self.frame.value = min(nxt, self.frame.max)
 
     def positions(self, frame):
-        path = trajectories(self.theta.value, self.alpha.value, self.batch.x_support, self.slope, self.steps)
+        path = checks.linear_trajectories(self.theta.value, self.alpha.value, self.batch.x_support, self.slope, self.steps)
         k, r = divmod(int(frame), SUBFRAMES)
         if k >= self.steps:
             return path[-1], self.steps
@@ -169,7 +149,7 @@ class GeometryAnimation(Timed):
         c = checks.linear_c(self.alpha.value, self.batch.x_support)
         pos, k = self.positions(self.frame.value)
         return {"c": c, "c_mean": float(np.mean(c)), "positions": pos, "step": k,
-                "theta_prime": trajectories(self.theta.value, self.alpha.value, self.batch.x_support, self.slope, 1)[1]}
+                "theta_prime": checks.linear_trajectories(self.theta.value, self.alpha.value, self.batch.x_support, self.slope, 1)[1]}
 
     def redraw(self):
         return self._timed(self._redraw)
@@ -206,5 +186,5 @@ class GeometryAnimation(Timed):
                              f"(α = {self.alpha.value:.2f}, mean c = {v['c_mean']:.2f})")
         self.image.value = self._blit.full() if full else self._blit.fast()
         self.readout.value = (f"<b>c = 2α·mean(x²)</b>: mean {v['c_mean']:.3f}, range [{v['c'].min():.3f}, "
-                              f"{v['c'].max():.3f}] &nbsp;·&nbsp; {regime(v['c_mean'])}")
+                              f"{v['c'].max():.3f}] &nbsp;·&nbsp; {checks.linear_regime(v['c_mean'])}")
         return v

@@ -5,19 +5,18 @@ With m inner steps theta^(i+1) = theta^(i) - alpha L_s'(theta^(i)), the chain ru
 
     dL_q(theta^(m))/dtheta = L_q'(theta^(m)) * prod_{i<m} (1 - alpha L_s''(theta^(i)))
 
-(m = 1 is worked example 1).  First-order MAML keeps only L_q'(theta^(m)).
+(m = 1 is worked example 1).  First-order MAML keeps only L_q'(theta^(m)).  The computations
+live in the engine (``checks.losses_on_grid``, ``checks.meta_gradient_steps``,
+``checks.meta_gradient_autograd``); this module draws them.
 """
 from __future__ import annotations
 
-import autograd.numpy as anp
 import numpy as np
-from autograd import elementwise_grad, grad
 
-from .. import checks, nets, tasks
+from .. import checks, tasks
 from ._render import Blitter, Timed, new_figure
 
-__all__ = ["example_task", "losses_on_grid", "meta_gradient_steps", "meta_gradient_autograd", "static_figure",
-           "MetaGradientExplorer", "THETA_RANGE"]
+__all__ = ["example_task", "static_figure", "MetaGradientExplorer", "THETA_RANGE"]
 
 THETA_RANGE = (-1.0, 3.0)
 
@@ -27,61 +26,9 @@ def example_task(seed=0, k_support=5, k_query=15):
     return tasks.Scalar1D().sample(np.random.default_rng(seed), 1, k_support, k_query)
 
 
-def _losses(batch):
-    """L_s, L_q as functions of theta of shape (G,) -> (G,): each grid point is its own 'task'."""
-    def make(x, y):
-        def L(thetas):
-            xs = anp.broadcast_to(x, (thetas.shape[0],) + x.shape[1:])
-            ys = anp.broadcast_to(y, (thetas.shape[0],) + y.shape[1:])
-            return nets.mse(nets.sine_apply(thetas, xs), ys)
-        return L
-    return make(batch.x_support, batch.y_support), make(batch.x_query, batch.y_query)
-
-
-def losses_on_grid(batch, thetas):
-    """(L_s(theta), L_q(theta)) for every theta in the 1-D array thetas."""
-    Ls, Lq = _losses(batch)
-    thetas = np.asarray(thetas, dtype=float)
-    return Ls(thetas), Lq(thetas)
-
-
-def meta_gradient_steps(batch, theta, alpha, steps=1):
-    """Chain rule through `steps` inner steps, vectorised over theta (scalar or 1-D array).
-
-    Returns dict of arrays shaped like theta: theta_prime, exact (= L_q'(theta') prod (1 - alpha L_s'')),
-    first_order (= L_q'(theta')), factor (= prod (1 - alpha L_s''(theta^(i)))), curvature (L_s''(theta)).
-    """
-    Ls, Lq = _losses(batch)
-    dLs, d2Ls, dLq = elementwise_grad(Ls), elementwise_grad(elementwise_grad(Ls)), elementwise_grad(Lq)
-    t = np.atleast_1d(np.asarray(theta, dtype=float))
-    factor = np.ones_like(t)
-    curvature = d2Ls(t)
-    for _ in range(int(steps)):
-        factor = factor * (1.0 - alpha * d2Ls(t))
-        t = t - alpha * dLs(t)
-    first = dLq(t)
-    shape = np.shape(theta)
-    out = {"theta_prime": t, "exact": first * factor, "first_order": first, "factor": factor,
-           "curvature": curvature}
-    return {k: v.reshape(shape) for k, v in out.items()}
-
-
-def meta_gradient_autograd(batch, theta, alpha, steps=1, eps=1e-6):
-    """(autograd, finite-difference) derivative of theta -> L_q(theta^(m)(theta)) at a scalar theta."""
-    Ls, Lq = _losses(batch)
-    dLs = grad(lambda t: Ls(anp.reshape(t, (1,)))[0])
-
-    def meta(t):
-        for _ in range(int(steps)):
-            t = t - alpha * dLs(t)
-        return Lq(anp.reshape(t, (1,)))[0]
-    theta = float(theta)
-    return float(grad(meta)(theta)), float((meta(theta + eps) - meta(theta - eps)) / (2 * eps))
-
-
 def _draw_curves(ax_loss, ax_grad, batch, alpha, steps, grid):
-    Ls, Lq = losses_on_grid(batch, grid)
-    mg = meta_gradient_steps(batch, grid, alpha, steps)
+    Ls, Lq = checks.losses_on_grid(batch, grid)
+    mg = checks.meta_gradient_steps(batch, grid, alpha, steps)
     ax_loss.plot(grid, Ls, "C0", label=r"$\mathcal{L}_s(\theta)$ support")
     ax_loss.plot(grid, Lq, "C1", label=r"$\mathcal{L}_q(\theta)$ query")
     ax_grad.axhline(0, color="0.7", lw=0.8)
@@ -104,8 +51,8 @@ def static_figure(batch, theta=0.3, alpha=0.3, steps=1, num=200):
     grid = np.linspace(*THETA_RANGE, num)
     fig, (a, m, b) = plt.subplots(1, 3, figsize=(14, 3.8))
     mg = _draw_curves(a, b, batch, alpha, steps, grid)
-    p = meta_gradient_steps(batch, theta, alpha, steps)
-    Ls, Lq = losses_on_grid(batch, [theta, float(p["theta_prime"])])
+    p = checks.meta_gradient_steps(batch, theta, alpha, steps)
+    Ls, Lq = checks.losses_on_grid(batch, [theta, float(p["theta_prime"])])
     a.plot([theta], [Ls[0]], "ko", label=r"$\theta$")
     a.plot([float(p["theta_prime"])], [Lq[1]], "k*", ms=12, label=r"$\theta'$")
     a.annotate("", xy=(float(p["theta_prime"]), 0.02), xytext=(theta, 0.02), arrowprops={"arrowstyle": "->"})
@@ -157,8 +104,8 @@ class MetaGradientExplorer(Timed):
 
     def compute(self):
         theta, alpha, steps = float(self.theta.value), float(self.alpha.value), int(self.steps.value)
-        p = meta_gradient_steps(self.batch, theta, alpha, steps)
-        auto, fd = meta_gradient_autograd(self.batch, theta, alpha, steps)
+        p = checks.meta_gradient_steps(self.batch, theta, alpha, steps)
+        auto, fd = checks.meta_gradient_autograd(self.batch, theta, alpha, steps)
         v = {"theta": theta, "alpha": alpha, "steps": steps, "theta_prime": float(p["theta_prime"]),
              "curvature": float(p["curvature"]), "factor": float(p["factor"]), "exact": float(p["exact"]),
              "autograd": auto, "finite_difference": fd, "first_order": float(p["first_order"])}
@@ -201,14 +148,14 @@ class MetaGradientExplorer(Timed):
         key = (v["alpha"], v["steps"])
         full = key != self._curves_key           # curves depend on alpha and steps only
         if full:
-            Ls, Lq = losses_on_grid(self.batch, self.grid)
-            mg = meta_gradient_steps(self.batch, self.grid, v["alpha"], v["steps"])
+            Ls, Lq = checks.losses_on_grid(self.batch, self.grid)
+            mg = checks.meta_gradient_steps(self.batch, self.grid, v["alpha"], v["steps"])
             self._ls.set_data(self.grid, Ls)
             self._lq.set_data(self.grid, Lq)
             self._g_exact.set_data(self.grid, mg["exact"])
             self._g_first.set_data(self.grid, mg["first_order"])
             self._curves_key = key
-        Ls, Lq = losses_on_grid(self.batch, [v["theta"], v["theta_prime"]])
+        Ls, Lq = checks.losses_on_grid(self.batch, [v["theta"], v["theta_prime"]])
         self._theta_pt.set_data([v["theta"]], [Ls[0]])
         self._prime_pt.set_data([v["theta_prime"]], [Lq[1]])
         self._arrow.xy, self._arrow.xyann = (v["theta_prime"], 0.02), (v["theta"], 0.02)

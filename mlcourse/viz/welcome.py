@@ -3,19 +3,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
+
 
 def loop_diagram(alpha=0.3, seed=0, num_tasks=3):
     """Quadratic tasks L_i(theta) = |theta - theta*_i|^2 in 2-D: theta'_i = theta - alpha 2 (theta - theta*_i).
 
     Draws theta, each task's optimum theta*_i, the inner steps theta -> theta'_i, and the outer step's
-    direction -mean_i dL_i(theta'_i)/dtheta = -mean_i 2 (1 - 2 alpha) (theta'_i - theta*_i).
+    direction -mean_i dL_i(theta'_i)/dtheta = -mean_i 2 (1 - 2 alpha) (theta'_i - theta*_i)
+    (``checks.quadratic_maml_step``).
     """
     import matplotlib.pyplot as plt
     rng = np.random.default_rng(seed)
     optima = rng.normal(size=(num_tasks, 2)) * 1.2 + np.array([1.5, 1.0])
     theta = np.array([-1.0, -0.8])
-    theta_prime = theta - alpha * 2 * (theta - optima)                     # inner loop, one step each
-    meta_grad = np.mean(2 * (1 - 2 * alpha) * (theta_prime - optima), axis=0)  # chain rule: (I - alpha H) grad
+    step = checks.quadratic_maml_step(theta, optima, alpha)   # inner loop, one step each; chain rule (I - alpha H) grad
+    theta_prime, meta_grad = step["theta_prime"], step["meta_gradient"]
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.plot(*theta, "ko", ms=9)
     ax.annotate(r"$\theta$ (meta-parameters)", theta, xytext=(6, -14), textcoords="offset points")

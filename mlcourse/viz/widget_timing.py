@@ -2,6 +2,8 @@
 
 A slider move runs the observer callback (compute + draw + PNG) synchronously, so timing
 ``slider.value = v`` is timing what the learner waits for (plus the browser's image swap).
+Every widget of notebooks 01-05 is timed here (one BLAS thread, as in the notebooks); speed is
+reported, never asserted by the tests.
 """
 from __future__ import annotations
 
@@ -31,6 +33,19 @@ def measure(repeats=10):
     res["03 geometry: animation frame"] = _time_moves(geo.frame, [i % geo.frame.max for i in range(1, repeats + 1)])
     res["03 geometry: α slider"] = _time_moves(geo.alpha, [0.6 + 0.05 * i for i in range(1, repeats + 1)])
     res["03 geometry: zoom"] = _time_moves(geo.zoom, [1.0 + 0.25 * (i % 4) for i in range(1, repeats + 1)])
+    # notebook 04: the direction widget on the shipped trace (three meta-gradients on 100 tasks per move)
+    from ..experiments import direction_trace, shipped
+    from . import adaptation, direction_plots
+    trace = shipped.load("directions")
+    dw = direction_plots.direction_widget(trace, direction_trace.probe_batch(), alpha=0.01, inner_steps=1)
+    n = len(trace["iterations"])
+    res["04 directions: snapshot"] = _time_moves(dw.controls["snapshot"], [(5 + 7 * i) % n for i in range(repeats)])
+    res["04 directions: inner steps"] = _time_moves(dw.controls["inner_steps"], [(1, 5, 2)[i % 3] for i in range(repeats)])
+    # notebook 05: adapt the shipped models to a new task, one SGD step per slider tick
+    thetas = shipped.load("sinusoid")["theta"]
+    aw = adaptation.adaptation_widget(thetas, alpha=0.01, k_shot=5, seed=0)
+    res["05 adaptation: steps slider"] = _time_moves(aw.controls["steps"], [(1, 2, 5, 10, 3, 0)[i % 6] for i in range(repeats)])
+    res["05 adaptation: new task"] = _time_moves(aw.controls["seed"], list(range(1, repeats + 1)))
     data = episodes.try_load_omniglot()
     ev = episodes.EpisodeViewer(data)
     res["01 episodes: seed (sinusoid)"] = _time_moves(ev.seed, list(range(1, repeats + 1)))
