@@ -1,4 +1,4 @@
-"""Drive a real JupyterLab in headless Chromium (adapted from the project's verified recipe).
+"""Test tools: drive a real JupyterLab in headless Chromium, and run code with packages hidden.
 
 ``jupyter_lab(root, home)`` starts an isolated server on 127.0.0.1 (free port, random token, every
 Jupyter directory under ``home``) and yields its base URL; ``wait_kernel_idle`` and
@@ -113,3 +113,27 @@ def run_all_and_wait(page, n_code_cells, timeout=180_000):
                   return p.length === n && p.every(t => /^\\[\\d+\\]:$/.test(t)); }""",
         arg=n_code_cells, timeout=timeout)
     wait_kernel_idle(page, timeout)
+
+
+# ---- running code with some installed packages hidden (an install without an extra) ----------------
+
+HIDE = """import importlib.abc, sys
+class _Hidden(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {hidden!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (hidden)", name=name)
+        return None
+sys.meta_path.insert(0, _Hidden())
+"""
+
+
+def run_without(hidden, code, cwd=None, timeout=600):
+    """Run `code` in a fresh Python in which the top-level packages `hidden` cannot be imported."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-c", HIDE.format(hidden=set(hidden)) + code], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+def mlcourse_without(hidden, *args, cwd=None, timeout=600):
+    """`mlcourse ARGS` (as `python -m mlcourse` would run it) with the packages `hidden` not importable."""
+    return run_without(hidden, f"from mlcourse.cli import main\nsys.exit(main({list(args)!r}))", cwd, timeout)

@@ -1,10 +1,15 @@
 """The command line: subcommands, the main job end to end (shortened), and one-line errors."""
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
+
+from labtools import mlcourse_without
+from mlcourse import cli
+from mlcourse.experiments import direction_trace, shipped, sinusoid_job
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
@@ -14,11 +19,27 @@ def run(*args, cwd=None):
                           env=ENV, timeout=600)
 
 
+COMMANDS = {"course", "init", "train", "refresh-results", "check", "bench", "grade", "assign", "validate",
+            "gradescope-bundle"}
+GRADING_STACK = {"nbformat", "nbclient", "IPython", "ipykernel"}
+PACKAGE = os.path.dirname(os.path.abspath(cli.__file__))
+
+
+def listed_commands(help_text):
+    """The subcommands `mlcourse --help` lists: the first word of each indented line of its table."""
+    return set(re.findall(r"^    (\S+)", help_text, re.M))
+
+
+def one_line(stderr):
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
 def test_help_lists_every_subcommand():
     r = run("--help")
     assert r.returncode == 0
-    for cmd in ("course", "init", "train", "check", "bench"):
-        assert cmd in r.stdout
+    assert listed_commands(r.stdout) == COMMANDS
 
 
 def test_main_job_shortened_writes_table_figure_summary(tmp_path):
@@ -39,27 +60,175 @@ def test_main_job_shortened_writes_table_figure_summary(tmp_path):
     assert (out / "maml.npz").read_bytes() == before
 
 
+@pytest.mark.parametrize("args, words, code", [
+    (("train", "--alpha", "-1", "--iterations", "2"), "alpha", 1),
+    (("train", "--alpha", "nan", "--iterations", "2"), "alpha", 1),
+    (("train", "--beta", "inf", "--iterations", "2"), "beta", 1),
+    (("train", "--inner-steps", "-2", "--iterations", "2"), "inner_steps", 1),
+    (("train", "--k-support", "0", "--iterations", "2"), "k_support", 1),
+    (("train", "--iterations", "-5"), "iterations must be >= 0", 1),
+    (("train", "--meta-batch-size", "0", "--iterations", "2"), "meta_batch_size", 1),
+    (("train", "omniglot-typo"), "unknown task", 2),
+    (("train", "--methods", "maml,foo"), "unknown method", 2),
+    (("train", "--methods", "maml,maml", "--iterations", "2"), "twice", 2),
+    (("grade", "no-such-folder"), "does not exist", 1),
+    (("grade", ".", "--workers", "0"), "workers must be an integer >= 1", 1),
+    (("grade", ".", "--timeout", "-1"), "cell_timeout must be a positive number", 1),
+    (("gradescope-bundle", "ex03", "--out", "bundle.txt"), ".zip", 1),
+    (("gradescope-bundle", "ex03", "--timeout", "0"), "cell_timeout must be a positive number", 1),
+])
+def test_bad_values_give_one_line_and_a_nonzero_exit(args, words, code, tmp_path):
+    """1: a value the engine refuses (ValueError); 2: a command line the CLI itself refuses."""
+    train = ("--out", str(tmp_path / "o"), "--pretrain-iterations", "2")  # the baseline trains beside MAML
+    r = run(*args, *train) if args[0] == "train" else run(*args, cwd=tmp_path)
+    assert r.returncode == code, r.stderr
+    assert words in one_line(r.stderr) and one_line(r.stderr).startswith(f"mlcourse {args[0]}: error: ")
+    assert not (tmp_path / "o" / "maml.npz").exists()   # refused before any training
+
+
 @pytest.mark.parametrize("args, words", [
-    (("train", "--alpha", "-1", "--iterations", "2"), "alpha"),
-    (("train", "--alpha", "nan", "--iterations", "2"), "alpha"),
-    (("train", "--inner-steps", "-2", "--iterations", "2"), "inner_steps"),
-    (("train", "--k-support", "0", "--iterations", "2"), "k_support"),
     (("train", "--iterations", "2.5"), "invalid int"),
-    (("train", "omniglot-typo"), "unknown task"),
-    (("train", "--methods", "maml,foo"), "unknown method"),
+    (("train", "--seed", "-1"), "--seed: must be an integer >= 0"),
+    (("train", "--workers", "0"), "--workers: must be an integer >= 1"),
+    (("train", "--eval-tasks", "0"), "--eval-tasks: must be an integer >= 1"),
+    (("grade", ".", "--assignment", "ex99"), "invalid choice"),
     (("frobnicate",), "invalid choice"),
 ])
-def test_bad_arguments_give_one_clear_line(args, words, tmp_path):
-    r = run(*args, "--out", str(tmp_path / "o")) if args[0] == "train" else run(*args)
-    assert r.returncode != 0
-    assert words in r.stderr
-    assert "Traceback" not in r.stderr
+def test_bad_arguments_give_usage_and_one_error_line(args, words):
+    r = run(*args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert words in r.stderr.strip().splitlines()[-1]
+
+
+def test_user_errors_are_the_users_mistakes_only():
+    assert not set(cli.USER_ERRORS) & {KeyError, TypeError, AttributeError, IndexError, AssertionError}
+
+
+@pytest.mark.parametrize("bug", [KeyError, TypeError])
+def test_a_bug_of_the_package_shows_its_traceback(bug, monkeypatch, tmp_path):
+    def broken(*a, **k):
+        raise bug("internal")
+    monkeypatch.setattr(sinusoid_job, "run", broken)
+    with pytest.raises(bug, match="internal"):
+        cli.main(["train", "--iterations", "2", "--out", str(tmp_path / "o")])
+    from mlcourse.grading import grader
+    monkeypatch.setattr(grader, "grade_path", broken)
+    with pytest.raises(bug, match="internal"):
+        cli.main(["grade", str(tmp_path)])
+
+
+def test_a_bug_prints_a_traceback_on_the_command_line(tmp_path):
+    code = ("from mlcourse.experiments import sinusoid_job\n"
+            "def broken(*a, **k):\n    raise KeyError('internal')\n"
+            "sinusoid_job.run = broken\nfrom mlcourse.cli import main\n"
+            f"sys.exit(main(['train', '--out', {str(tmp_path / 'o')!r}]))")
+    from labtools import run_without
+    r = run_without(set(), code)
+    assert r.returncode == 1 and "Traceback" in r.stderr and "KeyError: 'internal'" in r.stderr
+
+
+def _no_training(monkeypatch):
+    calls = []
+    monkeypatch.setattr(sinusoid_job, "run", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(direction_trace, "make_results", lambda *a, **k: calls.append(a))
+    return calls
+
+
+def test_refresh_results_refuses_unknown_names(monkeypatch, capsys):
+    calls = _no_training(monkeypatch)
+    assert cli.main(["refresh-results", "sinusoid", "sinusiod"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown result(s) ['sinusiod']" in err and "sinusoid_maml1step" in err
+    assert calls == []   # nothing is refreshed when one name is wrong
+
+
+def test_refresh_results_refuses_an_installed_package(monkeypatch, capsys):
+    calls = _no_training(monkeypatch)
+    monkeypatch.setattr(shipped, "is_source_checkout", lambda: False)
+    assert cli.main(["refresh-results", "sinusoid"]) == 2
+    assert "installed package" in one_line(capsys.readouterr().err)
+    assert calls == []
+
+
+def test_refresh_results_runs_each_named_result_into_the_package(monkeypatch, capsys):
+    seen = []
+    monkeypatch.setattr(sinusoid_job, "run", lambda out, **k: seen.append((out, k)) or {"results": {}})
+    monkeypatch.setattr(sinusoid_job, "format_table", lambda summary: "table")
+    monkeypatch.setattr(shipped, "is_source_checkout", lambda: True)
+    assert cli.main(["refresh-results", "sinusoid_maml1step", "--no-progress"]) == 0
+    (out, kw), = seen
+    assert out == shipped.path("sinusoid_maml1step") and kw["refresh_shipped"] and kw["overwrite"]
+    assert kw["maml_loss"] == "last" and kw["inner_steps"] == 1 and callable(kw["figure"])
+
+
+def test_train_refuses_an_out_folder_inside_the_package(tmp_path, capsys):
+    out = os.path.join(PACKAGE, "experiments", "results", "a-run-of-mine")
+    code = cli.main(["train", "--iterations", "2", "--eval-tasks", "10", "--out", out, "--no-progress"])
+    assert code == 1
+    assert "inside the mlcourse package" in one_line(capsys.readouterr().err)
+    assert not os.path.exists(out)
+
+
+# ---- commands whose optional extra is missing (packages hidden in a fresh process) -------------------
+
+def test_grading_commands_are_listed_without_the_grading_extra():
+    r = mlcourse_without(GRADING_STACK, "--help")
+    assert r.returncode == 0 and listed_commands(r.stdout) == COMMANDS
+
+
+@pytest.mark.parametrize("args, extra", [
+    (("grade", "submissions"), "grading"),
+    (("validate",), "grading"),
+    (("assign", "--solutions", "s", "--exercises", "e"), "grading"),
+    (("course", "--no-browser"), "course"),
+])
+def test_a_command_without_its_extra_says_which_to_install(args, extra, tmp_path):
+    hidden = GRADING_STACK if extra == "grading" else {"jupyterlab"}
+    r = mlcourse_without(hidden, *args, cwd=tmp_path)
+    assert r.returncode == 3 and r.stdout == ""
+    line = one_line(r.stderr)
+    assert line.startswith(f"mlcourse {args[0]}: needs the {extra} extra")
+    assert line.endswith(f"pip install 'mlcourse[{extra}]'")
+    assert os.listdir(tmp_path) == []   # nothing was started or written
+
+
+def test_commands_need_only_what_they_use(tmp_path):
+    """assign --check only reads notebooks; a Gradescope bundle is a zip of the package source."""
+    r = mlcourse_without({"nbclient", "ipykernel", "IPython"}, "assign", "--check")
+    assert r.returncode == 0 and "in sync" in r.stdout, r.stderr
+    r = mlcourse_without({"nbclient"}, "assign", "--solutions", "s", "--exercises", "e", cwd=tmp_path)
+    assert r.returncode == 3 and "(nbclient not installed)" in one_line(r.stderr)
+    r = mlcourse_without(GRADING_STACK, "gradescope-bundle", "ex03", "--out", str(tmp_path / "ag.zip"))
+    assert r.returncode == 0 and (tmp_path / "ag.zip").exists(), r.stderr
+
+
+def test_train_without_matplotlib_trains_and_says_how_to_get_the_figure(tmp_path):
+    out = tmp_path / "run"
+    r = mlcourse_without({"matplotlib"}, "train", "--methods", "maml", "--iterations", "2", "--eval-tasks", "10",
+                         "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert (out / "summary.json").exists() and (out / "maml.npz").exists() and not (out / "sinusoid.png").exists()
+    notes = [line for line in r.stdout.splitlines() if "figure" in line]
+    assert notes == ["no figure written: matplotlib is not installed; pip install 'mlcourse[plots]' and run again "
+                     "for sinusoid.png"]
+    assert "sinusoid.png" not in r.stdout.split("wrote ")[-1].split("\n")[0]
+
+
+def test_check_reports_what_is_missing_per_extra():
+    r = mlcourse_without({"matplotlib", "nbclient"}, "check")
+    assert r.returncode == 0, r.stdout + r.stderr   # the engine works; extras are optional
+    assert "[plots] extra: matplotlib missing; pip install 'mlcourse[plots]'" in r.stdout
+    assert "[course] extra: matplotlib missing; pip install 'mlcourse[course]'" in r.stdout
+    assert "[grading] extra: nbclient missing; pip install 'mlcourse[grading]'" in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == ("installation OK for the engine; extras not installed: plots, "
+                                                 "course, grading (see above)")
 
 
 def test_check_and_init(tmp_path):
     r = run("check")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "installation OK" in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == "installation OK"   # every extra installed here
+    assert "relative error" in r.stdout
     r = run("init", str(tmp_path / "mine"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "mine" / "notebooks").is_dir()
@@ -105,7 +274,13 @@ def test_course_command_starts_jupyterlab_on_a_private_copy(tmp_path):
         proc.wait(timeout=30)
 
 
-def test_allocator_tuning_is_safe_to_repeat():
-    from mlcourse._runtime import tune_allocator
-    first, again = tune_allocator(), tune_allocator()
-    assert first == again  # True on Linux/glibc, False elsewhere; never an error
+def test_allocator_tuning_applies_on_glibc_and_can_be_turned_off(monkeypatch):
+    import platform
+
+    from mlcourse import _runtime
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert _runtime.tune_allocator() is glibc and _runtime.tune_allocator() is glibc   # repeating is safe
+    monkeypatch.setattr(_runtime, "tune_allocator", lambda: pytest.fail("MLCOURSE_TUNE_MALLOC=0 must skip it"))
+    for off in ("0", "off", "False"):
+        monkeypatch.setenv(_runtime.TUNE_ENV, off)
+        assert _runtime.tune_allocator_on_import() is False

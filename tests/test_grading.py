@@ -3,7 +3,9 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
+import sys
 import zipfile
 
 import nbformat
@@ -11,7 +13,7 @@ import numpy as np
 import pytest
 
 from mlcourse import cli, tasks
-from mlcourse.grading import assign, bank, codec, feedback, grader, matching, reports, runner
+from mlcourse.grading import assign, bank, codec, feedback, grader, matching, questions, reports, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOLUTIONS = os.path.join(ROOT, "solutions")
@@ -48,9 +50,10 @@ def test_blank_exercises_score_zero_with_a_clear_message(exercise_reports):
             assert q["message"] == "not answered yet: the function raises NotImplementedError", (a, q)
 
 
-def test_solutions_grade_within_15_seconds_each(solution_reports):
-    # a generous bound on a recorded number (the benchmark prints the real timings)
-    assert max(r["execution_time"] for r in solution_reports.values()) < 15
+def test_reports_record_the_grading_time(solution_reports):
+    # recorded, never bounded: `python -m mlcourse.grading.throughput` reports the timings
+    for r in solution_reports.values():
+        assert isinstance(r["execution_time"], float) and r["execution_time"] > 0
 
 
 def test_exercises_are_in_sync_with_solutions():
@@ -89,6 +92,60 @@ def test_notebooks_are_committed_executed_and_clean():
 
 def test_the_bank_and_the_solutions_validate():
     assert assign.validate(SOLUTIONS) == []
+
+
+def test_each_assignment_has_its_own_question_file():
+    mods = questions.modules()
+    assert [m.ASSIGNMENT for m in mods] == list(bank.ASSIGNMENTS) == ["ex01", "ex02", "ex03", "ex04", "ex05"]
+    for m in mods:
+        assert os.path.basename(m.__file__) == f"{m.ASSIGNMENT}.py"
+        assert [q.id for q in m.questions()] == [q.id for q in bank.assignment_questions(m.ASSIGNMENT)]
+    assert list(bank.QUESTIONS) == [f"q{i}" for i in range(1, 13)]
+    assert [bank.question(f"q{i}").points for i in range(1, 13)] == [5, 4, 4, 3, 3, 3, 3, 3, 3, 3, 3, 3]
+
+
+NEW_ASSIGNMENT = """
+import numpy as np
+from mlcourse.grading.spec import Question, Test, by_reference
+ASSIGNMENT = "ex06"
+TITLE = "A new notebook"
+def questions():
+    tests = (Test("x = 3", ((3.0,),), by_reference(lambda x: 2 * x)),)
+    return [Question("q13", ASSIGNMENT, "double", "Twice x", tests)]
+"""
+
+
+def test_a_new_question_file_registers_itself(tmp_path, monkeypatch):
+    """Dropping ex06.py into the questions folder adds ex06; no other file is edited."""
+    (tmp_path / "ex06.py").write_text(NEW_ASSIGNMENT)
+    (tmp_path / "notes.py").write_text("raise AssertionError('only exNN.py files are question files')")
+    monkeypatch.setattr(questions, "__path__", [*questions.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "mlcourse.grading.questions.ex06", raising=False)
+    try:
+        assignments, qs = bank._gather()
+    finally:
+        sys.modules.pop("mlcourse.grading.questions.ex06", None)
+    assert list(assignments) == ["ex01", "ex02", "ex03", "ex04", "ex05", "ex06"]
+    assert assignments["ex06"] == "A new notebook" and list(qs)[-1] == "q13" and qs["q13"].assignment == "ex06"
+    assert [(q.id, q.assignment, q.function, q.points) for q in qs.values()][:-1] == [   # the others are untouched
+        (q.id, q.assignment, q.function, q.points) for q in bank.QUESTIONS.values()]
+
+
+def test_a_question_file_that_breaks_the_rules_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "ex07.py").write_text(NEW_ASSIGNMENT.replace('"ex06"', '"ex6"'))
+    monkeypatch.setattr(questions, "__path__", [*questions.__path__, str(tmp_path)])
+    try:
+        with pytest.raises(ValueError, match="ASSIGNMENT is 'ex6'; it must be the file's name"):
+            bank._gather()
+    finally:
+        sys.modules.pop("mlcourse.grading.questions.ex07", None)
+    (tmp_path / "ex07.py").unlink()
+    (tmp_path / "ex08.py").write_text(NEW_ASSIGNMENT.replace('"ex06"', '"ex08"').replace('"q13"', '"q3"'))
+    try:
+        with pytest.raises(ValueError, match="question id q3 is already used by ex02"):
+            bank._gather()
+    finally:
+        sys.modules.pop("mlcourse.grading.questions.ex08", None)
 
 
 def test_validate_reports_a_question_without_tests(monkeypatch):
@@ -265,9 +322,16 @@ def test_gradescope_bundle(tmp_path):
     with zipfile.ZipFile(out) as z:
         names = set(z.namelist())
         run = z.read("run_autograder").decode()
-    assert {"setup.sh", "run_autograder", "mlcourse-src/pyproject.toml",
-            "mlcourse-src/mlcourse/grading/harness.py"} <= names
+        setup = z.read("setup.sh").decode()
+        pyproject = z.read("mlcourse-src/pyproject.toml").decode()
+    assert {"setup.sh", "run_autograder", "mlcourse-src/pyproject.toml", "mlcourse-src/mlcourse/grading/harness.py",
+            "mlcourse-src/mlcourse/grading/questions/ex03.py"} <= names
     assert "mlcourse grade" in run and "--assignment ex03" in run and "/autograder/results" in run
+    # the image gets the grader's own dependencies, not only the engine's
+    assert 'pip install "/autograder/source/mlcourse-src[grading]"' in setup and "import nbformat, IPython" in setup
+    tomllib = pytest.importorskip("tomllib")   # Python >= 3.11
+    grading = tomllib.loads(pyproject)["project"]["optional-dependencies"]["grading"]
+    assert {re.split(r"[<>=]", d)[0].lower() for d in grading} >= {"nbformat", "ipython"}
 
 
 def test_benchmark_script_runs_and_prints_both_timings(capsys):

@@ -69,11 +69,18 @@ def make_cases(folder, outside):
     save("ex03_memory_20gb.ipynb", _replace_body(
         nb, "best_initialisation", "    big = np.ones(20 * 2**30 // 8)\n    return float(np.mean(slopes))\n"), 6,
         {"q7": "MemoryError"})
+    # Everything the grader's verdict goes through, patched in the learner's kernel: numpy, the comparison
+    # (matching.close and the name the judges call, spec.close), the bank's judge_test, check()'s run_tests,
+    # and the reference answers themselves (the engine's functions get the learner's wrong bodies).
+    # Any of these would give full marks if the grader judged inside the learner's process.
     patch = ("import numpy, mlcourse.grading.matching as C, mlcourse.grading.bank as B, mlcourse.grading.feedback as F\n"
+             "import mlcourse.grading.spec as S, mlcourse.checks as K\n"
              "numpy.allclose = lambda *a, **k: True\nnumpy.array_equal = lambda *a, **k: True\n"
              "numpy.isfinite = lambda a: numpy.ones(numpy.shape(a), bool)\n"
-             "C.close = lambda *a, **k: (1.0, 'matches')\nB.judge_test = lambda t, o: (t.points, 'ok')\n"
-             "F.run_tests = lambda *a, **k: []")
+             "C.close = S.close = lambda *a, **k: (1.0, 'matches')\nB.judge_test = lambda t, o: (t.points, 'ok')\n"
+             "F.run_tests = lambda *a, **k: []\n"
+             "K.linear_c.__code__ = linear_c.__code__\nK.linear_inner_step.__code__ = linear_inner_step.__code__\n"
+             "K.best_initialisation.__code__ = best_initialisation.__code__")
     nb = _replace_body(_solution(), "linear_c", "    return np.ones(len(x_support))\n")
     nb = _replace_body(nb, "linear_inner_step", "    return np.full(len(x_support), 123.0)\n")
     nb = _replace_body(nb, "best_initialisation", "    return -1.0\n")

@@ -4,7 +4,7 @@ import pytest
 
 from mlcourse import checks, maml, nets, tasks, tree
 
-FD_TOL = 1e-6      # central differences of the meta-loss, float64
+from tolerances import EXACT, FD_TOL
 
 
 def _setup(seed=0, T=3, K=4, Q=5, sizes=(1, 6, 6, 1)):
@@ -41,7 +41,7 @@ def test_vectorised_adapt_equals_per_task_loop():
         for _ in range(steps):
             g = grad(lambda p: np.mean((nets.mlp_apply(p, batch.x_support[t]) - batch.y_support[t]) ** 2))(th)
             th = tree.sub(th, tree.scale(alpha, g))
-        assert checks.rel_error([(W[t], b[t]) for W, b in theta_prime], th) < 1e-12
+        assert checks.rel_error([(W[t], b[t]) for W, b in theta_prime], th) < EXACT
 
 
 def test_meta_batch_gradient_is_mean_of_single_task_gradients():
@@ -49,14 +49,14 @@ def test_meta_batch_gradient_is_mean_of_single_task_gradients():
     g = maml.maml_grad(theta, batch, 0.01, 2)
     single = [maml.maml_grad(theta, batch.task(i), 0.01, 2) for i in range(5)]
     mean = tree.scale(0.2, tree.tree_map(lambda *a: sum(a), *single))
-    assert checks.rel_error(g, mean) < 1e-12
+    assert checks.rel_error(g, mean) < EXACT
 
 
 def test_zero_steps_is_plain_query_gradient_and_fomaml_drops_curvature():
     theta, batch = _setup()
     g0 = maml.maml_grad(theta, batch, 0.01, 0)
     f0 = maml.fomaml_grad(theta, batch, 0.01, 0)
-    assert checks.rel_error(g0, f0) < 1e-12
+    assert checks.rel_error(g0, f0) < EXACT
     g1, f1 = maml.maml_grad(theta, batch, 0.05, 1), maml.fomaml_grad(theta, batch, 0.05, 1)
     assert checks.rel_error(g1, f1) > 1e-4  # the Hessian term is really there
 
@@ -65,14 +65,31 @@ def test_loss_value_consistent_across_paths():
     theta, batch = _setup()
     v1, _ = maml.maml_value_and_grad(theta, batch, 0.01, 2)
     v2, _ = maml.maml_value_and_grad(theta, batch, 0.01, 2, backend="autograd")
-    assert abs(v1 - v2) < 1e-12 and abs(maml.maml_loss(theta, batch, 0.01, 2) - v1) < 1e-12
+    assert abs(v1 - v2) < EXACT and abs(maml.maml_loss(theta, batch, 0.01, 2) - v1) < EXACT
 
 
 def test_query_losses_decrease_for_small_alpha():
     theta, batch = _setup(T=6)
-    L = maml.query_losses(theta, batch, 0.001, steps=(0, 1, 5))
+    # Query = support: small SGD steps on a task's own loss lower that loss, for every task and every step.
+    own = tasks.TaskBatch(batch.x_support, batch.y_support, batch.x_support, batch.y_support)
+    L = maml.query_losses(theta, own, 0.001, steps=(0, 1, 5))
     assert L.shape == (3, 6)
-    np.testing.assert_allclose(L[0], nets.mse(nets.mlp_apply(theta, batch.x_query), batch.y_query))
+    assert np.all(L[1] < L[0]) and np.all(L[2] < L[1])
+    np.testing.assert_allclose(L[0], nets.mse(nets.mlp_apply(theta, own.x_query), own.y_query), rtol=EXACT)
+
+
+def test_query_losses_rows_are_the_meta_loss_after_each_step_count():
+    theta, batch = _setup(T=4)
+    steps = (0, 1, 3, 4)
+    L = maml.query_losses(theta, batch, 0.05, steps=steps)
+    for row, s in zip(L, steps):  # steps are taken one after another, not restarted from theta
+        assert abs(row.mean() - maml.maml_loss(theta, batch, 0.05, s)) < EXACT
+    th = np.float64(0.8)
+    scalar = tasks.Scalar1D().sample(np.random.default_rng(3), 3, 5, 5)
+    Ls = maml.query_losses(th, scalar, 0.1, steps=(0, 2), model=nets.sine_apply)  # the autograd path
+    assert abs(Ls[1].mean() - maml.maml_loss(th, scalar, 0.1, 2, model=nets.sine_apply)) < EXACT
+    with pytest.raises(ValueError, match="increasing"):
+        maml.query_losses(theta, batch, 0.05, steps=(2, 1))
 
 
 @pytest.mark.parametrize("kwargs, exc, words", [

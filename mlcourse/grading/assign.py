@@ -123,9 +123,12 @@ def assign(solutions_dir, exercises_dir, run=True, timeout=120):
 
     Returns the exercise paths written.
     """
+    if run and not (isinstance(timeout, (int, float)) and timeout > 0 and timeout != float("inf")):
+        raise ValueError(f"timeout must be a positive number of seconds per cell (for example 120), got {timeout!r}.")
+    solutions = notebooks(solutions_dir)
     os.makedirs(exercises_dir, exist_ok=True)
     written = []
-    for sol_path in notebooks(solutions_dir):
+    for sol_path in solutions:
         sol = nbformat.read(sol_path, as_version=4)
         if run:
             execute(sol, solutions_dir, timeout)

@@ -20,8 +20,8 @@ apt-get update
 apt-get install -y --no-install-recommends python3 python3-pip python3-venv
 python3 -m venv /opt/mlcourse
 /opt/mlcourse/bin/pip install --upgrade pip
-/opt/mlcourse/bin/pip install /autograder/source/mlcourse-src
-/opt/mlcourse/bin/mlcourse grade --help > /dev/null
+/opt/mlcourse/bin/pip install "/autograder/source/mlcourse-src[grading]"
+/opt/mlcourse/bin/python -c "import nbformat, IPython, mlcourse.grading.grader"
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -54,6 +54,8 @@ def _package_source():
 def build_bundle(out_zip, assignment, timeout=30):
     """Write the Gradescope autograder zip for one assignment; returns the path."""
     bank.assignment_questions(assignment)
+    from .runner import Limits
+    Limits(cell_timeout=timeout).validate()  # the same rule as `mlcourse grade --timeout`, checked before upload
     if not out_zip.endswith(".zip"):
         raise ValueError(f"the bundle must be a .zip file, got {out_zip!r}.")
     root = _package_source()

@@ -1,4 +1,9 @@
-"""`mlcourse grade`, `mlcourse assign`, `mlcourse validate`, `mlcourse gradescope-bundle`."""
+"""`mlcourse grade`, `mlcourse assign`, `mlcourse validate`, `mlcourse gradescope-bundle`.
+
+Each command declares what it needs from the ``grading`` extra (``needs``: the extra and the modules it
+imports); the command line checks them first and, when one is missing, says which extra to install.
+Building a Gradescope bundle needs nothing beyond the engine.
+"""
 from __future__ import annotations
 
 import os
@@ -68,6 +73,11 @@ def cmd_bundle(args):
     return 0
 
 
+def _assign_needs(args):
+    """--check only reads notebooks; regenerating executes them in a Python kernel."""
+    return ("grading", ("nbformat",) if args.check or args.no_execute else ("nbformat", "nbclient", "ipykernel"))
+
+
 def add_commands(sub):
     s = sub.add_parser("grade", help="grade a notebook or a folder of notebooks in isolated processes")
     s.add_argument("path", help="a submitted notebook, or a folder (every *.ipynb under it is graded)")
@@ -80,7 +90,7 @@ def add_commands(sub):
                    help="grade as this assignment (default: from the notebook's metadata or file name)")
     s.add_argument("--gradescope", action="store_true", help="also write Gradescope results.json into --out")
     s.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    s.set_defaults(func=cmd_grade)
+    s.set_defaults(func=cmd_grade, needs=("grading", ("nbformat", "IPython")))
 
     s = sub.add_parser("assign", help="regenerate exercises/ from solutions/ (and execute both)")
     s.add_argument("--solutions", default=_course_dir("solutions"), help="folder of solution notebooks")
@@ -88,11 +98,11 @@ def add_commands(sub):
     s.add_argument("--no-execute", action="store_true", help="write without executing (no stored outputs)")
     s.add_argument("--check", action="store_true", help="only report whether exercises/ is in sync; exit 1 if not")
     s.add_argument("--timeout", type=float, default=120.0, help="seconds per cell when executing (120)")
-    s.set_defaults(func=cmd_assign)
+    s.set_defaults(func=cmd_assign, needs=_assign_needs)
 
     s = sub.add_parser("validate", help="check that every question has tests, points and a solution")
     s.add_argument("--solutions", default=_course_dir("solutions"), help="folder of solution notebooks")
-    s.set_defaults(func=cmd_validate)
+    s.set_defaults(func=cmd_validate, needs=("grading", ("nbformat",)))
 
     s = sub.add_parser("gradescope-bundle", help="build a Gradescope autograder zip for one assignment")
     s.add_argument("assignment", choices=sorted(bank.ASSIGNMENTS))

@@ -101,7 +101,7 @@ def grade_file(path, assignment=None, limits=None, root=None):
               "questions": []}
     if assignment is None:
         report["error"] = error or ("could not tell which assignment this notebook answers (no mlcourse metadata, "
-                                    "file name not ex01..ex05); pass --assignment")
+                                    f"file name not one of {', '.join(bank.ASSIGNMENTS)}); pass --assignment")
         report["execution_time"] = round(time.monotonic() - t0, 3)
         return report
     questions = bank.assignment_questions(assignment)

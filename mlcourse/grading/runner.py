@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import codec
-from .bank import Outcome
+from .spec import Outcome
 
 MAX_LINE = 4 * 2 ** 20
 MAX_OUTPUT_FILE = 300 * 2 ** 20

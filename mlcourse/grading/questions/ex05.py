@@ -1,0 +1,39 @@
+"""ex05, MAML on sinusoids: q11 reptile_update, q12 adaptation_curve (the meta-test procedure)."""
+from __future__ import annotations
+
+from ... import maml, reptile
+from ...tasks import TaskBatch
+from ..spec import Question, Test, by_reference
+from ._inputs import sine
+
+ASSIGNMENT = "ex05"
+TITLE = "MAML on sinusoids: Reptile and meta-test adaptation"
+
+
+def ref_reptile_update(theta, xs, ys, alpha, inner_steps, epsilon):
+    return reptile.reptile_update(theta, TaskBatch(xs, ys, xs, ys), alpha, inner_steps, epsilon)
+
+
+def ref_adaptation_curve(theta, xs, ys, xq, yq, alpha, steps):
+    return maml.query_losses(theta, TaskBatch(xs, ys, xq, yq), alpha, tuple(steps))
+
+
+def questions():
+    th, xs, ys, xq, yq = sine(50, 3, 5)
+    th2, xs2, ys2, xq2, yq2 = sine(51, 4, 10, (1, 16, 1))
+    return [
+        Question("q11", ASSIGNMENT, "reptile_update", "Reptile: theta + epsilon (mean theta' - theta)", (
+            Test("3 tasks, 1 step, epsilon = 0.1", ((th, xs, ys, 0.01, 1, 0.1),), by_reference(ref_reptile_update)),
+            Test("4 tasks, 5 steps, epsilon = 0.5", ((th2, xs2, ys2, 0.02, 5, 0.5),),
+                 by_reference(ref_reptile_update)),
+            Test("epsilon = 1 jumps to the mean theta' (hidden)", ((th2, xs2, ys2, 0.05, 2, 1.0),),
+                 by_reference(ref_reptile_update), hidden=True),
+        )),
+        Question("q12", ASSIGNMENT, "adaptation_curve", "Meta-test: query loss after 0, 1, 10 steps", (
+            Test("steps (0, 1, 10)", ((th, xs, ys, xq, yq, 0.01, [0, 1, 10]),), by_reference(ref_adaptation_curve)),
+            Test("steps (0, 2, 5)", ((th2, xs2, ys2, xq2, yq2, 0.05, [0, 2, 5]),),
+                 by_reference(ref_adaptation_curve)),
+            Test("steps (1, 3) (hidden)", ((th2, xs2, ys2, xq2, yq2, 0.02, [1, 3]),),
+                 by_reference(ref_adaptation_curve), hidden=True),
+        )),
+    ]
