@@ -24,11 +24,20 @@ def _unbox(t):
 
 
 def tree_map(f, *trees):
+    """f applied leaf by leaf to containers of the same structure (ValueError when they differ)."""
     trees = [_unbox(t) for t in trees]
     t0 = trees[0]
     if isinstance(t0, (list, tuple)):
+        if any(not isinstance(t, (list, tuple)) or len(t) != len(t0) for t in trees[1:]):
+            raise ValueError(f"containers differ: a {type(t0).__name__} of {len(t0)} entries against "
+                             f"{[len(t) if isinstance(t, (list, tuple)) else type(t).__name__ for t in trees[1:]]}; "
+                             "pass parameters of the same structure (e.g. a gradient shaped like theta).")
         return type(t0)(tree_map(f, *parts) for parts in zip(*trees))
     if isinstance(t0, dict):
+        if any(not isinstance(t, dict) or t.keys() != t0.keys() for t in trees[1:]):
+            raise ValueError(f"containers differ: a dict with keys {sorted(t0)} against "
+                             f"{[sorted(t) if isinstance(t, dict) else type(t).__name__ for t in trees[1:]]}; "
+                             "pass parameters of the same structure.")
         return {k: tree_map(f, *(t[k] for t in trees)) for k in t0}
     return f(*trees)
 
@@ -60,7 +69,8 @@ def interpolate(old, new, epsilon):
 
 
 def zeros_like(a):
-    return tree_map(onp.zeros_like, a)
+    """Zeros shaped like every leaf (plain arrays, also inside autograd: constants, no gradient)."""
+    return tree_map(lambda x: onp.zeros(np.shape(x), dtype=_dtype(x)), a)
 
 
 def dot(a, b):
