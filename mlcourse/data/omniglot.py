@@ -136,7 +136,11 @@ def _list_members(source: Path):
 
 
 def _decode(png_bytes, size):
-    from PIL import Image   # Pillow comes with matplotlib
+    try:
+        from PIL import Image   # Pillow comes with matplotlib (the plots extra)
+    except ImportError:
+        raise ImportError("decoding Omniglot's PNG images needs Pillow: pip install pillow "
+                          "(or pip install 'mlcourse[plots]', which brings it with matplotlib).") from None
     with Image.open(io.BytesIO(png_bytes)) as im:
         im = im.convert("L")
         if size is not None and im.size != (size, size):

@@ -106,6 +106,20 @@ def _train_one(job, progress):
     return method, theta, hist, time.perf_counter() - t0
 
 
+def _check_settings(cfg):
+    """Every value the job uses, checked before any training (a bad one fails in seconds, not minutes)."""
+    from .._validate import check_alpha, check_count
+    check_alpha(cfg["alpha"])
+    check_alpha(cfg["beta"], "beta")
+    if cfg["beta"] == 0:
+        raise ValueError("beta must be > 0 (the outer learning rate); the paper uses 0.001.")
+    for key, low in (("iterations", 0), ("pretrain_iterations", 0), ("meta_batch_size", 1), ("k_support", 1),
+                     ("k_query", 1), ("inner_steps", 0), ("eval_tasks", 1), ("eval_k_query", 1)):
+        check_count(cfg[key], key, low)
+    if not isinstance(cfg["seed"], int) or isinstance(cfg["seed"], bool) or cfg["seed"] < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {cfg['seed']!r}.")
+
+
 def run(out_dir, *, progress=True, overwrite=False, methods=("maml", "pretrain"), workers=None, log=print,
         figure=None, refresh_shipped=False, **overrides):
     """Train each method, evaluate on the same fresh tasks, write checkpoints, summary.json (and a figure).
@@ -123,6 +137,7 @@ def run(out_dir, *, progress=True, overwrite=False, methods=("maml", "pretrain")
     cfg = dict(DEFAULTS, **overrides)
     for m in ("maml", *methods):  # reject a bad maml_loss or an unknown method before any work
         training_method(m, cfg)
+    _check_settings(cfg)
     from .shipped import check_out_dir
     check_out_dir(out_dir, refresh_shipped)
     os.makedirs(out_dir, exist_ok=True)
