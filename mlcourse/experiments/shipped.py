@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-__all__ = ["RESULTS_DIR", "COMMANDS", "SINUSOID_RUNS", "available", "path", "load", "load_sinusoid", "load_directions",
+__all__ = ["RESULTS_DIR", "COMMANDS", "SINUSOID_RUNS", "available", "path", "load", "load_sinusoid", "load_directions", "load_speed", "TRAINED",
            "theta_from_flat"]
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -31,6 +31,9 @@ PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # which writes elsewhere, is `mlcourse train sinusoid` with the options in REFRESH_OPTIONS.
 COMMANDS = {name: f"mlcourse refresh-results {name}" for name in
             ("sinusoid", "sinusoid_reptile5", "sinusoid_maml1step", "directions")}
+# The benchmark table the README quotes (machine-dependent; JAX and PyTorch in a side environment).
+COMMANDS["speed"] = "mlcourse refresh-results speed --reference-python /path/to/venv-with-jax-and-torch/bin/python"
+TRAINED = ("sinusoid", "sinusoid_reptile5", "sinusoid_maml1step", "directions")   # what `refresh-results` redoes by default
 REFRESH_OPTIONS = {
     "sinusoid": dict(methods=("maml", "fomaml", "reptile", "pretrain")),
     "sinusoid_reptile5": dict(methods=("reptile",), inner_steps=5),
@@ -66,7 +69,18 @@ def path(name):
         return os.path.join(RESULTS_DIR, name)
     if name == "directions":
         return os.path.join(RESULTS_DIR, "directions.npz")
+    if name == "speed":
+        return os.path.join(RESULTS_DIR, "speed.json")
     raise ValueError(f"unknown result {name!r}; available: {', '.join(COMMANDS)}.")
+
+
+def load_speed(file=None):
+    """The benchmark table of ``mlcourse bench --json`` (``speed.run``) that the README quotes."""
+    file = file or path("speed")
+    if not os.path.exists(file):
+        raise _missing("speed")
+    with open(file) as f:
+        return json.load(f)
 
 
 def available():
@@ -108,11 +122,13 @@ def load_directions(file=None):
 
 
 def load(name):
-    """Load a shipped result by name: "sinusoid", "sinusoid_reptile5", "sinusoid_maml1step" or "directions"."""
+    """Load a shipped result by name: "sinusoid", "sinusoid_reptile5", "sinusoid_maml1step", "directions" or "speed"."""
     if name in SINUSOID_RUNS:
         return load_sinusoid(path(name))
     if name == "directions":
         return load_directions()
+    if name == "speed":
+        return load_speed()
     raise ValueError(f"unknown result {name!r}; available: {', '.join(COMMANDS)}.")
 
 
