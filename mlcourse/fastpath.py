@@ -162,7 +162,7 @@ def _with_ones(h, fill=None):
     return out
 
 
-def _mm(h, A):
+def _mm_aug(h, A):
     """h @ A, h (T, K, a); A (a, b) shared: one (T K, a) @ (a, b) matmul; (T, a, b): batched."""
     if A.ndim == 2:
         return (h.reshape(-1, h.shape[-1]) @ A).reshape(h.shape[:-1] + (A.shape[-1],))
@@ -191,12 +191,12 @@ def _forward_aug(A, x1):
     hs, masks = [x1], []
     h = x1
     for l in range(len(A) - 1):
-        z = _mm(h, A[l])
+        z = _mm_aug(h, A[l])
         m = (z > 0).astype(z.dtype)  # relu'(z), 0 at z = 0
         h = _with_ones(z, lambda out, z=z, m=m: np.multiply(z, m, out=out))
         masks.append(m)
         hs.append(h)
-    return _mm(h, A[-1]), hs, masks
+    return _mm_aug(h, A[-1]), hs, masks
 
 
 def _backward_aug(A, hs, masks, delta, summed=False):
@@ -220,7 +220,7 @@ def _hvp_aug(A, hs, masks, deltas, V, scale, summed=False):
     for l in range(L):
         Rz = hs[l] @ V[l]
         if Rh is not None:
-            Rz += _mm(Rh, A[l][..., :-1, :])
+            Rz += _mm_aug(Rh, A[l][..., :-1, :])
         Rhs[l] = Rh
         if l < L - 1:
             Rz *= masks[l]

@@ -26,13 +26,28 @@ def _problem(sizes, seed):
 @pytest.mark.parametrize("steps", [0, 1, 2, 5])
 def test_fast_maml_equals_autograd(sizes, steps):
     theta, batch = _problem(sizes, steps)
-    for fast, slow in ((maml.maml_value_and_grad, maml.maml_value_and_grad),
-                       (maml.fomaml_value_and_grad, maml.fomaml_value_and_grad),
-                       (maml.multistep_value_and_grad, maml.multistep_value_and_grad)):
-        v1, g1 = fast(theta, batch, 0.03, steps)
-        v2, g2 = slow(theta, batch, 0.03, steps, backend="autograd")
+    # the hand-derived module itself against autograd differentiating the engine's model and loss
+    for hand_derived, through_autograd in ((fastpath.maml_value_and_grad, maml.maml_value_and_grad),
+                                           (fastpath.fomaml_value_and_grad, maml.fomaml_value_and_grad),
+                                           (fastpath.multistep_value_and_grad, maml.multistep_value_and_grad)):
+        v1, g1 = hand_derived(theta, batch, 0.03, steps)
+        v2, g2 = through_autograd(theta, batch, 0.03, steps, backend="autograd")
         assert abs(v1 - v2) <= EXACT * abs(v2)
         assert checks.rel_error(g1, g2) < EXACT
+
+
+@pytest.mark.parametrize("name", ["maml_value_and_grad", "fomaml_value_and_grad", "multistep_value_and_grad"])
+def test_public_api_uses_the_fast_path_for_mlp_and_mse_only(monkeypatch, name):
+    """maml.* with the default backend calls fastpath.* for the MLP + MSE pair, and autograd otherwise."""
+    theta, batch = _problem(SIZES[0], 0)
+    calls = []
+    real = getattr(fastpath, name)
+    monkeypatch.setattr(fastpath, name, lambda *a: calls.append(1) or real(*a))
+    getattr(maml, name)(theta, batch, 0.03, 2)
+    assert calls == [1]
+    getattr(maml, name)(theta, batch, 0.03, 2, backend="autograd")
+    getattr(maml, name)(theta, batch, 0.03, 2, model=lambda p, x: nets.mlp_apply(p, x))  # another model
+    assert calls == [1]
 
 
 def test_fast_hvp_equals_autograd_hvp():
