@@ -1,4 +1,10 @@
-"""Exercises, instant feedback and the isolated autograder.
+"""Exercises, instant feedback and the isolated autograder (course machinery: above the engine and
+the experiments; it never imports ``viz``; needs the ``grading`` extra for notebooks).
+
+    spec.py         what a question is (Question, Test, judges)
+    questions/      one file per assignment (ex01.py ... ex05.py), found automatically by bank.py
+    feedback.py     check("qN") in a notebook          grader.py, runner.py, sandbox.py   mlcourse grade
+    assign.py       solutions -> exercises              reports.py, bundle.py              outputs, Gradescope
 
 In a notebook:  ``from mlcourse.grading import check, check_all`` then ``check("q3")``.
 On the command line:  ``mlcourse grade PATH`` (see ``docs/grading.md``).
