@@ -2,7 +2,8 @@
 
 Opens a fresh copy of notebook 02, runs all cells, moves the theta slider one step with the
 keyboard, and checks that the meta-gradient table now shows what the engine computes for the new
-theta.  A screenshot is saved in the test's tmp folder.  Skipped only when /usr/bin/chromium is
+theta.  A screenshot is saved in the test's tmp folder.  Notebook 03: the animation's speed
+buttons show their whole labels ("0.25x", "1x"), not a truncated "0....".  Skipped only when /usr/bin/chromium is
 missing (install it with `apt-get install -y --no-install-recommends chromium`).
 """
 import os
@@ -17,16 +18,17 @@ from mlcourse.viz import meta_gradient
 
 from labtools import CHROME_ARGS, CHROMIUM, jupyter_lab, run_all_and_wait, wait_kernel_idle
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_meta_gradient_1d.ipynb"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOK = NOTEBOOKS / "02_meta_gradient_1d.ipynb"
 ROWS = {"theta_prime": 0, "exact": 3, "autograd": 4}   # row index i of td.mg-i in the readout table
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"{CHROMIUM} is absent: apt-get install -y --no-install-recommends chromium")
 
 
-def fresh_copy(dest):
+def fresh_copy(dest, notebook=NOTEBOOK):
     """The notebook without outputs, so that "[n]:" prompts only appear once this run executes them."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb = nbformat.read(notebook, as_version=4)
     for c in nb.cells:
         if c.cell_type == "code":
             c.outputs, c.execution_count = [], None
@@ -79,5 +81,32 @@ def test_theta_slider_updates_the_meta_gradient(tmp_path):
             assert shot.stat().st_size > 10_000
             print(f"\ntheta {theta0:.2f} -> {theta:.2f}: exact meta-gradient {before.strip()} -> {shown['exact']}; "
                   f"screenshot {shot}")
+        finally:
+            browser.close()
+
+
+def test_geometry_speed_buttons_show_their_whole_labels(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from mlcourse.viz import geometry
+    root, home = tmp_path / "course", tmp_path / "home"
+    root.mkdir(), home.mkdir()
+    n_code, _ = fresh_copy(root / "03.ipynb", NOTEBOOKS / "03_geometry_init.ipynb")
+    with jupyter_lab(root, home) as (base, token, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{base}/lab/tree/03.ipynb?token={token}")
+            wait_kernel_idle(page)
+            run_all_and_wait(page, n_code)
+            page.wait_for_function("() => document.querySelectorAll('.widget-toggle-button').length > 0",
+                                   timeout=30_000)
+            buttons = page.locator(".widget-toggle-button")
+            buttons.first.scroll_into_view_if_needed()
+            shown = page.evaluate("""() => [...document.querySelectorAll('.widget-toggle-button')].map(
+                b => ({text: b.textContent.trim(), fits: b.scrollWidth <= b.clientWidth}))""")
+            labels = [b["text"] for b in shown]
+            assert all(label in labels for label in geometry.SPEEDS), labels
+            assert all(b["fits"] for b in shown), f"a label is cut off: {shown}"
         finally:
             browser.close()
