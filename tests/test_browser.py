@@ -6,6 +6,7 @@ theta.  A screenshot is saved in the test's tmp folder.  Notebook 03: the animat
 buttons show their whole labels ("0.25x", "1x"), not a truncated "0....".  Skipped only when /usr/bin/chromium is
 missing (install it with `apt-get install -y --no-install-recommends chromium`).
 """
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -38,75 +39,68 @@ def fresh_copy(dest, notebook=NOTEBOOK):
     return sum(c.cell_type == "code" for c in nb.cells), seed
 
 
-def test_theta_slider_updates_the_meta_gradient(tmp_path):
+@contextlib.contextmanager
+def notebook_page(tmp_path, name, notebook=NOTEBOOK):
+    """A fresh copy of `notebook` as `name` in JupyterLab, all cells run: (page, the notebook's SEED)."""
     from playwright.sync_api import sync_playwright
     root, home = tmp_path / "course", tmp_path / "home"
     root.mkdir(), home.mkdir()
-    n_code, seed = fresh_copy(root / "02.ipynb")
+    n_code, seed = fresh_copy(root / name, notebook)
     with jupyter_lab(root, home) as (base, token, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{base}/lab/tree/02.ipynb?token={token}")
+            page.goto(f"{base}/lab/tree/{name}?token={token}")
             wait_kernel_idle(page)
             run_all_and_wait(page, n_code)
-
-            slider = page.locator(".widget-slider").filter(has=page.locator(".widget-label", has_text="θ")).first
-            slider.scroll_into_view_if_needed()
-            readout = slider.locator(".widget-readout")
-            cell = page.locator(".mg-3 code").first
-            page.wait_for_function("() => !!document.querySelector('.mg-3 code')", timeout=30_000)
-            theta0, before = float(readout.text_content()), cell.text_content()
-            img_before = page.locator(".widget-image").first.get_attribute("src")
-
-            slider.locator(".noUi-handle").focus()
-            page.keyboard.press("ArrowRight")
-            page.wait_for_function("old => { const e = document.querySelector('.mg-3 code'); "
-                                   "return e && e.textContent !== old; }", arg=before, timeout=30_000)
-            wait_kernel_idle(page)
-
-            theta = float(readout.text_content())
-            alpha = float(page.locator(".widget-slider").filter(
-                has=page.locator(".widget-label", has_text="α")).first.locator(".widget-readout").text_content())
-            assert theta == pytest.approx(theta0 + 0.05), "ArrowRight should move theta by one step (0.05)"
-            ref = checks.check_worked_example_1(theta, meta_gradient.example_task(seed), alpha)
-            shown = {k: page.locator(f".mg-{i} code").first.text_content().strip() for k, i in ROWS.items()}
-            assert shown["exact"] == f"{ref['closed_form']:+.6f}"
-            assert shown["autograd"] == f"{ref['autograd']:+.6f}"
-            assert shown["theta_prime"] == f"{ref['theta_prime']:+.6f}"
-            assert page.locator(".widget-image").first.get_attribute("src") != img_before, "figure not redrawn"
-            shot = tmp_path / "notebook02_after_slider.png"
-            page.locator(".widget-image").first.scroll_into_view_if_needed()
-            page.screenshot(path=str(shot))
-            assert shot.stat().st_size > 10_000
-            print(f"\ntheta {theta0:.2f} -> {theta:.2f}: exact meta-gradient {before.strip()} -> {shown['exact']}; "
-                  f"screenshot {shot}")
+            yield page, seed
         finally:
             browser.close()
+
+
+def test_theta_slider_updates_the_meta_gradient(tmp_path):
+    with notebook_page(tmp_path, "02.ipynb") as (page, seed):
+        slider = page.locator(".widget-slider").filter(has=page.locator(".widget-label", has_text="θ")).first
+        slider.scroll_into_view_if_needed()
+        readout = slider.locator(".widget-readout")
+        cell = page.locator(".mg-3 code").first
+        page.wait_for_function("() => !!document.querySelector('.mg-3 code')", timeout=30_000)
+        theta0, before = float(readout.text_content()), cell.text_content()
+        img_before = page.locator(".widget-image").first.get_attribute("src")
+
+        slider.locator(".noUi-handle").focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("old => { const e = document.querySelector('.mg-3 code'); "
+                               "return e && e.textContent !== old; }", arg=before, timeout=30_000)
+        wait_kernel_idle(page)
+
+        theta = float(readout.text_content())
+        alpha = float(page.locator(".widget-slider").filter(
+            has=page.locator(".widget-label", has_text="α")).first.locator(".widget-readout").text_content())
+        assert theta == pytest.approx(theta0 + 0.05), "ArrowRight should move theta by one step (0.05)"
+        ref = checks.check_worked_example_1(theta, meta_gradient.example_task(seed), alpha)
+        shown = {k: page.locator(f".mg-{i} code").first.text_content().strip() for k, i in ROWS.items()}
+        assert shown["exact"] == f"{ref['closed_form']:+.6f}"
+        assert shown["autograd"] == f"{ref['autograd']:+.6f}"
+        assert shown["theta_prime"] == f"{ref['theta_prime']:+.6f}"
+        assert page.locator(".widget-image").first.get_attribute("src") != img_before, "figure not redrawn"
+        shot = tmp_path / "notebook02_after_slider.png"
+        page.locator(".widget-image").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 10_000
+        print(f"\ntheta {theta0:.2f} -> {theta:.2f}: exact meta-gradient {before.strip()} -> {shown['exact']}; "
+              f"screenshot {shot}")
 
 
 def test_geometry_speed_buttons_show_their_whole_labels(tmp_path):
-    from playwright.sync_api import sync_playwright
-
     from mlcourse.viz import geometry
-    root, home = tmp_path / "course", tmp_path / "home"
-    root.mkdir(), home.mkdir()
-    n_code, _ = fresh_copy(root / "03.ipynb", NOTEBOOKS / "03_geometry_init.ipynb")
-    with jupyter_lab(root, home) as (base, token, _), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{base}/lab/tree/03.ipynb?token={token}")
-            wait_kernel_idle(page)
-            run_all_and_wait(page, n_code)
-            page.wait_for_function("() => document.querySelectorAll('.widget-toggle-button').length > 0",
-                                   timeout=30_000)
-            buttons = page.locator(".widget-toggle-button")
-            buttons.first.scroll_into_view_if_needed()
-            shown = page.evaluate("""() => [...document.querySelectorAll('.widget-toggle-button')].map(
-                b => ({text: b.textContent.trim(), fits: b.scrollWidth <= b.clientWidth}))""")
-            labels = [b["text"] for b in shown]
-            assert all(label in labels for label in geometry.SPEEDS), labels
-            assert all(b["fits"] for b in shown), f"a label is cut off: {shown}"
-        finally:
-            browser.close()
+    with notebook_page(tmp_path, "03.ipynb", NOTEBOOKS / "03_geometry_init.ipynb") as (page, _):
+        page.wait_for_function("() => document.querySelectorAll('.widget-toggle-button').length > 0",
+                               timeout=30_000)
+        buttons = page.locator(".widget-toggle-button")
+        buttons.first.scroll_into_view_if_needed()
+        shown = page.evaluate("""() => [...document.querySelectorAll('.widget-toggle-button')].map(
+            b => ({text: b.textContent.trim(), fits: b.scrollWidth <= b.clientWidth}))""")
+        labels = [b["text"] for b in shown]
+        assert all(label in labels for label in geometry.SPEEDS), labels
+        assert all(b["fits"] for b in shown), f"a label is cut off: {shown}"
