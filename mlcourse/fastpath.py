@@ -292,6 +292,19 @@ def _query(A, x, y, weight, summed):
     return loss, G
 
 
+def _back_through_step(cache, V, alpha, first):
+    """v <- (I - alpha H_s(theta^(i))) v for the inner step stored in cache (per task).
+
+    first: the step from the shared theta^(0) = theta, where only the sum over tasks is needed.
+    """
+    Ai, hs, masks, deltas, s = cache
+    HV = _hvp_aug(Ai, hs, masks, deltas, V, s, summed=first)
+    for hv, v in zip(HV, V):
+        hv *= -alpha
+        hv += v.sum(axis=0) if first else v
+    return HV
+
+
 def maml_value_and_grad(theta, batch, alpha, inner_steps):
     """Mean query loss after adaptation and its exact (second-order) gradient w.r.t. shared theta."""
     T = batch.x_support.shape[0]
@@ -300,13 +313,7 @@ def maml_value_and_grad(theta, batch, alpha, inner_steps):
     # v = grad of the mean over tasks; per task unless theta' = theta is shared (no steps)
     lq, V = _query(A, batch.x_query, batch.y_query, 1.0 / T, summed=inner_steps == 0)
     for i in range(inner_steps - 1, -1, -1):
-        Ai, hs, masks, deltas, s = caches[i]
-        first = i == 0  # theta^(0) = theta: only the sum over tasks of v - alpha H v is needed
-        HV = _hvp_aug(Ai, hs, masks, deltas, V, s, summed=first)
-        for hv, v in zip(HV, V):
-            hv *= -alpha
-            hv += v.sum(axis=0) if first else v
-        V = HV
+        V = _back_through_step(caches[i], V, alpha, first=i == 0)
     return lq, _split(V)
 
 
@@ -334,13 +341,7 @@ def multistep_value_and_grad(theta, batch, alpha, inner_steps):
         else:
             for v, g in zip(V, query_grads[j]):
                 v += g
-        Aj, hs, masks, deltas, s = caches[j]
-        first = j == 0
-        HV = _hvp_aug(Aj, hs, masks, deltas, V, s, summed=first)
-        for hv, v in zip(HV, V):
-            hv *= -alpha
-            hv += v.sum(axis=0) if first else v
-        V = HV
+        V = _back_through_step(caches[j], V, alpha, first=j == 0)
     return float(np.mean(losses)), _split(V)
 
 

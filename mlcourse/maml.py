@@ -19,7 +19,7 @@ from autograd import grad as ag_grad
 from autograd import value_and_grad as ag_value_and_grad
 
 from . import fastpath, nets, tree
-from ._validate import check_alpha, check_count
+from ._validate import all_finite, check_alpha, check_count
 from .tasks import TaskBatch
 
 __all__ = ["inner_update", "adapt", "query_loss", "maml_loss", "maml_grad", "maml_value_and_grad", "multistep_loss",
@@ -46,30 +46,10 @@ def _fast(backend, theta, model, loss):
     return backend == "auto" and _use_fastpath(theta, model, loss)
 
 
-def _finite(arrays):
-    """All values finite?  One float sum in the arrays' own precision; NaN and inf always survive it,
-    and an overflow (finite values only) is settled by the exact float64 check."""
-    with onp.errstate(over="ignore", invalid="ignore"):
-        total = onp.add.reduce(onp.concatenate([onp.ravel(a) for a in arrays]))
-    return bool(onp.isfinite(total)) or all(onp.isfinite(onp.sum(a, dtype=onp.float64)) for a in arrays)
-
-
-def _valid_at_a_glance(batch):
-    """The common case, cheaply: four float ndarrays (T, K, d) that agree and hold finite values."""
-    arrays = (batch.x_support, batch.y_support, batch.x_query, batch.y_query)
-    if not all(type(a) is onp.ndarray and a.ndim == 3 and a.dtype.kind == "f" for a in arrays):
-        return False
-    (T, K, d), (T1, K1, e), (T2, Q, d2), (T3, Q1, e2) = (a.shape for a in arrays)
-    return (T == T1 == T2 == T3 and K == K1 >= 1 and Q == Q1 >= 1 and d == d2 and e == e2
-            and _finite(arrays))
-
-
 def _check_batch(batch):
     if not isinstance(batch, TaskBatch):
         raise TypeError("batch must be a tasks.TaskBatch (from a sampler's .sample(...) or "
                         f"tasks.batch_from_arrays(...)), got {type(batch).__name__}.")
-    if _valid_at_a_glance(batch):  # what validate() accepts; anything else gets its message
-        return batch
     return batch.validate()
 
 
@@ -82,7 +62,7 @@ def _check_theta(theta, model, x, y):
         for arr in leaves:
             if arr.dtype.kind != "f":
                 raise TypeError(f"theta must hold float arrays (float32 or float64), got dtype {arr.dtype}.")
-        if not _finite(leaves):  # NaN / inf anywhere propagate to the sum
+        if not all_finite(leaves):  # NaN / inf anywhere propagate to the sum
             raise ValueError("theta contains NaN or infinite values; re-initialise it (nets.mlp_init) "
                              "or lower the learning rates.")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_count, check_rng
+from ._validate import all_finite, check_count, check_rng
 
 __all__ = ["TaskBatch", "Sinusoid", "LinearSlope", "Scalar1D", "batch_from_arrays", "sample_episode"]
 
@@ -56,14 +56,16 @@ class TaskBatch:
         """Check shapes and values; raise ValueError saying what to change."""
         names = ("x_support", "y_support", "x_query", "y_query")
         arrays = [np.asarray(getattr(self, n)) for n in names]
-        for n, a in zip(names, arrays):
-            if a.ndim != 3:
-                raise ValueError(f"{where}.{n} must have shape (num_tasks, K, dim), got shape {a.shape}; "
-                                 "add the task axis with a[None] or the feature axis with a[..., None].")
-            if a.dtype.kind not in "fiu":
-                raise TypeError(f"{where}.{n} must be numeric, got dtype {a.dtype}.")
-            if not np.isfinite(np.sum(a, dtype=np.float64)):  # NaN / inf anywhere propagate to the sum
-                raise ValueError(f"{where}.{n} contains NaN or infinite values; clean the data first.")
+        well_formed = all(a.ndim == 3 and a.dtype.kind in "fiu" for a in arrays)
+        if not (well_formed and all_finite(arrays)):  # one reduction when all is well; else find the culprit
+            for n, a in zip(names, arrays):
+                if a.ndim != 3:
+                    raise ValueError(f"{where}.{n} must have shape (num_tasks, K, dim), got shape {a.shape}; "
+                                     "add the task axis with a[None] or the feature axis with a[..., None].")
+                if a.dtype.kind not in "fiu":
+                    raise TypeError(f"{where}.{n} must be numeric, got dtype {a.dtype}.")
+                if not np.isfinite(np.sum(a, dtype=np.float64)):  # NaN / inf anywhere propagate to the sum
+                    raise ValueError(f"{where}.{n} contains NaN or infinite values; clean the data first.")
         xs, ys, xq, yq = arrays
         if xs.shape[1] == 0:
             raise ValueError(f"{where} has K = 0 support examples: adaptation needs k_support >= 1.")

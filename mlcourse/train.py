@@ -147,11 +147,20 @@ def adam_update(state, params, g, beta_t, b1=0.9, b2=0.999, eps=1e-8):
                         f"got {type(state).__name__}.")
     beta_t = check_alpha(beta_t, "beta_t")
     _check_adam_settings(b1, b2, eps)
+    _check_grad_like(params, g, state)
+    return _adam_step(state, params, g, beta_t, b1, b2, eps)
+
+
+def _check_grad_like(params, g, state):
     bad = _mismatch(params, g, "params") or _mismatch(params, state["m"], "params")
     if bad:
         raise ValueError(f"the gradient (or Adam's state) is not shaped like params: {bad}. value_and_grad must "
                          "return a gradient with the same containers and shapes as params; make the state with "
                          "adam_init(params).")
+
+
+def _adam_step(state, params, g, beta_t, b1, b2, eps):
+    """adam_update's arithmetic, on arguments already checked."""
     t = state["t"] + 1
     m = tree.tree_map(lambda m, gi: b1 * m + (1 - b1) * gi, state["m"], g)
     v = tree.tree_map(lambda v, gi: b2 * v + (1 - b2) * gi * gi, state["v"], g)
@@ -290,7 +299,9 @@ def meta_train(params, value_and_grad, sample_batch, *, rng, iterations=1000, sc
                     f"(the schedule gives beta_t = {beta_t!r} here)"
                     + (f" or the method's step sizes ({bound}), or use fewer inner steps." if bound
                        else " or the method's own step sizes."))
-            params, state = adam_update(state, params, g, beta_t, **adam)
+            # the settings and beta_t were checked above; a gradient's shape can change from call to call
+            _check_grad_like(params, g, state)
+            params, state = _adam_step(state, params, g, beta_t, **adam)
             if it % log_every == 0 or it == iterations:
                 hist.iteration.append(it)
                 hist.loss.append(float(loss))

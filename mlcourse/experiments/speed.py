@@ -91,32 +91,44 @@ def _step_functions(alpha, inner_steps, backend):
     }
 
 
-def time_per_iteration(fn, theta, batch, repeats=20):
-    """Median wall time (seconds) of fn(theta, batch) over `repeats` calls, after one warm-up."""
-    from .._validate import check_count
-    repeats = check_count(repeats, "repeats", 1)
-    fn(theta, batch)
+def _median_seconds(call, repeats, warmup):
+    """Median wall time of call() over `repeats` calls, after `warmup` untimed ones (no mlcourse import:
+    the standalone worker uses it too)."""
+    for _ in range(warmup):
+        call()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn(theta, batch)
+        call()
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
 
 
-def peak_memory(fn, theta, batch):
-    """Peak bytes allocated (tracemalloc; NumPy reports its buffers) during one call of fn."""
+def _traced_peak_bytes(call):
+    """Peak bytes allocated (tracemalloc; NumPy reports its buffers) during one call()."""
     import tracemalloc
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
         tracemalloc.start()
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
-    fn(theta, batch)
+    call()
     peak = tracemalloc.get_traced_memory()[1] - base
     if not was_tracing:
         tracemalloc.stop()
     return int(peak)
+
+
+def time_per_iteration(fn, theta, batch, repeats=20):
+    """Median wall time (seconds) of fn(theta, batch) over `repeats` calls, after one warm-up."""
+    from .._validate import check_count
+    repeats = check_count(repeats, "repeats", 1)
+    return _median_seconds(lambda: fn(theta, batch), repeats, warmup=1)
+
+
+def peak_memory(fn, theta, batch):
+    """Peak bytes allocated (tracemalloc; NumPy reports its buffers) during one call of fn."""
+    return _traced_peak_bytes(lambda: fn(theta, batch))
 
 
 def cost_table(rng, *, inner_steps=(1, 5), backends=("numpy", "autograd"), meta_batch_size=25, k_support=10,
@@ -261,7 +273,6 @@ def _flat(out):
 
 def worker(key, data_file, steps, repeats, warmup, grad_file):
     """Time one path in this process; return a dict of its measurements (the worker's JSON line)."""
-    import statistics
     rss_start = _proc_status_kib("VmRSS")
     theta, data, alpha = _load(data_file)
     if key == "jax":
@@ -273,23 +284,11 @@ def worker(key, data_file, steps, repeats, warmup, grad_file):
     rss_setup = _proc_status_kib("VmRSS")
     hwm_setup = _proc_status_kib("VmHWM")
     resettable = _reset_peak_rss()
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
+    median = _median_seconds(fn, repeats, warmup)
     hwm_end = _proc_status_kib("VmHWM")
     grad = _flat(fn())
     np.save(grad_file, grad)
-    traced = None
-    if key not in ("jax", "torch"):
-        import tracemalloc
-        tracemalloc.start()
-        fn()
-        traced = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
+    traced = None if key in ("jax", "torch") else _traced_peak_bytes(fn) / 2**20
     if hwm_end is None:  # no /proc (not Linux): the whole-process peak from getrusage
         import resource
         r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -301,7 +300,7 @@ def worker(key, data_file, steps, repeats, warmup, grad_file):
     for lib in ("jax", "jaxlib", "torch", "mlcourse"):
         if lib in sys.modules:
             versions[lib] = getattr(sys.modules[lib], "__version__", "?")
-    return {"key": key, "steps": steps, "ms": 1e3 * statistics.median(times), "runs": repeats,
+    return {"key": key, "steps": steps, "ms": 1e3 * median, "runs": repeats,
             "peak_rss_mib": peak, "added_rss_mib": added, "traced_mib": traced,
             "rss_start_mib": None if rss_start is None else rss_start / 1024, "versions": versions}
 
