@@ -125,10 +125,41 @@ def cmd_course(args):
     os.execv(sys.executable, cmd)  # become JupyterLab: Ctrl-C and signals reach the server itself
 
 
+def job_modules(suffix):
+    """{name: module name} of the experiment modules ``mlcourse/experiments/<name><suffix>.py``.
+
+    ``mlcourse train NAME`` runs ``<NAME>_job`` and ``mlcourse bench NAME`` runs ``<NAME>_bench`` (each
+    parses its own options); the sinusoid job and the sinusoid benchmark are the defaults.
+    """
+    import pkgutil
+
+    from . import experiments
+    found = {}
+    for info in pkgutil.iter_modules(experiments.__path__):
+        if info.name.endswith(suffix) and info.name != "sinusoid" + suffix:
+            found[info.name[:-len(suffix)]] = f"mlcourse.experiments.{info.name}"
+    return found
+
+
+def own_parser_command(command, name, module_name, argv):
+    """(args, one_thread) for ``mlcourse COMMAND NAME ...`` handled by a job module with its own options.
+
+    The module defines ``add_arguments(parser)``, ``cli(args) -> exit code`` and, optionally,
+    ``ONE_THREAD`` (default True: the command re-runs itself with one BLAS thread, like the sinusoid job).
+    """
+    import importlib
+    mod = importlib.import_module(module_name)
+    p = argparse.ArgumentParser(prog=f"mlcourse {command} {name}", description=(mod.__doc__ or "").split("\n")[0])
+    mod.add_arguments(p)
+    args = p.parse_args(argv)
+    args.command, args.func = f"{command} {name}", mod.cli
+    return args, getattr(mod, "ONE_THREAD", True)
+
+
 def cmd_train(args):
     from .experiments import sinusoid_job
     if args.task != "sinusoid":
-        raise CLIError(f"unknown task {args.task!r}; available: sinusoid")
+        raise CLIError(f"unknown task {args.task!r}; available: {', '.join(['sinusoid', *job_modules('_job')])}")
     out = args.out or os.path.join("runs", "sinusoid-" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
     overrides = {}
     for key in ("iterations", "pretrain_iterations", "seed", "alpha", "beta", "inner_steps", "meta_batch_size",
@@ -137,9 +168,9 @@ def cmd_train(args):
         if v is not None:
             overrides[key] = v
     methods = tuple(args.methods.split(","))
-    bad = [m for m in methods if m not in ("maml", "fomaml", "reptile", "pretrain")]
+    bad = [m for m in methods if m not in sinusoid_job.METHODS]
     if bad:
-        raise CLIError(f"unknown method(s) {bad}; use a comma list of maml, fomaml, reptile, pretrain.")
+        raise CLIError(f"unknown method(s) {bad}; use a comma list of {', '.join(sinusoid_job.METHODS)}.")
     if len(set(methods)) < len(methods):
         raise CLIError(f"--methods names a method twice ({args.methods}); list each once.")
     figure = None
@@ -185,6 +216,8 @@ def cmd_refresh_results(args):
                 json.dump(table, f, indent=1)
             os.replace(tmp, shipped.path(name))
             speed.print_table(table)
+        elif name in shipped.EXTERNAL:
+            shipped.refresh(name, progress=not args.no_progress, reference_python=args.reference_python)
         elif name == "directions":
             direction_trace.make_results(os.path.dirname(shipped.path(name)), progress=not args.no_progress)
         else:
@@ -252,9 +285,11 @@ def build_parser():
     s.set_defaults(func=cmd_init)
 
     s = sub.add_parser("train", help="meta-train and evaluate (default: MAML and the baseline on sinusoids)")
-    s.add_argument("task", nargs="?", default="sinusoid", help="task family (default: sinusoid)")
+    s.add_argument("task", nargs="?", default="sinusoid", help="task family (default: sinusoid; the others, "
+                   "for example `mlcourse train omniglot --help`, have options of their own)")
     s.add_argument("--out", help="output folder (default: runs/sinusoid-<time>)")
-    s.add_argument("--methods", default="maml,pretrain", help="comma list of maml,fomaml,reptile,pretrain")
+    from .experiments.sinusoid_job import METHODS
+    s.add_argument("--methods", default="maml,pretrain", help=f"comma list of {','.join(METHODS)}")
     s.add_argument("--iterations", type=int, help="meta-iterations per method (default 30000)")
     s.add_argument("--pretrain-iterations", type=int, help="iterations for the baseline (default 20000)")
     s.add_argument("--seed", type=_int_at_least(0, 1), help="random seed, an integer >= 0 (default 0)")
@@ -300,12 +335,23 @@ def main(argv=None):
     tune_allocator()  # recycle the engine's ~160 KB temporaries from the heap (see mlcourse/_runtime.py)
     from_command_line = argv is None  # only then may the process re-run itself (one BLAS thread)
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"] and argv[1:2] and argv[1] in job_modules("_bench"):  # e.g. mlcourse bench omniglot
+        import importlib
+        return importlib.import_module(job_modules("_bench")[argv[1]]).main(argv[2:])
     if argv[:1] == ["bench"]:  # the benchmark has its own parser (and re-runs itself with one thread)
         from .experiments import speed
         return speed.main(argv[1:], reexec=from_command_line)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command in ("train", "refresh-results") and from_command_line:
+    one_thread = True
+    if argv[:1] == ["train"] and argv[1:2] and argv[1] in job_modules("_job"):  # a job with its own options
+        args, one_thread = own_parser_command("train", argv[1], job_modules("_job")[argv[1]], argv[2:])
+        parser = None
+    else:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    if args.command == "refresh-results":
+        from .experiments import shipped
+        one_thread = shipped.wants_one_thread(args.names or shipped.TRAINED)
+    if (args.command or "").split()[:1] in (["train"], ["refresh-results"]) and one_thread and from_command_line:
         from .experiments.speed import ensure_one_thread
         ensure_one_thread("mlcourse", argv)
     if getattr(args, "func", None) is None:

@@ -284,3 +284,36 @@ def test_allocator_tuning_applies_on_glibc_and_can_be_turned_off(monkeypatch):
     for off in ("0", "off", "False"):
         monkeypatch.setenv(_runtime.TUNE_ENV, off)
         assert _runtime.tune_allocator_on_import() is False
+
+
+JOB_MODULE = '''"""A toy job with its own options (the shape of omniglot_job and navigation_job)."""
+ONE_THREAD = False
+def add_arguments(p):
+    p.add_argument("--steps", type=int, required=True)
+def cli(args):
+    if args.steps < 0:
+        raise ValueError("--steps must be >= 0")
+    print("toy ran", args.steps)
+    return 0
+'''
+
+
+def test_train_and_bench_dispatch_to_job_modules_with_their_own_options(tmp_path, monkeypatch, capsys):
+    """`mlcourse train NAME` runs experiments/NAME_job.py; its errors are one line like every command's."""
+    from mlcourse import experiments
+    (tmp_path / "toy_job.py").write_text(JOB_MODULE)
+    monkeypatch.setattr(experiments, "__path__", [*experiments.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "mlcourse.experiments.toy_job", raising=False)
+    try:
+        assert "toy" in cli.job_modules("_job") and "sinusoid" not in cli.job_modules("_job")
+        assert cli.main(["train", "toy", "--steps", "3"]) == 0
+        assert "toy ran 3" in capsys.readouterr().out
+        assert cli.main(["train", "toy", "--steps", "-1"]) == 1
+        assert "mlcourse train toy: error: --steps must be >= 0" in capsys.readouterr().err
+        with pytest.raises(SystemExit):
+            cli.main(["train", "toy"])            # its own parser: --steps is required
+        assert "--steps" in capsys.readouterr().err
+        assert cli.main(["train", "nosuch"]) == 2
+        assert "available: sinusoid, " in capsys.readouterr().err
+    finally:
+        sys.modules.pop("mlcourse.experiments.toy_job", None)

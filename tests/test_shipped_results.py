@@ -13,11 +13,10 @@ import importlib
 import json
 import os
 import re
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
+from quoting import Quote, _same_rounding, floor2, prose  # noqa: F401
 from tolerances import EXACT
 
 from mlcourse import checks, directions, nets, tasks, train, tree
@@ -40,7 +39,8 @@ def test_shipped_files_exist_inside_the_package():
     for name in ("summary.json", "maml.npz", "fomaml.npz", "reptile.npz", "pretrain.npz", "sinusoid.png"):
         assert os.path.exists(os.path.join(folder, name)), name
     assert os.path.exists(results.path("directions"))
-    assert set(results.available()) == {"sinusoid", "sinusoid_reptile5", "sinusoid_maml1step", "directions", "speed"}
+    assert set(results.available()) == {"sinusoid", "sinusoid_reptile5", "sinusoid_maml1step", "directions", "speed",
+                                        *results.EXTERNAL}
     for name in ("sinusoid_reptile5", "sinusoid_maml1step"):
         assert os.path.exists(os.path.join(results.path(name), "summary.json")), name
     assert folder.startswith(os.path.dirname(os.path.abspath(results.__file__)))
@@ -211,46 +211,6 @@ def test_the_first_demo_iterations_reproduce_the_shipped_maml_run(sinusoid):
 # stands; `values()` computes the numbers (from the shipped results, the engine or PAPER); `fmt`
 # formats them as written (a format spec for all, a tuple of specs, or a function).  The digits
 # themselves live only in the quoted file.  To add a README number, add a Quote with file "README.md".
-
-@dataclass(frozen=True)
-class Quote:
-    file: str
-    text: str
-    values: Callable[[], list]
-    fmt: object = ".2f"
-
-    def rendered(self):
-        vals = list(self.values())
-        fmts = self.fmt if isinstance(self.fmt, tuple) else (self.fmt,) * len(vals)
-        pieces = self.text.split("<>")
-        assert len(pieces) == len(vals) + 1, f"{self.text!r}: {len(pieces) - 1} placeholders, {len(vals)} values"
-        nums = [f(v) if callable(f) else format(v, f) for v, f in zip(vals, fmts)]
-        return "".join(p + n for p, n in zip(pieces, nums)) + pieces[-1]
-
-
-def _same_rounding(values, fmt):
-    """The one value all of `values` round to under fmt (for "about X" claims covering several numbers)."""
-    shown = {format(v, fmt) for v in values}
-    assert len(shown) == 1, f"the values {values} do not all round to one number ({sorted(shown)}); reword the prose"
-    return float(shown.pop())
-
-
-def floor2(v):
-    """For "at least" claims: the value rounded down to two decimals."""
-    return f"{np.floor(v * 100 + 1e-9) / 100:.2f}"
-
-
-@functools.lru_cache(maxsize=None)
-def prose(file):
-    """The text a reader sees: a notebook's markdown cells, or the whole README."""
-    path = os.path.join(ROOT, file)
-    if not file.endswith(".ipynb"):
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    with open(path, encoding="utf-8") as f:
-        nb = json.load(f)
-    return "\n\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
-
 
 @functools.lru_cache(maxsize=None)
 def run(name="sinusoid"):
@@ -503,6 +463,14 @@ INPUTS = {
     NB05: {"0.01", "0.1", "1.96", "5.1", "95%"},
     "README.md": {"0.01", "0.1", "5.1", "95%", "3.10"},   # alpha, the amplitude range, the paper's section, Python
 }
+# The later notebooks' quotes, each topic in tests/quotes_<topic>.py (see quoting.py).
+for _name in sorted(f[:-3] for f in os.listdir(os.path.dirname(os.path.abspath(__file__)))
+                    if f.startswith("quotes_") and f.endswith(".py")):
+    _mod = importlib.import_module(_name)
+    QUOTED += _mod.QUOTED
+    for _file, _inputs in _mod.INPUTS.items():
+        INPUTS[_file] = INPUTS.get(_file, set()) | set(_inputs)
+
 DECIMAL = re.compile(r"(?<![\w.])-?\d+\.\d+(?![\w.])|\d+%")
 
 

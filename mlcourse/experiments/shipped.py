@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-__all__ = ["RESULTS_DIR", "COMMANDS", "SINUSOID_RUNS", "available", "path", "load", "load_sinusoid", "load_directions", "load_speed", "TRAINED",
+__all__ = ["RESULTS_DIR", "COMMANDS", "SINUSOID_RUNS", "EXTERNAL", "refresh", "available", "path", "load", "load_sinusoid", "load_directions", "load_speed", "TRAINED",
            "theta_from_flat"]
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -41,6 +41,36 @@ REFRESH_OPTIONS = {
 }
 
 SINUSOID_RUNS = ("sinusoid", "sinusoid_reptile5", "sinusoid_maml1step")  # folders written by `mlcourse train sinusoid`
+
+# Results of the other jobs, each in the folder RESULTS_DIR/<name>/: name -> the module of
+# mlcourse.experiments that writes and reads it, through
+#     refresh_shipped(folder, progress=True, reference_python=None)   (recompute, overwrite the folder)
+#     load_shipped(folder) -> dict                                   (what the notebooks use)
+# and ONE_THREAD (optional, default True: the refresh runs with one BLAS thread).
+# A name counts once its module exists.
+EXTERNAL = {name: module for name, module in {
+    "omniglot": "omniglot_job",
+    "overfitting": "overfitting_job",
+    "navigation": "navigation_job",
+}.items() if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), module + ".py"))}
+for _name in EXTERNAL:
+    COMMANDS[_name] = f"mlcourse refresh-results {_name}"
+TRAINED = TRAINED + tuple(EXTERNAL)
+
+
+def _external(name):
+    import importlib
+    return importlib.import_module(f"{__package__}.{EXTERNAL[name]}")
+
+
+def refresh(name, progress=True, reference_python=None):
+    """Recompute the external result `name` into its folder (the developer command refresh-results)."""
+    _external(name).refresh_shipped(path(name), progress=progress, reference_python=reference_python)
+
+
+def wants_one_thread(names):
+    """Whether refreshing `names` should run with one BLAS thread (every sinusoid run does)."""
+    return any(n not in EXTERNAL or getattr(_external(n), "ONE_THREAD", True) for n in names)
 
 
 def inside_package(p):
@@ -71,6 +101,8 @@ def path(name):
         return os.path.join(RESULTS_DIR, "directions.npz")
     if name == "speed":
         return os.path.join(RESULTS_DIR, "speed.json")
+    if name in EXTERNAL:
+        return os.path.join(RESULTS_DIR, name)
     raise ValueError(f"unknown result {name!r}; available: {', '.join(COMMANDS)}.")
 
 
@@ -122,13 +154,18 @@ def load_directions(file=None):
 
 
 def load(name):
-    """Load a shipped result by name: "sinusoid", "sinusoid_reptile5", "sinusoid_maml1step", "directions" or "speed"."""
+    """Load a shipped result by name: "sinusoid", "sinusoid_reptile5", "sinusoid_maml1step", "directions",
+    "speed", or one of EXTERNAL (through its module's load_shipped)."""
     if name in SINUSOID_RUNS:
         return load_sinusoid(path(name))
     if name == "directions":
         return load_directions()
     if name == "speed":
         return load_speed()
+    if name in EXTERNAL:
+        if not os.path.isdir(path(name)):
+            raise _missing(name)
+        return _external(name).load_shipped(path(name))
     raise ValueError(f"unknown result {name!r}; available: {', '.join(COMMANDS)}.")
 
 

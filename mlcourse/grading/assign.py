@@ -118,14 +118,21 @@ def notebooks(folder):
     return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".ipynb"))
 
 
-def assign(solutions_dir, exercises_dir, run=True, timeout=120):
+def assign(solutions_dir, exercises_dir, run=True, timeout=120, only=None):
     """Regenerate every exercise notebook from its solution (and execute both when run=True).
 
+    only: assignment names ("ex06", ...) to regenerate, the others left as they are (default: all).
     Returns the exercise paths written.
     """
     if run and not (isinstance(timeout, (int, float)) and timeout > 0 and timeout != float("inf")):
         raise ValueError(f"timeout must be a positive number of seconds per cell (for example 120), got {timeout!r}.")
     solutions = notebooks(solutions_dir)
+    if only:
+        unknown = [a for a in only if not any(os.path.basename(p).startswith(a + "_") for p in solutions)]
+        if unknown:
+            raise ValueError(f"no solution notebook for {', '.join(unknown)} in {solutions_dir}; the solutions are "
+                             f"{', '.join(os.path.basename(p) for p in solutions)}.")
+        solutions = [p for p in solutions if os.path.basename(p).split("_")[0] in only]
     os.makedirs(exercises_dir, exist_ok=True)
     written = []
     for sol_path in solutions:

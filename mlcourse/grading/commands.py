@@ -48,7 +48,8 @@ def cmd_assign(args):
             print(p)
         print("exercises are in sync with the solutions" if not problems else f"{len(problems)} problem(s)")
         return 1 if problems else 0
-    written = assign_mod.assign(args.solutions, args.exercises, run=not args.no_execute, timeout=args.timeout)
+    written = assign_mod.assign(args.solutions, args.exercises, run=not args.no_execute, timeout=args.timeout,
+                                only=args.only)
     for w in written:
         print("wrote", w)
     return 0
@@ -98,6 +99,8 @@ def add_commands(sub):
     s.add_argument("--no-execute", action="store_true", help="write without executing (no stored outputs)")
     s.add_argument("--check", action="store_true", help="only report whether exercises/ is in sync; exit 1 if not")
     s.add_argument("--timeout", type=float, default=120.0, help="seconds per cell when executing (120)")
+    s.add_argument("--only", action="append", metavar="EXNN",
+                   help="regenerate only this assignment (for example ex06; repeatable)")
     s.set_defaults(func=cmd_assign, needs=_assign_needs)
 
     s = sub.add_parser("validate", help="check that every question has tests, points and a solution")
