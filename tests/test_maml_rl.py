@@ -1,0 +1,121 @@
+"""MAML for RL: the meta-gradient (terms stated in maml_rl's docstring) against central finite
+differences of the same Monte-Carlo objective with the sampled trajectories fixed; the first-order
+variant; bad inputs."""
+import functools
+
+import numpy as np
+import pytest
+
+from mlcourse import train, tree
+from mlcourse.rl import maml_rl, policy
+from tolerances import EXACT, FD_TOL
+
+
+def _small(seed=0, inner_steps=1, horizon=12):
+    rng = np.random.default_rng(seed)
+    theta = policy.init(rng, (2, 6, 5, 2), log_std=-0.3)
+    theta["log_std"] = np.array([-0.2, -0.4])
+    # non-zero biases: with zero biases every first state (the origin) sits on the ReLU kinks
+    theta["mlp"] = [(W, 0.1 * rng.standard_normal(b.shape)) for W, b in theta["mlp"]]
+    batch = maml_rl.meta_batches(num_tasks=3, num_trajectories=4, inner_steps=inner_steps, horizon=horizon)(rng)
+    return rng, theta, batch
+
+
+def _fd_directional(f, theta, v, eps=1e-5):
+    return (f(tree.add(theta, tree.scale(eps, v))) - f(tree.sub(theta, tree.scale(eps, v)))) / (2 * eps)
+
+
+@pytest.mark.parametrize("inner_steps", [1, 2])
+def test_second_order_meta_gradient_matches_central_differences(inner_steps):
+    rng, theta, batch = _small(1, inner_steps)
+    phases, _ = maml_rl.sample_phases(theta, batch, alpha=0.1, inner_steps=inner_steps)
+    F = functools.partial(maml_rl.meta_objective, phases=phases, alpha=0.1)
+    _, g = maml_rl.maml_rl_value_and_grad(theta, batch, alpha=0.1, inner_steps=inner_steps)
+    for _ in range(3):
+        v = tree.tree_map(lambda a: rng.standard_normal(a.shape), theta)
+        fd, exact = _fd_directional(F, theta, v), tree.dot(g, v)
+        assert abs(exact - fd) <= FD_TOL * max(1.0, abs(fd)), (exact, fd)
+
+
+def test_second_order_differs_from_first_order_by_the_hessian_terms():
+    _, theta, batch = _small(2)
+    _, g2 = maml_rl.maml_rl_value_and_grad(theta, batch, alpha=0.1)
+    _, g1 = maml_rl.maml_rl_value_and_grad(theta, batch, alpha=0.1, first_order=True)
+    d = tree.norm(tree.sub(g2, g1)) / tree.norm(g1)
+    assert d > 1e-3                      # the Hessian term is not negligible at alpha = 0.1
+    _, g0 = maml_rl.maml_rl_value_and_grad(theta, batch, alpha=0.0)
+    _, g0_fo = maml_rl.maml_rl_value_and_grad(theta, batch, alpha=0.0, first_order=True)
+    assert tree.norm(tree.sub(g0, g0_fo)) <= EXACT * tree.norm(g0)   # alpha = 0: both are plain REINFORCE
+
+
+def test_first_order_gradient_is_the_outer_gradient_at_the_adapted_parameters():
+    rng, theta, batch = _small(3)
+    phases, theta_m = maml_rl.sample_phases(theta, batch, alpha=0.1)
+    _, g = maml_rl.maml_rl_value_and_grad(theta, batch, alpha=0.1, first_order=True)
+    # the same direction v added to every task's adapted parameters
+    from mlcourse.rl.policy_gradient import surrogate_loss
+    ro, adv = phases[-1]
+    F = lambda shift: np.mean(surrogate_loss(tree.add(theta_m, tree.tile_tasks(shift, 3)), ro, adv))
+    zero = tree.zeros_like(theta)
+    for _ in range(2):
+        v = tree.tree_map(lambda a: rng.standard_normal(a.shape), theta)
+        fd, exact = _fd_directional(F, zero, v), tree.dot(g, v)
+        assert abs(exact - fd) <= FD_TOL * max(1.0, abs(fd))
+    # and it is also the gradient of the objective with the inner gradients stopped
+    from autograd import grad
+    g_stop = grad(maml_rl.meta_objective)(theta, phases, 0.1, True)
+    assert tree.norm(tree.sub(g, g_stop)) <= EXACT * tree.norm(g)
+
+
+def test_loss_is_minus_the_average_return_after_adaptation():
+    _, theta, batch = _small(4)
+    phases, _ = maml_rl.sample_phases(theta, batch)
+    loss, _ = maml_rl.maml_rl_value_and_grad(theta, batch)
+    assert loss == pytest.approx(-phases[-1][0].rewards.sum(axis=-1).mean())
+
+
+def test_same_batch_same_numbers_and_meta_train_runs():
+    rng, theta, batch = _small(5)
+    a = maml_rl.maml_rl_value_and_grad(theta, batch)
+    b = maml_rl.maml_rl_value_and_grad(theta, batch)
+    assert a[0] == b[0] and tree.norm(tree.sub(a[1], b[1])) == 0.0
+    vg = functools.partial(maml_rl.maml_rl_value_and_grad, alpha=0.1)
+    sample = maml_rl.meta_batches(num_tasks=2, num_trajectories=3, horizon=10)
+    th1, h1 = train.meta_train(theta, vg, sample, rng=np.random.default_rng(0), iterations=3, progress=False, log_every=1)
+    th2, h2 = train.meta_train(theta, vg, sample, rng=np.random.default_rng(0), iterations=3, progress=False, log_every=1)
+    assert h1.loss == h2.loss and tree.norm(tree.sub(th1, th2)) == 0.0
+
+
+def test_adaptation_improves_on_average_for_a_trained_direction():
+    # one policy-gradient step from the origin-seeking policy moves the return towards the goal
+    rng = np.random.default_rng(6)
+    theta = policy.init(rng, (2, 8, 8, 2))
+    R = maml_rl.adaptation_returns(theta, np.array([[0.4, 0.4], [-0.4, 0.3]]), rng, alpha=0.1, steps=2,
+                                   num_trajectories=10)
+    assert R.shape == (3, 2) and np.all(np.isfinite(R))
+
+
+@pytest.mark.parametrize("alpha", [float("nan"), float("inf"), -0.1])
+def test_bad_step_size_is_a_clear_error(alpha):
+    _, theta, batch = _small(7)
+    with pytest.raises(ValueError, match="alpha must be finite and >= 0"):
+        maml_rl.maml_rl_value_and_grad(theta, batch, alpha=alpha)
+    with pytest.raises(ValueError, match="alpha"):
+        maml_rl.adapt(theta, np.zeros((1, 2)), np.random.default_rng(0), alpha=alpha)
+
+
+def test_goal_outside_the_arena_is_a_clear_error():
+    _, theta, _ = _small(8)
+    with pytest.raises(ValueError, match=r"outside the arena .*move it inside"):
+        maml_rl.adapt(theta, np.array([[0.2, 0.1], [0.7, 0.0]]), np.random.default_rng(0))
+
+
+def test_policy_of_the_wrong_shape_is_a_clear_error(tmp_path):
+    rng, theta, batch = _small(9)
+    with pytest.raises(ValueError, match="sizes must start and end with 2"):
+        policy.init(rng, (3, 5, 2))
+    bad = {"mlp": [(np.zeros((3, 4)), np.zeros(4)), (np.zeros((4, 2)), np.zeros(2))], "log_std": np.zeros(2)}
+    with pytest.raises(ValueError, match="layer 0 has W"):
+        maml_rl.maml_rl_value_and_grad(bad, batch)
+    with pytest.raises(ValueError, match="keys"):
+        maml_rl.maml_rl_value_and_grad([(np.zeros((2, 2)), np.zeros(2))], batch)
