@@ -269,6 +269,84 @@ def cmd_check(args):
     return 0 if ok else 1
 
 
+def cmd_data(args):
+    from .data import omniglot
+    if args.dataset is None:
+        print(f"Omniglot: looked in {omniglot.ENV_VAR}={os.environ.get(omniglot.ENV_VAR) or '(not set)'}, then the "
+              f"cache {omniglot.default_cache_dir() / 'omniglot'}")
+        width = max(len(n) for n, _ in omniglot.locate_all())
+        for name, path in omniglot.locate_all():
+            if path is not None:
+                print(f"  {name:<{width}}  found: {path}")
+            else:
+                print(f"  {name:<{width}}  missing: run `{omniglot.download_command(name)}`, or put {name}.zip "
+                      f"(or the folder {name}/) into ${omniglot.ENV_VAR} or the cache folder")
+        return 0
+    if args.split not in (*omniglot.SPLITS, omniglot.BENCHMARK):
+        raise CLIError(f"unknown split {args.split!r}; choose from {', '.join((*omniglot.SPLITS, omniglot.BENCHMARK))}.")
+    dest = args.dest or (omniglot.default_cache_dir() / "omniglot")
+    path = omniglot.download(args.split, dest=dest, url=args.url, overwrite=args.overwrite,
+                             progress=lambda text: print(text, flush=True))
+    print(f"{args.split}: {path}")
+    return 0
+
+
+def _interval(errors):
+    """(mean, 1.96 * sd / sqrt(n)) of per-run errors (sd with ddof=1; 0 for a single run)."""
+    import numpy as np
+    e = np.asarray(errors, dtype=float)
+    return float(e.mean()), float(1.96 * e.std(ddof=1) / np.sqrt(len(e))) if len(e) > 1 else 0.0
+
+
+def write_json_atomically(path, obj):
+    """json.dump to path via a temporary file in the same folder and os.replace: never half-written."""
+    import json
+    import tempfile
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"the folder of --json {path} does not exist; create it first or choose another.")
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def cmd_eval_oneshot(args):
+    import importlib
+    from .data.oneshot import load_runs
+    if args.json and os.path.isdir(args.json):
+        raise CLIError(f"--json {args.json} is a folder; name a file, for example {os.path.join(args.json, 'oneshot.json')}.")
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        raise FileNotFoundError(f"the folder of --json {args.json} does not exist; create it first or choose another.")
+    if args.checkpoint is not None and not os.path.isfile(args.checkpoint):
+        raise FileNotFoundError(f"checkpoint {args.checkpoint} does not exist; pass a file written by "
+                                "`mlcourse train omniglot`, or leave --checkpoint out for the shipped ProtoNet.")
+    runs = load_runs(args.path)
+    job = importlib.import_module("mlcourse.experiments.omniglot_job")
+    result = dict(job.evaluate_oneshot(runs, args.checkpoint))
+    errors = [float(e) for e in result["errors"]]
+    if len(errors) != len(runs):
+        raise RuntimeError(f"evaluate_oneshot returned {len(errors)} errors for {len(runs)} runs")
+    mean, ci95 = _interval(errors)
+    model = result.get("checkpoint") or args.checkpoint or "the shipped ProtoNet"
+    print(f"one-shot benchmark {args.path}: {len(runs)} runs of {runs[0].n_way}-way 1-shot, model: {model}"
+          + (f" ({result['method']})" if result.get("method") else ""))
+    for run, e in zip(runs, errors):
+        print(f"  {run.name}  error {100 * e:5.1f}%")
+    print(f"overall error {100 * mean:.1f}% +- {100 * ci95:.1f}% (95% interval over the {len(runs)} runs)")
+    if args.json:
+        out = {k: v for k, v in result.items() if isinstance(v, (str, int, float, bool, list, dict, type(None)))}
+        out.update(benchmark=os.path.abspath(args.path), runs=[r.name for r in runs], errors=errors, error=mean,
+                   ci95=ci95, checkpoint=args.checkpoint)
+        write_json_atomically(args.json, out)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="mlcourse", description="Meta-learning, hands-on: the course and its engine.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -321,6 +399,27 @@ def build_parser():
 
     s = sub.add_parser("check", help="check the installation (packages, a gradient check, course files)")
     s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("data", help="where each data set was found, or how to get it; `data omniglot` downloads",
+                       description="Without an argument: for each Omniglot split, where it was found or the one "
+                       "command that provides it.  `mlcourse data omniglot --split NAME` downloads NAME.zip from "
+                       "the official release into the cache (checksum verified, written atomically).")
+    s.add_argument("dataset", nargs="?", choices=("omniglot",), help="download this data set (omniglot)")
+    s.add_argument("--split", default="images_background_small1",
+                   help="which zip: images_background, images_evaluation, images_background_small1 (default), "
+                   "images_background_small2, or all_runs (the 2015 one-shot benchmark)")
+    s.add_argument("--url", help="the zip's URL, or a base URL holding the release (default: $MLCOURSE_OMNIGLOT_URL, "
+                   "else the official GitHub release)")
+    s.add_argument("--dest", help="folder to write into (default: the cache folder, where loading looks)")
+    s.add_argument("--overwrite", action="store_true", help="download again even if the zip is already there")
+    s.set_defaults(func=cmd_data)
+
+    s = sub.add_parser("eval-oneshot", help="error of a trained model on the 2015 one-shot benchmark (20 runs)")
+    s.add_argument("path", help="the benchmark: a folder or zip (all_runs.zip) holding run01..run20")
+    s.add_argument("--checkpoint", metavar="FILE", help="a checkpoint of `mlcourse train omniglot` (default: the "
+                   "shipped ProtoNet)")
+    s.add_argument("--json", metavar="FILE", help="also write the per-run errors and the summary as JSON")
+    s.set_defaults(func=cmd_eval_oneshot)
 
     sub.add_parser("bench", help="time a meta-iteration of every engine path (mlcourse bench --help)",
                    add_help=False)

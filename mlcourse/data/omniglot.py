@@ -18,10 +18,13 @@ modification time and the image size.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import os
 import re
 import shutil
+import tempfile
+import urllib.error
 import urllib.request
 import warnings
 import zipfile
@@ -33,13 +36,17 @@ import numpy as np
 from .._validate import check_count, check_rng
 from ..tasks import sample_episode
 
-__all__ = ["ENV_VAR", "OFFICIAL_URL", "KNOWN_SHA256", "SPLITS", "OmniglotData", "OmniglotEpisodes",
-           "default_cache_dir", "find_split", "sha256sum", "verify", "load_split", "with_rotations",
-           "download", "MissingDataError"]
+__all__ = ["ENV_VAR", "URL_ENV_VAR", "OFFICIAL_URL", "KNOWN_SHA256", "SPLITS", "BENCHMARK", "OmniglotData",
+           "OmniglotEpisodes", "default_cache_dir", "find_split", "sha256sum", "verify", "load_split",
+           "with_rotations", "download", "download_command", "locate_all", "MissingDataError", "DownloadError"]
 
 ENV_VAR = "MLCOURSE_OMNIGLOT"
+URL_ENV_VAR = "MLCOURSE_OMNIGLOT_URL"   # overrides OFFICIAL_URL (a mirror, or a local server in the tests)
 OFFICIAL_URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
 SPLITS = ("images_background", "images_evaluation", "images_background_small1", "images_background_small2")
+# The 2015 one-shot classification benchmark (run01..run20; read by mlcourse.data.oneshot.load_runs).
+BENCHMARK = "all_runs"
+_RELEASE_PATH = {BENCHMARK: "one-shot-classification/"}   # where a file sits under the release URL
 # sha256 of the official zips we have checked; other zips are read without verification.
 KNOWN_SHA256 = {
     "images_background_small1.zip": "f38eb80f801274ac2b4dff5b24289016bfaba4a7d5bb50deebf27104ad6cb8a4",
@@ -52,12 +59,22 @@ class MissingDataError(FileNotFoundError):
     """The Omniglot files are not where we looked; the message says how to provide them."""
 
 
+class DownloadError(ValueError):
+    """A download failed (network, HTTP status, truncated or corrupt file); nothing was written."""
+
+
+def download_command(split="images_background_small1") -> str:
+    """The one shell command that fetches ``split`` into the cache."""
+    return f"mlcourse data omniglot --split {split}"
+
+
 def _how_to_get(split, looked):
     where = "\n  ".join(str(p) for p in looked) or "(nowhere: no root, no $" + ENV_VAR + ", no cache)"
     return (f"Omniglot split {split!r} not found. Looked in:\n  {where}\n"
             f"Point the environment variable {ENV_VAR} at a folder holding {split}.zip (or the extracted "
             f"folder {split}/), e.g. `export {ENV_VAR}=/path/to/omniglot`, or pass root=..., or download it "
-            f"with mlcourse.data.omniglot.download({split!r}) (needs a network; source: {OFFICIAL_URL}).")
+            f"into the cache with `{download_command(split)}` (or mlcourse.data.omniglot.download({split!r}); "
+            f"needs a network; source: {OFFICIAL_URL}).")
 
 
 def default_cache_dir() -> Path:
@@ -102,13 +119,30 @@ def sha256sum(path) -> str:
     return h.hexdigest()
 
 
+def _recorded_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def expected_sha256(path):
+    """KNOWN_SHA256 by file name, else the digest recorded beside the zip at its first download, else None."""
+    path = Path(path)
+    if path.name in KNOWN_SHA256:
+        return KNOWN_SHA256[path.name]
+    rec = _recorded_path(path)
+    if rec.is_file():
+        text = rec.read_text().split()
+        if text and re.fullmatch(r"[0-9a-f]{64}", text[0]):
+            return text[0]
+    return None
+
+
 def verify(path, expected=None) -> str:
-    """Check a zip's sha256 against ``expected`` (default: KNOWN_SHA256 by file name); return the digest.
+    """Check a zip's sha256 against ``expected`` (default: ``expected_sha256(path)``); return the digest.
 
     Raises ValueError on a mismatch (a truncated or altered download): delete the file and fetch it again.
     """
     path = Path(path)
-    expected = expected or KNOWN_SHA256.get(path.name)
+    expected = expected or expected_sha256(path)
     digest = sha256sum(path)
     if expected is not None and digest != expected:
         raise ValueError(f"{path} has sha256 {digest} but {path.name} should have {expected}; the file is "
@@ -296,31 +330,105 @@ class OmniglotEpisodes:
         return xs, ys, xq, yq, pool[chosen]
 
 
-def download(split="images_background", dest=None, url=None, check_sha256=True, timeout=60) -> Path:
-    """Fetch ``<split>.zip`` from the official release (or ``url``) into dest (default: the cache).
+def _release_url(name, url=None) -> str:
+    """URL of ``name`` (a zip): ``url`` if it names a .zip, else ``url`` (or $MLCOURSE_OMNIGLOT_URL, else the
+    official release) as the base folder."""
+    if url and not url.endswith("/") and url.lower().endswith(".zip"):
+        return url
+    base = url or os.environ.get(URL_ENV_VAR) or OFFICIAL_URL
+    base = base if base.endswith("/") else base + "/"
+    return base + _RELEASE_PATH.get(name.removesuffix(".zip"), "") + name
 
-    Returns the zip's path; the file is written under a temporary name and moved into place only
-    once complete (and verified when its sha256 is known).  Already present and valid: no download.
+
+def _check_zip(path: Path, url: str):
+    """ValueError unless ``path`` is a complete zip whose members all pass their CRC check."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise DownloadError(f"{url} did not give a complete zip file ({e}): the download is truncated or the "
+                            "URL does not point at the zip; nothing was written, run the command again.") from None
+    if bad is not None:
+        raise DownloadError(f"{url} gave a corrupt zip (member {bad} fails its CRC check); nothing was written, "
+                            "run the command again.")
+
+
+def download(split="images_background", dest=None, url=None, check_sha256=True, timeout=60, overwrite=False,
+             progress=None) -> Path:
+    """Fetch ``<split>.zip`` from the official release into dest (default: the cache); return its path.
+
+    url: the zip's own URL, or a base folder that holds the release (default: $MLCOURSE_OMNIGLOT_URL, else
+    OFFICIAL_URL).  The file is written under a temporary name in dest and moved into place with
+    os.replace only once it is complete: a failed download (network error, HTTP error, fewer bytes than
+    announced, not a zip, a member failing its CRC, a wrong sha256) raises DownloadError (a ValueError)
+    and leaves nothing behind (with overwrite=True the old file stays as it was).
+    Checksums: a zip in KNOWN_SHA256 must match it.  For any other zip the sha256 is recorded at its first
+    download in ``<zip>.sha256`` beside it, and every later use (this function, load_split) verifies the
+    zip against that record.  Already present and valid (and overwrite=False): no download.
+    progress: optional callable(text) for one-line messages.
     """
+    say = progress or (lambda text: None)
+    if not isinstance(split, str) or not split:
+        raise TypeError(f"split must be a name such as 'images_background_small1', got {split!r}.")
     name = split if split.endswith(".zip") else f"{split}.zip"
     dest = Path(dest) if dest is not None else default_cache_dir() / "omniglot"
     target = dest / name
-    if target.exists():
+    if target.exists() and not overwrite:
         if check_sha256:
             verify(target)
+        say(f"{target} is already there" + (" (sha256 verified)" if check_sha256 and expected_sha256(target)
+                                             else "") + "; pass overwrite=True (--overwrite) to fetch it again.")
         return target
-    url = url or OFFICIAL_URL + name
+    url = _release_url(name, url)
     dest.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".zip.part")
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=dest)
+    tmp = Path(tmp)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, "wb") as f:
-            shutil.copyfileobj(r, f)
-        if check_sha256:
-            verify(tmp, KNOWN_SHA256.get(name))
-        if not zipfile.is_zipfile(tmp):
-            raise ValueError(f"{url} did not return a zip file; check the URL.")
+        say(f"downloading {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r, os.fdopen(fd, "wb") as f:
+                fd = None
+                announced = r.headers.get("Content-Length")
+                shutil.copyfileobj(r, f)
+                got = f.tell()
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+            reason = (f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError)
+                      else getattr(e, "reason", None) or repr(e))
+            raise DownloadError(f"could not download {url}: {reason}; check the network or the URL "
+                                f"(--url, or ${URL_ENV_VAR}); nothing was written.") from None
+        if announced is not None and announced.isdigit() and got != int(announced):
+            raise DownloadError(f"{url} sent {got} of {announced} bytes: the download is truncated; nothing was "
+                                "written, run the command again.")
+        _check_zip(tmp, url)
+        expected = KNOWN_SHA256.get(name) if check_sha256 else None
+        digest = sha256sum(tmp)
+        if expected is not None and digest != expected:
+            raise DownloadError(f"{url} gave a file with sha256 {digest} but {name} should have {expected}: the "
+                                "download is corrupt or not the official release; nothing was written.")
+        if check_sha256 and expected is None:
+            rec = _recorded_path(target)
+            part = rec.with_name(rec.name + ".part")
+            part.write_text(f"{digest}  {name}\n")
+            os.replace(part, rec)
+            say(f"sha256 of {name} is not known to mlcourse: recorded {digest} in {rec}; later uses verify "
+                "the zip against it.")
+        else:
+            say(f"sha256 {digest} verified")
         os.replace(tmp, target)
     finally:
+        if fd is not None:
+            os.close(fd)
         if tmp.exists():
             tmp.unlink()
     return target
+
+
+def locate_all(root=None) -> list:
+    """[(name, path or None)] for every split of SPLITS and the one-shot BENCHMARK: where each was found."""
+    out = []
+    for split in (*SPLITS, BENCHMARK):
+        try:
+            out.append((split, find_split(split, root)))
+        except MissingDataError:
+            out.append((split, None))
+    return out

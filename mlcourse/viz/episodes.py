@@ -21,7 +21,9 @@ def try_load_omniglot(split="images_background_small1", size=28):
     try:
         return omniglot.load_split(split, size=size)
     except omniglot.MissingDataError as e:
-        print(f"Omniglot panels are skipped. {e}")
+        print(f"Omniglot panels are skipped: the data are missing. To get them, run in a terminal\n\n"
+              f"    {omniglot.download_command(split)}\n\n"
+              f"(or `mlcourse data` to see where each split is looked for). Details: {e}")
         return None
 
 
