@@ -341,7 +341,7 @@ def cmd_eval_oneshot(args):
     if args.json:
         out = {k: v for k, v in result.items() if isinstance(v, (str, int, float, bool, list, dict, type(None)))}
         out.update(benchmark=os.path.abspath(args.path), runs=[r.name for r in runs], errors=errors, error=mean,
-                   ci95=ci95, checkpoint=args.checkpoint)
+                   ci95=ci95, checkpoint=result.get("checkpoint") or args.checkpoint)
         write_json_atomically(args.json, out)
         print(f"wrote {args.json}")
     return 0

@@ -5,6 +5,7 @@ folder and as a zip; the real benchmark is never used.
 """
 import importlib
 import json
+import os
 import shutil
 import sys
 import types
@@ -194,16 +195,44 @@ def test_eval_oneshot_bad_input_is_one_line_and_writes_nothing(bench, tmp_path, 
     assert fake_job == []   # nothing was evaluated
 
 
-def test_eval_oneshot_end_to_end_with_the_shipped_model(bench, tmp_path, capsys):
+def _job():
     try:
         job = importlib.import_module("mlcourse.experiments.omniglot_job")
     except ImportError:
         pytest.skip("the omniglot job is not there")
-    if not hasattr(job, "evaluate_oneshot"):
-        pytest.skip("the omniglot job has no evaluate_oneshot")
+    return job
+
+
+def test_eval_oneshot_end_to_end_with_a_checkpoint(bench, tmp_path, capsys):
+    """The real job on a fresh (untrained) ProtoNet checkpoint; checkpoints of another kind are one line."""
+    _job()
+    from mlcourse import conv, train
+    ckpt = tmp_path / "protonet.npz"
+    meta = {"method": "protonet", "protocol": "minimal background", "image_size": 28}
+    train.save_checkpoint(str(ckpt), conv.conv4_init(np.random.default_rng(0), channels=8), meta)
+    out_json = tmp_path / "oneshot.json"
+    code, out, err = run(capsys, "eval-oneshot", str(bench[1]), "--checkpoint", str(ckpt), "--json", str(out_json))
+    assert code == 0, err
+    summary = json.loads(out_json.read_text())
+    assert len(summary["errors"]) == 20 and summary["method"] == "protonet"
+    assert summary["checkpoint"] == str(ckpt.resolve())
+    assert all(0.0 <= e <= 1.0 for e in summary["errors"]) and summary["error"] < 0.9   # chance is 0.95
+    for name, bad_meta, match in (("other.npz", {"method": "sinusoid"}, "not an Omniglot checkpoint"),
+                                  ("big.npz", {**meta, "image_size": 105}, "105x105")):
+        train.save_checkpoint(str(tmp_path / name), conv.conv4_init(np.random.default_rng(0), channels=8), bad_meta)
+        code, _, err = run(capsys, "eval-oneshot", str(bench[0]), "--checkpoint", str(tmp_path / name),
+                           "--json", str(tmp_path / f"{name}.json"))
+        assert match in one_error_line(code, err)
+        assert not (tmp_path / f"{name}.json").exists()
+
+
+def test_eval_oneshot_end_to_end_with_the_shipped_model(bench, tmp_path, capsys):
+    job = _job()
+    if not os.path.exists(os.path.join(job._shipped_dir(), "protonet.npz")):
+        pytest.skip("the shipped ProtoNet (mlcourse/experiments/results/omniglot/protonet.npz) is not there yet")
     out_json = tmp_path / "oneshot.json"
     code, out, err = run(capsys, "eval-oneshot", str(bench[0]), "--json", str(out_json))
     assert code == 0, err
     summary = json.loads(out_json.read_text())
-    assert len(summary["errors"]) == 20 and 0.0 <= summary["error"] <= 1.0
+    assert len(summary["errors"]) == 20 and summary["method"] == "protonet"
     assert summary["error"] < 0.5   # a trained ProtoNet is far better than chance (95% error) on these runs
