@@ -39,8 +39,7 @@ def test_shipped_files_exist_inside_the_package():
     for name in ("summary.json", "maml.npz", "fomaml.npz", "reptile.npz", "pretrain.npz", "sinusoid.png"):
         assert os.path.exists(os.path.join(folder, name)), name
     assert os.path.exists(results.path("directions"))
-    assert set(results.available()) == {"sinusoid", "sinusoid_reptile5", "sinusoid_maml1step", "directions", "speed",
-                                        *results.EXTERNAL}
+    assert set(results.available()) == {*results.SINUSOID_RUNS, "directions", "speed", *results.EXTERNAL}
     for name in ("sinusoid_reptile5", "sinusoid_maml1step"):
         assert os.path.exists(os.path.join(results.path(name), "summary.json")), name
     assert folder.startswith(os.path.dirname(os.path.abspath(results.__file__)))

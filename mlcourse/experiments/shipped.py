@@ -30,17 +30,18 @@ PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # rewrites the files under RESULTS_DIR, in a source checkout only).  The equivalent user command,
 # which writes elsewhere, is `mlcourse train sinusoid` with the options in REFRESH_OPTIONS.
 COMMANDS = {name: f"mlcourse refresh-results {name}" for name in
-            ("sinusoid", "sinusoid_reptile5", "sinusoid_maml1step", "directions")}
+            ("sinusoid", "sinusoid_reptile5", "sinusoid_maml1step", "sinusoid_variants", "directions")}
 # The benchmark table the README quotes (machine-dependent; JAX and PyTorch in a side environment).
 COMMANDS["speed"] = "mlcourse refresh-results speed --reference-python /path/to/venv-with-jax-and-torch/bin/python"
-TRAINED = ("sinusoid", "sinusoid_reptile5", "sinusoid_maml1step", "directions")   # what `refresh-results` redoes by default
+TRAINED = ("sinusoid", "sinusoid_reptile5", "sinusoid_maml1step", "sinusoid_variants", "directions")   # what `refresh-results` redoes by default
 REFRESH_OPTIONS = {
     "sinusoid": dict(methods=("maml", "fomaml", "reptile", "pretrain")),
     "sinusoid_reptile5": dict(methods=("reptile",), inner_steps=5),
     "sinusoid_maml1step": dict(methods=("maml",), maml_loss="last", inner_steps=1),
+    "sinusoid_variants": dict(methods=("maml", "metasgd", "anil")),
 }
 
-SINUSOID_RUNS = ("sinusoid", "sinusoid_reptile5", "sinusoid_maml1step")  # folders written by `mlcourse train sinusoid`
+SINUSOID_RUNS = ("sinusoid", "sinusoid_reptile5", "sinusoid_maml1step", "sinusoid_variants")  # folders written by `mlcourse train sinusoid`
 
 # Results of the other jobs, each in the folder RESULTS_DIR/<name>/: name -> the module of
 # mlcourse.experiments that writes and reads it, through

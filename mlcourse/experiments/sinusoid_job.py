@@ -9,6 +9,10 @@ step and says nothing of the later ones the meta-test takes; scoring every step 
 initialisation from which each step helps (notebook 05, section 5, measures both).  ``--maml-loss last --inner-steps 1`` gives the
 paper's original objective.
 
+Also trains Meta-SGD (``metasgd``: the step sizes learned too; meta-tested with its learned step
+sizes) and ANIL (``anil``: only the last layer adapted, at meta-test too) with the same budget, the
+same objective and the same meta-test tasks.
+
 ``run`` is what ``mlcourse train sinusoid`` calls; notebook 05 loads its shipped output with
 ``mlcourse.experiments.shipped.load("sinusoid")``.
 """
@@ -21,13 +25,15 @@ import time
 
 import numpy as np
 
-from .. import baseline, maml, nets, reptile, tasks, train
+from .. import anil, baseline, maml, metasgd, nets, reptile, tasks, train
 
-__all__ = ["PAPER", "DEFAULTS", "METHODS", "run", "format_table", "format_k_table", "training_method",
-           "training_batches"]
+__all__ = ["PAPER", "PAPER_METASGD", "DEFAULTS", "METHODS", "run", "format_table", "format_k_table", "training_method",
+           "training_batches", "initial_params", "evaluate_method"]
 
 # Finn, Abbeel & Levine (2017), section 5.1: 5-shot MSE after 1 / 5 / 10 steps, and the meta-iterations they ran.
 PAPER = {"steps": [1, 5, 10], "maml": [0.67, 0.38, 0.35], "pretrain": [2.41, 2.23, 2.19], "iterations": 70000}
+# Li, Zhou, Chen & Li (2017), Table 1: 5-shot sinusoid regression MSE after one step, in their own setup.
+PAPER_METASGD = {"table": "Li et al. (2017), Table 1, 5-shot", "maml": 1.13, "metasgd": 0.90}
 
 DEFAULTS = dict(
     seed=0,
@@ -58,21 +64,28 @@ def _subset(result, steps):
     return out
 
 
-METHODS = ("maml", "fomaml", "reptile", "pretrain")
+METHODS = ("maml", "fomaml", "reptile", "pretrain", "metasgd", "anil")
 
 
 def training_method(method, cfg):
     """The value-and-grad function (params, batch) -> (loss, grad) that meta_train gets for `method`.
 
-    MAML's objective is cfg["maml_loss"] ("multistep" or the paper's "last"); the inner-loop methods
-    get cfg's alpha and inner_steps bound; the pretrained baseline has no inner loop.
+    MAML's objective is cfg["maml_loss"] ("multistep" or the paper's "last"), and so is Meta-SGD's and
+    ANIL's; the inner-loop methods get cfg's alpha and inner_steps bound (Meta-SGD only the steps: its
+    step sizes are learned, initialised in [0.005, 0.1]); the pretrained baseline has no inner loop.
     """
     if method == "pretrain":
         return baseline.pretrain_value_and_grad
+    if method in ("maml", "metasgd", "anil") and cfg["maml_loss"] not in ("multistep", "last"):
+        raise ValueError(f"maml_loss must be 'multistep' or 'last', got {cfg['maml_loss']!r}.")
+    multistep = cfg["maml_loss"] == "multistep"
+    if method == "metasgd":
+        fn = metasgd.metasgd_multistep_value_and_grad if multistep else metasgd.metasgd_value_and_grad
+        return functools.partial(fn, inner_steps=cfg["inner_steps"])
     if method == "maml":
-        if cfg["maml_loss"] not in ("multistep", "last"):
-            raise ValueError(f"maml_loss must be 'multistep' or 'last', got {cfg['maml_loss']!r}.")
-        fn = maml.multistep_value_and_grad if cfg["maml_loss"] == "multistep" else maml.maml_value_and_grad
+        fn = maml.multistep_value_and_grad if multistep else maml.maml_value_and_grad
+    elif method == "anil":
+        fn = anil.anil_multistep_value_and_grad if multistep else anil.anil_value_and_grad
     elif method == "fomaml":
         fn = maml.fomaml_value_and_grad
     elif method == "reptile":
@@ -90,14 +103,41 @@ def training_batches(cfg, dtype=np.float32):
 
 # Each method has its own random stream, fixed by its name, so its numbers do not depend on which
 # other methods are trained alongside it.
-METHOD_STREAMS = {"maml": 0, "pretrain": 1, "fomaml": 2, "reptile": 3}
+METHOD_STREAMS = {"maml": 0, "pretrain": 1, "fomaml": 2, "reptile": 3, "metasgd": 4, "anil": 5}
+
+
+def initial_params(method, rng, sizes):
+    """The parameters `method` starts from: the MLP's theta (nets.mlp_init, float32), for Meta-SGD with
+    its step sizes drawn next from the same stream, for ANIL split into body and head."""
+    theta = nets.mlp_init(rng, sizes, dtype=np.float32)
+    if method == "metasgd":
+        return metasgd.params_from_alpha(theta, metasgd.init_alpha(rng, theta))
+    if method == "anil":
+        return anil.split_mlp(theta)
+    return theta
+
+
+# How the methods whose inner loop is not MAML's adapt at meta-test (written into summary.json).
+ADAPTATION = {"metasgd": "Meta-SGD's learned per-parameter step sizes (alpha = exp(log_alpha)), not cfg alpha",
+              "anil": "SGD with cfg alpha on the last layer only; the body stays as meta-trained"}
+
+
+def evaluate_method(method, params, cfg, *, rng, k_shot, steps):
+    """Meta-test `method` on fresh tasks: MAML's SGD with alpha for the MLP methods, the learned
+    step sizes for Meta-SGD, head-only SGD with alpha for ANIL (same tasks for the same rng)."""
+    kw = dict(rng=rng, num_tasks=cfg["eval_tasks"], k_shot=k_shot, k_query=cfg["eval_k_query"], steps=steps)
+    if method == "metasgd":
+        return metasgd.evaluate(params, tasks.Sinusoid(), **kw)
+    if method == "anil":
+        return anil.evaluate(params, tasks.Sinusoid(), alpha=cfg["alpha"], **kw)
+    return train.evaluate(params, tasks.Sinusoid(), alpha=cfg["alpha"], **kw)
 
 
 def _train_one(job, progress):
     """Meta-train one method of the job: (method, theta, History, seconds)."""
     _, method, cfg = job
     rng = np.random.default_rng([cfg["seed"], METHOD_STREAMS[method]])
-    theta = nets.mlp_init(rng, [1, *cfg["hidden"], 1], dtype=np.float32)
+    theta = initial_params(method, rng, [1, *cfg["hidden"], 1])
     iters = cfg["pretrain_iterations"] if method == "pretrain" else cfg["iterations"]
     t0 = time.perf_counter()
     theta, hist = train.meta_train(theta, training_method(method, cfg), training_batches(cfg, np.float32), rng=rng,
@@ -147,7 +187,6 @@ def run(out_dir, *, progress=True, overwrite=False, methods=("maml", "pretrain")
         if clash:
             raise FileExistsError(f"{clash[0]} exists; pass --overwrite to replace it or choose another --out.")
     start = time.perf_counter()
-    dist = tasks.Sinusoid()
     sizes = [1, *cfg["hidden"], 1]
     jobs = [(i, m, cfg) for i, m in enumerate(methods)]
     workers = min(len(jobs), os.cpu_count() or 1) if workers is None else max(1, int(workers))
@@ -171,17 +210,18 @@ def run(out_dir, *, progress=True, overwrite=False, methods=("maml", "pretrain")
         train.save_checkpoint(ckpts[method], theta, hp, hist, overwrite=overwrite)
         thetas[method] = theta
         # Every method is scored on the same fresh tasks (same evaluation seed).
-        results[method] = train.evaluate(theta, dist, rng=np.random.default_rng([cfg["seed"], 999]),
-                                         num_tasks=cfg["eval_tasks"], k_shot=cfg["k_support"],
-                                         k_query=cfg["eval_k_query"], alpha=cfg["alpha"], steps=cfg["eval_steps"])
+        results[method] = evaluate_method(method, theta, cfg, rng=np.random.default_rng([cfg["seed"], 999]),
+                                          k_shot=cfg["k_support"], steps=cfg["eval_steps"])
         # The same model adapted from K = 5, 10 and 20 points (more data, better fits: how much?).
         # K equal to the training K is the evaluation above; other K get their own fresh tasks.
         results[method]["by_k"] = {
             str(k): _subset(results[method], (0, 1, 5, 10)) if k == cfg["k_support"] else
-            train.evaluate(theta, dist, rng=np.random.default_rng([cfg["seed"], 999, k]), num_tasks=cfg["eval_tasks"],
-                           k_shot=k, k_query=cfg["eval_k_query"], alpha=cfg["alpha"], steps=(0, 1, 5, 10))
+            evaluate_method(method, theta, cfg, rng=np.random.default_rng([cfg["seed"], 999, k]), k_shot=k,
+                            steps=(0, 1, 5, 10))
             for k in EVAL_K_SHOTS}
         results[method]["history"] = hist.as_dict()
+        if method in ADAPTATION:
+            results[method]["meta_test_adaptation"] = ADAPTATION[method]
     summary = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()},
                "paper": PAPER, "results": results, "train_seconds": timings, "workers": workers,
                # training in parallel processes, then every evaluation: what the command's user waits for

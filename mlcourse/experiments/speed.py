@@ -5,11 +5,14 @@
 
 The paper setup: MLP 1-40-40-1, meta-batch 25, K = 10 support + 10 query, float32, one thread.
 Every path (MAML through the public API ``maml.maml_grad``, FOMAML ``maml.fomaml_grad``, Reptile,
-MAML through autograd vectorised and as a per-task loop, JAX jit + vmap, PyTorch torch.func vmap)
+MAML through autograd vectorised and as a per-task loop, Meta-SGD and ANIL through autograd,
+JAX jit + vmap, PyTorch torch.func vmap)
 runs in its own fresh Python process that imports only what that path needs, loads theta and the
 batch from a file the parent wrote (the same data for every path), warms up, times `repeats`
 calls one by one and reports the median, its memory and its gradient; the parent checks each
-gradient against the public API's (largest difference relative to the largest entry).
+gradient against the public API's (largest difference relative to the largest entry): Meta-SGD's
+theta-gradient with every step size equal to alpha against MAML's, ANIL's against the mean of
+its single-task gradients.
 A round runs every path once, in an order that rotates from round to round; the table gives
 the median over rounds and the spread (min - max of the per-round medians).
 
@@ -55,6 +58,8 @@ PATHS = {
     "reptile": ("Reptile reptile.reptile_direction", "mlcourse", 1.0, "reptile"),
     "maml_autograd": ("MAML  autograd, vectorised batch", "mlcourse", 0.1, "maml"),
     "maml_loop": ("MAML  autograd, per-task loop", "mlcourse", 0.01, "maml"),
+    "metasgd": ("Meta-SGD metasgd.metasgd_value_and_grad", "mlcourse", 0.1, "maml"),
+    "anil": ("ANIL  anil.anil_value_and_grad", "mlcourse", 0.1, "anil"),
     "jax": ("MAML  JAX jit + vmap (reference)", "jax", 1.0, "maml"),
     "torch": ("MAML  PyTorch torch.func vmap (reference)", "torch", 0.3, "maml"),
 }
@@ -198,6 +203,18 @@ def _mlcourse_path(key, theta, data, alpha, steps):
         return lambda: reptile.reptile_direction(theta, batch, alpha, steps)
     if key == "maml_autograd":
         return lambda: maml.maml_grad(theta, batch, alpha, steps, backend="autograd")
+    if key == "metasgd":  # every learned step size = alpha: its theta-gradient is MAML's, the check compares that
+        from mlcourse import metasgd
+        params = metasgd.params_from_alpha(theta, tree.tree_map(lambda a: np.full_like(a, alpha), theta))
+        return lambda: metasgd.metasgd_value_and_grad(params, batch, steps)[1]["theta"]
+    if key == "anil":
+        from mlcourse import anil
+        params = anil.split_mlp(theta)
+
+        def anil_grad():
+            g = anil.anil_value_and_grad(params, batch, alpha, steps)[1]
+            return [*g["body"], g["head"]]
+        return anil_grad
 
     def per_task_loop():  # the baseline: one autograd MAML gradient per task, then the mean
         gs = [maml.maml_grad(theta, batch.task(i), alpha, steps, backend="autograd") for i in range(batch.num_tasks)]
@@ -433,7 +450,9 @@ def run(*, steps=(1, 5), repeats=300, rounds=3, quick=False, reference_python=No
                 grads[(p, m)] = np.load(grad_file)
                 workers[p] = w
         reference = {m: {"maml": grads.get(("maml", m)), "fomaml": grads.get(("fomaml", m)),
-                         "reptile": _reptile_reference(theta, batch, alpha, m)} for m in steps}
+                         "reptile": _reptile_reference(theta, batch, alpha, m),
+                         "anil": _anil_reference(theta, batch, alpha, m) if "anil" in run_paths else None}
+                     for m in steps}
     rows = []
     for m in steps:
         block = []
@@ -495,6 +514,15 @@ def run(*, steps=(1, 5), repeats=300, rounds=3, quick=False, reference_python=No
         "rows": rows,
         "summary": summary,
     }
+
+
+def _anil_reference(theta, batch, alpha, steps):
+    """ANIL's gradient as the mean of single-task gradients: a second computation to check the row against."""
+    from .. import anil, tree
+    params = anil.split_mlp(theta)
+    gs = [anil.anil_value_and_grad(params, batch.task(i), alpha, steps)[1] for i in range(batch.num_tasks)]
+    g = tree.scale(1.0 / len(gs), tree.tree_map(lambda *a: sum(a), *gs))
+    return _flat([*g["body"], g["head"]])
 
 
 def _fmt(v, spec, missing="n/a"):

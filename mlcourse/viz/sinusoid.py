@@ -3,11 +3,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import maml, nets, tasks
+from .. import anil, maml, metasgd, nets, tasks
 
-COLORS = {"maml": "C0", "fomaml": "C2", "reptile": "C3", "pretrain": "C1", "reptile5": "C4"}
+COLORS = {"maml": "C0", "fomaml": "C2", "reptile": "C3", "pretrain": "C1", "reptile5": "C4", "metasgd": "C5",
+          "anil": "C6"}
 LABELS = {"maml": "MAML", "fomaml": "FOMAML", "reptile": "Reptile", "pretrain": "pretrained",
-          "reptile5": "Reptile (5 inner steps)"}
+          "reptile5": "Reptile (5 inner steps)", "metasgd": "Meta-SGD", "anil": "ANIL"}
+
+
+def predict_after(theta, task, alpha, steps, xs):
+    """Predictions on xs after `steps` adaptation steps on the task's support set, for the MLP methods
+    (SGD with alpha), Meta-SGD ({"theta", "log_alpha"}: its learned step sizes) and ANIL ({"body", "head"})."""
+    if isinstance(theta, dict) and "log_alpha" in theta:
+        return nets.mlp_apply(metasgd.adapt(theta, task.x_support, task.y_support, steps), xs)
+    if isinstance(theta, dict) and "body" in theta:
+        head = anil.adapt_head(theta, task.x_support, task.y_support, alpha, steps)
+        return anil.head_apply(head, anil.mlp_body(theta["body"], xs))
+    return nets.mlp_apply(maml.adapt(theta, task.x_support, task.y_support, alpha, steps), xs)
 
 
 def fits_after_steps(ax_row, theta, batch, steps=(0, 1, 10), alpha=0.01, color="C0", label="MAML"):
@@ -19,8 +31,7 @@ def fits_after_steps(ax_row, theta, batch, steps=(0, 1, 10), alpha=0.01, color="
         ax.plot(xs[0, :, 0], tasks.Sinusoid.function(xs[0, :, 0], a, p), "k", lw=1.5, label="true task")
         ax.plot(task.x_support[0, :, 0], task.y_support[0, :, 0], "k^", ms=7, label=f"K={task.k_support} support")
         for j, s in enumerate(steps):
-            tp = maml.adapt(theta, task.x_support, task.y_support, alpha, s)
-            y = nets.mlp_apply(tp, xs.astype(task.x_support.dtype))
+            y = predict_after(theta, task, alpha, s, xs.astype(task.x_support.dtype))
             ax.plot(xs[0, :, 0], y[0, :, 0], color=color, lw=1.2, alpha=0.35 + 0.65 * (j + 1) / len(steps),
                     ls=["--", "-.", "-"][j % 3], label=f"{label}, {s} step{'s' if s != 1 else ''}")
         ax.set_ylim(-5.5, 5.5)

@@ -1,0 +1,196 @@
+"""ANIL, "almost no inner loop" (Raghu, Raghu, Bengio & Vinyals, 2020): adapt only the head.
+
+    model        f(x) = head(body(theta_body, x)),  head(phi) = phi W + b   (a linear last layer)
+    params       {"body": theta_body, "head": (W, b)},  W (features, d_out), b (d_out,)
+    inner step   (W, b)^(i+1) = (W, b)^(i) - alpha grad_(W, b) L_s      body held fixed
+    meta-loss    L(params) = mean over tasks of L_q(body, head'(body, head))
+    meta-grad    exact, through every inner step of the head (second order), for the body
+                 (meta-learned in the outer loop only) and the head's initialisation
+
+The features phi = body(theta_body, x) are computed once per set: the inner loop never touches
+the body, which is what makes ANIL cheap.  Any body works: a function body(theta_body, x) ->
+features, x (T, K, ...) -> (T, K, features) (``mlp_body`` for the MLP; a convolutional embedding
+the same way); ``split_mlp`` turns MLP parameters [(W1, b1), ..., (WL, bL)] into body and head.
+Same shape as ``maml``: ``anil_value_and_grad(params, batch, alpha, inner_steps)`` -> (loss, grad
+shaped like params), vectorised over the meta-batch.
+"""
+from __future__ import annotations
+
+import autograd.numpy as np
+import numpy as onp
+from autograd import value_and_grad as ag_value_and_grad
+
+from . import _evaluation, maml, nets, tree
+from ._validate import check_alpha, check_count
+
+__all__ = ["mlp_body", "split_mlp", "join_mlp", "anil_init", "head_apply", "check_head", "features", "adapt_head",
+           "anil_loss", "anil_value_and_grad", "anil_multistep_value_and_grad", "query_losses", "evaluate"]
+
+
+def mlp_body(theta_body, x):
+    """The MLP without its last layer: ReLU after every layer.  x (..., K, d_in) -> (..., K, h)."""
+    h = nets.mlp_apply(theta_body, x)
+    return h * (h > 0)
+
+
+def split_mlp(theta):
+    """MLP parameters [(W1, b1), ..., (WL, bL)] -> {"body": [(W1, b1), ..., (W_{L-1}, b_{L-1})], "head": (WL, bL)}."""
+    nets.check_mlp_params(theta)
+    if len(theta) < 2:
+        raise ValueError("an MLP needs at least two layers to split into a body and a linear head; "
+                         "build it with nets.mlp_init(rng, [1, 40, 40, 1]).")
+    W, b = theta[-1]
+    return {"body": [tuple(layer) for layer in theta[:-1]], "head": (W, b)}
+
+
+def join_mlp(params):
+    """The inverse of split_mlp: the full MLP [(W1, b1), ..., (WL, bL)]."""
+    return [*params["body"], tuple(params["head"])]
+
+
+def anil_init(rng, sizes, dtype=onp.float64):
+    """{"body", "head"} for an MLP of the given sizes (nets.mlp_init, then split_mlp)."""
+    return split_mlp(nets.mlp_init(rng, sizes, dtype=dtype))
+
+
+def head_apply(head, phi):
+    """phi W + b; shared head (W (h, d), b (d,)) or per-task (W (T, h, d), b (T, d)) with phi (T, K, h)."""
+    return nets.mlp_apply([head], phi)
+
+
+def _split(params):
+    if not isinstance(params, dict) or set(params) != {"body", "head"}:
+        raise TypeError('params must be a dict {"body": theta_body, "head": (W, b)} (anil.anil_init(rng, '
+                        "[1, 40, 40, 1]) or anil.split_mlp(theta) make one); got "
+                        + (f"a dict with keys {sorted(params)}" if isinstance(params, dict) else type(params).__name__)
+                        + ".")
+    return params["body"], params["head"]
+
+
+def check_head(head, phi_shape, y_dim=None):
+    """The head must be a linear layer (W (features, d_out), b (d_out,)) that fits the body's features."""
+    if not isinstance(head, (tuple, list)) or len(head) != 2:
+        raise TypeError(f"the head must be a pair (W, b) of a linear layer, got {type(head).__name__}.")
+    ws, bs = onp.shape(head[0]), onp.shape(head[1])
+    if len(ws) != 2 or len(bs) != 1 or ws[1] != bs[0]:
+        raise ValueError(f"the head must be (W (features, d_out), b (d_out,)); got W {ws} and b {bs}.")
+    if len(phi_shape) < 1 or phi_shape[-1] != ws[0]:
+        raise ValueError(f"the head W {ws} expects {ws[0]} features, but body(theta_body, x) gives features of "
+                         f"shape {tuple(phi_shape)} ({phi_shape[-1] if len(phi_shape) else 0} per example); make "
+                         f"the head with W of shape ({phi_shape[-1] if len(phi_shape) else '?'}, d_out).")
+    if y_dim is not None and ws[1] != y_dim:
+        raise ValueError(f"the head gives {ws[1]} outputs (W {ws}, b {bs}) but the data has y of size {y_dim}; "
+                         f"make the head with W of shape ({ws[0]}, {y_dim}) and b of shape ({y_dim},).")
+    return head
+
+
+def features(body, theta_body, x):
+    """phi = body(theta_body, x), checked to be (T, K, features)."""
+    phi = body(theta_body, x)
+    if np.ndim(phi) != np.ndim(x) or np.shape(phi)[:2] != np.shape(x)[:2]:
+        raise ValueError(f"body(theta_body, x) must map x {np.shape(x)} to features (T, K, features) with the "
+                         f"same first two axes; got {np.shape(phi)}. Flatten the features of each example.")
+    return phi
+
+
+def _check_params(params, body, batch, loss):
+    theta_body, head = _split(params)
+    leaves = tree.leaves(params) if not tree.is_traced(params) else []
+    for a in leaves:
+        a = onp.asarray(a)
+        if a.dtype.kind != "f":
+            raise TypeError(f"params must hold float arrays (float32 or float64), got dtype {a.dtype}.")
+    if leaves and not all(onp.all(onp.isfinite(a)) for a in leaves):
+        raise ValueError("params contain NaN or infinite values; re-initialise them (anil.anil_init) or lower "
+                         "the learning rates.")
+    if body is mlp_body:
+        nets.check_mlp_params(theta_body, batch.x_support.shape[-1], where="params['body']")
+    phi_shape = onp.shape(body(theta_body, batch.x_support[:1, :1])) if not tree.is_traced(params) else None
+    if phi_shape is not None:
+        check_head(head, phi_shape, batch.y_support.shape[-1] if loss is nets.mse else None)
+
+
+def _prepare(params, batch, alpha, inner_steps, body, loss):
+    alpha = check_alpha(alpha)
+    inner_steps = check_count(inner_steps, "inner_steps")
+    batch = maml._check_batch(batch)
+    _check_params(params, body, batch, loss)
+    dt = tree.leaves(params["head"])[0].dtype
+    if any(getattr(a, "dtype", None) != dt for a in (batch.x_support, batch.y_support, batch.x_query, batch.y_query)):
+        batch = batch.astype(dt)
+    return alpha, inner_steps, batch
+
+
+def _head_path(head, phi_s, y_s, alpha, steps, loss):
+    """head^(0), head^(1), ..., head^(steps) per task: SGD on the support loss of the features."""
+    h = tree.tile_tasks(list(head), np.shape(phi_s)[0])
+    yield h
+    for _ in range(steps):
+        h = maml.inner_update(h, phi_s, y_s, alpha, model=lambda hd, phi: head_apply(hd, phi), loss=loss)
+        yield h
+
+
+def adapt_head(params, x_support, y_support, alpha=0.01, steps=1, *, body=mlp_body, loss=nets.mse):
+    """The adapted head (W' (T, h, d), b' (T, d)) of every task; the body is not adapted."""
+    alpha, steps, batch = _prepare(params, maml.TaskBatch(x_support, y_support, x_support, y_support), alpha,
+                                   steps, body, loss)
+    phi_s = features(body, params["body"], batch.x_support)
+    *_, head = _head_path(params["head"], phi_s, batch.y_support, alpha, steps, loss)
+    return tuple(head)
+
+
+def _losses(params, batch, alpha, inner_steps, body, loss, multistep):
+    phi_s = features(body, params["body"], batch.x_support)
+    phi_q = features(body, params["body"], batch.x_query)
+    path = list(_head_path(params["head"], phi_s, batch.y_support, alpha, inner_steps, loss))
+    scored = path[1:] if multistep and inner_steps > 0 else path[-1:]
+    return sum(np.mean(loss(head_apply(h, phi_q), batch.y_query)) for h in scored) / len(scored)
+
+
+def anil_loss(params, batch, alpha=0.01, inner_steps=1, *, body=mlp_body, loss=nets.mse):
+    """Meta-objective: mean over tasks of L_q after `inner_steps` SGD steps of the head alone."""
+    alpha, inner_steps, batch = _prepare(params, batch, alpha, inner_steps, body, loss)
+    return _losses(params, batch, alpha, inner_steps, body, loss, False)
+
+
+def anil_value_and_grad(params, batch, alpha=0.01, inner_steps=1, *, body=mlp_body, loss=nets.mse):
+    """(meta-loss, exact second-order gradient for body and head), the gradient shaped like params."""
+    alpha, inner_steps, batch = _prepare(params, batch, alpha, inner_steps, body, loss)
+    value, g = ag_value_and_grad(_losses)(params, batch, alpha, inner_steps, body, loss, False)
+    return value, _like(params, g)
+
+
+def anil_multistep_value_and_grad(params, batch, alpha=0.01, inner_steps=1, *, body=mlp_body, loss=nets.mse):
+    """(multi-step meta-loss: mean over j = 1..m of L_q after j head steps, its exact gradient)."""
+    alpha, inner_steps, batch = _prepare(params, batch, alpha, inner_steps, body, loss)
+    value, g = ag_value_and_grad(_losses)(params, batch, alpha, inner_steps, body, loss, True)
+    return value, _like(params, g)
+
+
+def _like(params, g):
+    """The gradient in params' containers (the head stays a pair of the type it came in)."""
+    return {"body": g["body"], "head": type(params["head"])(g["head"])}
+
+
+def query_losses(params, batch, alpha=0.01, steps=(0, 1, 10), *, body=mlp_body, loss=nets.mse):
+    """Per-task query loss after each step count in `steps` (head adapted only): (len(steps), T)."""
+    steps = [check_count(s, "steps") for s in steps]
+    if any(b < a for a, b in zip(steps, steps[1:])):
+        raise ValueError(f"steps must be increasing, got {list(steps)}.")
+    alpha, _, batch = _prepare(params, batch, alpha, 0, body, loss)
+    phi_s = features(body, params["body"], batch.x_support)
+    phi_q = features(body, params["body"], batch.x_query)
+    out = onp.zeros((len(steps), batch.num_tasks))
+    for s, h in enumerate(_head_path(params["head"], phi_s, batch.y_support, alpha, max(steps, default=0), loss)):
+        for j in [j for j, sj in enumerate(steps) if sj == s]:
+            out[j] = loss(head_apply(h, phi_q), batch.y_query)
+    return out
+
+
+def evaluate(params, task_dist, *, rng, num_tasks=600, k_shot=5, k_query=100, alpha=0.01, steps=(0, 1, 5, 10),
+             body=mlp_body, loss=nets.mse, chunk=100):
+    """Meta-test: adapt the head on K fresh points per task; the same tasks and summary as ``train.evaluate``."""
+    _split(params)
+    return _evaluation.evaluate_with(lambda b: query_losses(params, b, alpha, steps, body=body, loss=loss),
+                                     params["head"], task_dist, rng=rng, num_tasks=num_tasks, k_shot=k_shot,
+                                     k_query=k_query, steps=steps, chunk=chunk)
