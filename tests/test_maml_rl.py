@@ -119,3 +119,33 @@ def test_policy_of_the_wrong_shape_is_a_clear_error(tmp_path):
         maml_rl.maml_rl_value_and_grad(bad, batch)
     with pytest.raises(ValueError, match="keys"):
         maml_rl.maml_rl_value_and_grad([(np.zeros((2, 2)), np.zeros(2))], batch)
+
+
+def test_checkpoint_of_the_wrong_shape_is_a_clear_error(tmp_path):
+    from mlcourse import nets
+    from mlcourse.experiments import navigation_job
+    path = str(tmp_path / "sine.npz")
+    train.save_checkpoint(path, nets.mlp_init(np.random.default_rng(0), [1, 40, 40, 1]))   # a sinusoid MLP
+    with pytest.raises(ValueError, match="does not hold a navigation policy of the right shape"):
+        navigation_job.load_policy(path)
+    good = str(tmp_path / "nav.npz")
+    train.save_checkpoint(good, policy.init(np.random.default_rng(0), (2, 8, 8, 2)))
+    with pytest.raises(ValueError, match="hidden sizes"):
+        navigation_job.load_policy(good, {"hidden": [100, 100]})
+    theta, _ = navigation_job.load_policy(good, {"hidden": [8, 8]})
+    assert theta["mlp"][0][0].shape == (2, 8)
+
+
+def test_job_refuses_to_overwrite_and_checks_settings_before_training(tmp_path):
+    from mlcourse.experiments import navigation_job
+    small = dict(iterations=1, pretrain_iterations=1, meta_batch_size=2, num_trajectories=2, hidden=(4, 4),
+                 eval_goals=2, eval_trajectories=2, eval_steps=1)
+    s = navigation_job.run(str(tmp_path), progress=False, workers=1, log=lambda *a: None, **small)
+    assert set(s["results"]) == {"maml", "pretrained", "random"} and s["results"]["maml"]["steps"] == [0, 1]
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        navigation_job.run(str(tmp_path), progress=False, workers=1, **small)
+    with pytest.raises(ValueError, match="alpha"):
+        navigation_job.run(str(tmp_path / "x"), progress=False, workers=1, **dict(small, alpha=-1.0))
+    loaded = navigation_job.load_shipped(str(tmp_path))
+    again = navigation_job.evaluate(loaded["theta"]["maml"], loaded["config"], [1])
+    np.testing.assert_allclose(again[:, 0], np.array(s["results"]["maml"]["per_goal"])[:, 1], rtol=1e-5)

@@ -1,0 +1,301 @@
+"""MAML for reinforcement learning on 2D point navigation (MAML paper, section 5.3): train and meta-test.
+
+Setup of Finn, Abbeel & Levine (2017): goals uniform in [-0.5, 0.5]^2, horizon 100, a Gaussian
+MLP policy 2-100-100-2 (ReLU, learned state-independent log std), the linear feature baseline,
+one inner policy-gradient step with alpha = 0.1 from 20 trajectories per task, meta-batch 20
+tasks.  Meta-test as the paper's evaluation: new goals, 40 trajectories per step, the average
+return after 0, 1, 2 and 3 policy-gradient steps (each step samples 40 fresh trajectories).
+
+Three methods, scored on the same goals with the same exploration noise:
+    maml        meta-trained (maml_rl.maml_rl_value_and_grad, second order by default)
+    pretrained  one policy trained on all goals with REINFORCE (policy_gradient.pretrain_value_and_grad)
+    random      the random initialisation, fine-tuned the same way
+
+Outer optimiser: Adam on the meta-policy-gradient (the paper used TRPO, a KL-constrained natural
+gradient step; Adam through the course's one outer loop train.meta_train, with a cosine-decayed
+learning rate and gradient steps normalised per coordinate, keeps each update small in the same
+spirit without conjugate gradients and a line search).
+
+``run`` is what ``mlcourse train navigation`` calls; notebook 08 loads the shipped output with
+``mlcourse.experiments.shipped.load("navigation")``.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+
+import numpy as np
+
+from .. import train
+from .._validate import check_alpha, check_count
+from ..rl import maml_rl, point_navigation, policy, policy_gradient
+
+__all__ = ["PAPER", "DEFAULTS", "METHODS", "run", "evaluate", "eval_goals", "eval_noise", "format_table",
+           "load_policy", "add_arguments", "cli", "refresh_shipped", "load_shipped"]
+
+# Finn, Abbeel & Levine (2017), section 5.3, 2D navigation: average return after 0 / 1 / 2 / 3
+# policy-gradient steps on 40 new goals.  MAML from the paper's figure and text; the baselines from
+# the results the authors released with their code (rllab maml_examples, icml_point_results).
+PAPER = {"steps": [0, 1, 2, 3],
+         "maml": [-40.41, -11.68, -3.33, -3.23],
+         "pretrained": [-40.81, -19.73, -11.72, -8.47],
+         "random": [-82.66, -57.96, -53.84, -46.81],
+         "eval_goals": 40, "eval_trajectories": 40, "alpha": 0.1, "outer": "TRPO"}
+
+METHODS = ("maml", "pretrained", "random")
+METHOD_STREAMS = {"maml": 0, "pretrained": 1, "random": 2}
+
+DEFAULTS = dict(
+    seed=0,
+    iterations=700,           # MAML meta-iterations (Adam steps; the released code of the paper: 100 TRPO steps)
+    pretrain_iterations=700,  # REINFORCE iterations of the pretrained baseline
+    meta_batch_size=20,       # tasks per meta-batch, as in the paper
+    num_trajectories=20,      # trajectories per task for the inner step (and the post-adaptation batch)
+    alpha=0.1,                # inner step size, as in the paper (train and test)
+    inner_steps=1,            # inner steps during meta-training, as in the paper
+    first_order=False,        # True: the first-order variant
+    beta=3e-3,                # Adam's outer learning rate, cosine-decayed to 0 over the iterations
+    hidden=(100, 100),        # the paper's policy
+    gamma=0.99,               # discount of the returns-to-go (the paper's code)
+    eval_goals=100,           # new goals at meta-test (the paper: 40)
+    eval_trajectories=40,     # per adaptation step, as in the paper
+    eval_steps=3,
+    dtype="float32",
+)
+
+
+def _check_settings(cfg):
+    """Every value the job uses, checked before any training (a bad one fails in seconds)."""
+    check_alpha(cfg["alpha"])
+    check_alpha(cfg["beta"], "beta")
+    if cfg["beta"] == 0:
+        raise ValueError("beta must be > 0 (Adam's outer learning rate), for example --beta 0.003.")
+    for key, low in (("iterations", 0), ("pretrain_iterations", 0), ("meta_batch_size", 1), ("num_trajectories", 1),
+                     ("inner_steps", 0), ("eval_goals", 2), ("eval_trajectories", 2), ("eval_steps", 0)):
+        check_count(cfg[key], key, low)
+    if not isinstance(cfg["seed"], int) or isinstance(cfg["seed"], bool) or cfg["seed"] < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {cfg['seed']!r}.")
+    if cfg["dtype"] not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {cfg['dtype']!r}.")
+    if not (0.0 <= cfg["gamma"] <= 1.0):
+        raise ValueError(f"gamma must be a discount in [0, 1], got {cfg['gamma']!r}.")
+
+
+def _sizes(cfg):
+    return (2, *[int(h) for h in cfg["hidden"]], 2)
+
+
+def initial_params(method, cfg):
+    """The starting policy of each method, from its own random stream (MAML's and the random one differ)."""
+    rng = np.random.default_rng([cfg["seed"], METHOD_STREAMS[method]])
+    return policy.init(rng, _sizes(cfg), dtype=np.dtype(cfg["dtype"]).type), rng
+
+
+def training_method(method, cfg):
+    if method == "maml":
+        return functools.partial(maml_rl.maml_rl_value_and_grad, alpha=cfg["alpha"], inner_steps=cfg["inner_steps"],
+                                 gamma=cfg["gamma"], first_order=cfg["first_order"])
+    if method == "pretrained":
+        return functools.partial(policy_gradient.pretrain_value_and_grad, gamma=cfg["gamma"])
+    raise ValueError(f"unknown method {method!r}; trained methods are 'maml' and 'pretrained'.")
+
+
+def _train_one(method, cfg, progress=False):
+    """(method, theta, History, seconds) of one trained method."""
+    theta, rng = initial_params(method, cfg)
+    iters = cfg["iterations"] if method == "maml" else cfg["pretrain_iterations"]
+    inner = cfg["inner_steps"] if method == "maml" else 0
+    batches = maml_rl.meta_batches(cfg["meta_batch_size"], cfg["num_trajectories"], inner,
+                                   dtype=np.dtype(cfg["dtype"]).type)
+    t0 = time.perf_counter()
+    theta, hist = train.meta_train(theta, training_method(method, cfg), batches, rng=rng, iterations=iters,
+                                   schedule=train.cosine(cfg["beta"], max(iters, 1)), progress=progress, log_every=10)
+    return method, theta, hist, time.perf_counter() - t0
+
+
+def eval_goals(cfg, num_goals=None):
+    """The meta-test goals: (eval_goals, 2), the same for every method."""
+    return point_navigation.sample_goals(np.random.default_rng([cfg["seed"], 999]), num_goals or cfg["eval_goals"])
+
+
+def eval_noise(cfg, goal_indices, dtype=None):
+    """Exploration noise (eval_steps + 1, K, 40, T, 2): one stream per goal index (a subset gives the same numbers)."""
+    dtype = dtype or np.dtype(cfg["dtype"]).type
+    per_goal = [np.random.default_rng([cfg["seed"], 998, int(i)]).standard_normal(
+        (cfg["eval_steps"] + 1, cfg["eval_trajectories"], point_navigation.HORIZON, 2)).astype(dtype)
+        for i in goal_indices]
+    return np.stack(per_goal, axis=1)
+
+
+def evaluate(theta, cfg, goal_indices=None):
+    """Average return per goal after 0..eval_steps steps: (eval_steps + 1, len(goal_indices)).
+
+    Goals eval_goals(cfg)[goal_indices] (default: all), each with its own noise stream.
+    """
+    goals = eval_goals(cfg)
+    idx = np.arange(len(goals)) if goal_indices is None else np.asarray(goal_indices)
+    out = []
+    for start in range(0, len(idx), 50):   # 50 goals x 40 trajectories at a time bounds the memory
+        part = idx[start:start + 50]
+        out.append(maml_rl.adaptation_returns(theta, goals[part], alpha=cfg["alpha"], steps=cfg["eval_steps"],
+                                              gamma=cfg["gamma"], noise=eval_noise(cfg, part)))
+    return np.concatenate(out, axis=1)
+
+
+def _stats(R):
+    n = R.shape[1]
+    return {"steps": list(range(R.shape[0])), "return": R.mean(axis=1).tolist(),
+            "ci95": (1.96 * R.std(axis=1, ddof=1) / np.sqrt(n)).tolist(), "num_goals": int(n),
+            "per_goal": R.tolist()}
+
+
+def load_policy(path, cfg=None):
+    """(theta, hparams) of a navigation checkpoint; a ValueError when it does not hold a 2D policy."""
+    theta, hparams, _ = train.load_checkpoint(path)
+    try:
+        policy.check_params(theta, per_task=False)
+    except ValueError as e:
+        raise ValueError(f"{path} does not hold a navigation policy of the right shape: {e} "
+                         "Use a checkpoint written by `mlcourse train navigation`.") from None
+    if cfg is not None and [np.shape(W)[1] for W, _ in theta["mlp"][:-1]] != [int(h) for h in cfg["hidden"]]:
+        raise ValueError(f"{path} holds a policy with hidden sizes {[np.shape(W)[1] for W, _ in theta['mlp'][:-1]]}, "
+                         f"the run expects {list(cfg['hidden'])}; pass the matching --hidden.")
+    return theta, hparams
+
+
+def run(out_dir, *, progress=True, overwrite=False, log=print, refresh_shipped=False, workers=2, **overrides):
+    """Train MAML and the pretrained baseline (side by side), meta-test the three methods, write
+    maml.npz, pretrained.npz, random.npz and summary.json into out_dir; returns the summary."""
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {sorted(unknown)}; choose from {sorted(DEFAULTS)}.")
+    cfg = dict(DEFAULTS, **overrides)
+    cfg["hidden"] = tuple(int(h) for h in cfg["hidden"])
+    _check_settings(cfg)
+    from .shipped import check_out_dir
+    check_out_dir(out_dir, refresh_shipped)
+    ckpts = {m: os.path.join(out_dir, f"{m}.npz") for m in METHODS}
+    if not overwrite:
+        clash = [p for p in [*ckpts.values(), os.path.join(out_dir, "summary.json")] if os.path.exists(p)]
+        if clash:
+            raise FileExistsError(f"{clash[0]} exists; pass --overwrite to replace it or choose another --out.")
+    os.makedirs(out_dir, exist_ok=True)
+    start = time.perf_counter()
+    if workers > 1:   # the pretrained baseline in a second process while MAML trains here (own seeds: same numbers)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from .._runtime import tune_allocator
+        log("training maml here and the pretrained baseline in a second process")
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=tune_allocator) as pool:
+            other = pool.submit(_train_one, "pretrained", cfg, False)
+            trained = [_train_one("maml", cfg, progress), other.result()]
+    else:
+        trained = [_train_one("maml", cfg, progress), _train_one("pretrained", cfg, progress)]
+    train_wall = time.perf_counter() - start
+    thetas, timings, histories = {}, {}, {}
+    for method, theta, hist, seconds in trained:
+        iters = cfg["iterations"] if method == "maml" else cfg["pretrain_iterations"]
+        log(f"{method}: {iters} iterations in {seconds:.1f} s ({seconds / max(iters, 1):.3f} s per iteration)")
+        thetas[method], timings[method], histories[method] = theta, seconds, hist
+    thetas["random"] = initial_params("random", cfg)[0]
+    histories["random"] = None
+    results = {}
+    for method in METHODS:
+        hp = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
+        hp.update(method=method, sizes=list(_sizes(cfg)), task="navigation")
+        train.save_checkpoint(ckpts[method], thetas[method], hp, histories[method], overwrite=overwrite)
+        t0 = time.perf_counter()
+        results[method] = _stats(evaluate(thetas[method], cfg))
+        results[method]["eval_seconds"] = time.perf_counter() - t0
+        if histories[method] is not None:
+            results[method]["history"] = histories[method].as_dict()
+    summary = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()},
+               "paper": PAPER, "results": results, "train_seconds": timings, "train_wall_seconds": train_wall,
+               "seconds_per_iteration": {m: timings[m] / max(cfg["iterations" if m == "maml" else
+                                                                  "pretrain_iterations"], 1) for m in timings},
+               "wall_seconds": time.perf_counter() - start, "workers": workers,
+               "checkpoints": {m: os.path.basename(p) for m, p in ckpts.items()}}
+    tmp = os.path.join(out_dir, "summary.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(summary, f, indent=1)
+    os.replace(tmp, os.path.join(out_dir, "summary.json"))
+    return summary
+
+
+def format_table(summary):
+    """Average return after k steps: ours (with 95% interval over goals) beside the paper's rows."""
+    res, cfg = summary["results"], summary["config"]
+    n = res["maml"]["num_goals"]
+    lines = [f"2D navigation: average return on {n} new goals after k policy-gradient steps "
+             f"(alpha = {cfg['alpha']}, {cfg['eval_trajectories']} trajectories per step; paper: "
+             f"{PAPER['eval_goals']} goals)",
+             f"{'method':>22} | " + " | ".join(f"{'k = ' + str(s):>15}" for s in res["maml"]["steps"])]
+    lines.append("-" * len(lines[-1]))
+    for m in METHODS:
+        r = res[m]
+        lines.append(f"{m + ' (ours)':>22} | " + " | ".join(f"{v:>7.2f} ± {c:<5.2f}" for v, c in zip(r["return"], r["ci95"])))
+        lines.append(f"{m + ' (paper)':>22} | " + " | ".join(f"{v:>15.2f}" for v in PAPER[m]))
+    t = summary["train_seconds"]
+    lines.append(f"meta-training: maml {cfg['iterations']} iterations in {t['maml']:.0f} s, pretrained "
+                 f"{cfg['pretrain_iterations']} in {t['pretrained']:.0f} s (side by side); wall time "
+                 f"{summary['wall_seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# `mlcourse train navigation` and the shipped results.
+
+def add_arguments(p):
+    d = DEFAULTS
+    p.add_argument("--out", default=os.path.join("runs", "navigation"), help="folder for checkpoints and summary.json")
+    p.add_argument("--overwrite", action="store_true", help="replace existing checkpoints in --out")
+    p.add_argument("--seed", type=int, default=d["seed"])
+    p.add_argument("--iterations", type=int, default=d["iterations"], help="MAML meta-iterations")
+    p.add_argument("--pretrain-iterations", type=int, default=d["pretrain_iterations"])
+    p.add_argument("--beta", type=float, default=d["beta"], help="Adam's outer learning rate")
+    p.add_argument("--alpha", type=float, default=d["alpha"], help="inner step size (train and test)")
+    p.add_argument("--meta-batch-size", type=int, default=d["meta_batch_size"])
+    p.add_argument("--num-trajectories", type=int, default=d["num_trajectories"])
+    p.add_argument("--first-order", action="store_true", help="train the first-order variant")
+    p.add_argument("--hidden", default=",".join(map(str, d["hidden"])), help="hidden sizes, e.g. 100,100")
+    p.add_argument("--eval-goals", type=int, default=d["eval_goals"])
+    p.add_argument("--workers", type=int, default=2, help="1: train MAML and the baseline one after the other")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def cli(args):
+    try:
+        hidden = tuple(int(h) for h in args.hidden.split(","))
+    except ValueError:
+        raise ValueError(f"--hidden must be comma-separated integers such as 100,100, got {args.hidden!r}.") from None
+    summary = run(args.out, progress=not args.no_progress, overwrite=args.overwrite, workers=args.workers,
+                  seed=args.seed, iterations=args.iterations, pretrain_iterations=args.pretrain_iterations,
+                  beta=args.beta, alpha=args.alpha, meta_batch_size=args.meta_batch_size,
+                  num_trajectories=args.num_trajectories, first_order=args.first_order, hidden=hidden,
+                  eval_goals=args.eval_goals)
+    print(format_table(summary))
+    print(f"checkpoints and summary.json in {args.out}")
+    return 0
+
+
+def refresh_shipped(folder, progress=True, reference_python=None):
+    """Recompute the shipped run (the defaults) into folder, replacing it."""
+    summary = run(folder, progress=progress, overwrite=True, refresh_shipped=True)
+    print(format_table(summary))
+    return summary
+
+
+def load_shipped(folder):
+    """{"summary", "theta": {method: policy}, "config", "dir"} of a run folder."""
+    path = os.path.join(folder, "summary.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no summary.json in {folder}; run `mlcourse train navigation --out {folder}` "
+                                "(or `mlcourse refresh-results navigation`) first.")
+    with open(path) as f:
+        summary = json.load(f)
+    cfg = dict(summary["config"])
+    theta = {m: load_policy(os.path.join(folder, name), cfg)[0] for m, name in summary["checkpoints"].items()}
+    return {"summary": summary, "theta": theta, "config": cfg, "dir": folder}
