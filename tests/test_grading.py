@@ -411,3 +411,10 @@ def test_assign_only_regenerates_the_named_assignment(tmp_path):
     assert [os.path.basename(w) for w in written] == ["ex02_b.ipynb"]
     with pytest.raises(ValueError, match="no solution notebook for ex09"):
         assign.assign(str(tmp_path), str(tmp_path / "ex"), run=False, only=["ex09"])
+
+
+def test_the_readme_counts_the_assignments_and_questions_of_the_bank():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    last = list(bank.ASSIGNMENTS)[-1]
+    assert f"(ex01–{last}, {len(bank.QUESTIONS)} questions" in readme
