@@ -133,3 +133,20 @@ def test_checkpoint_with_non_finite_step_sizes_is_refused(tmp_path):
     train.save_checkpoint(tmp_path / "maml.npz", params["theta"])
     with pytest.raises(ValueError, match="not a Meta-SGD checkpoint"):
         metasgd.load(tmp_path / "maml.npz")
+
+
+def test_main_job_trains_and_meta_tests_metasgd_and_anil(tmp_path):
+    from mlcourse import anil
+    from mlcourse.experiments import sinusoid_job
+    assert {"metasgd", "anil"} <= set(sinusoid_job.METHODS)
+    assert len(set(sinusoid_job.METHOD_STREAMS.values())) == len(sinusoid_job.METHOD_STREAMS)
+    s = sinusoid_job.run(tmp_path / "run", methods=("metasgd", "anil"), iterations=3, eval_tasks=10, workers=1,
+                         progress=False, log=lambda *a: None, hidden=(6, 6))
+    assert "learned" in s["results"]["metasgd"]["meta_test_adaptation"]
+    params, hp, _ = metasgd.load(tmp_path / "run" / "metasgd.npz")
+    assert hp["method"] == "metasgd" and set(params) == {"theta", "log_alpha"}
+    again = metasgd.evaluate(params, tasks.Sinusoid(), rng=np.random.default_rng([0, 999]), num_tasks=10, k_shot=5,
+                             k_query=100, steps=s["config"]["eval_steps"])
+    np.testing.assert_allclose(again["mse"], s["results"]["metasgd"]["mse"], rtol=1e-6)
+    a, _, _ = train.load_checkpoint(tmp_path / "run" / "anil.npz")
+    assert set(a) == {"body", "head"} and anil.anil_loss(a, tasks.Sinusoid().sample(np.random.default_rng(0), 2, 5, 5)) > 0
