@@ -10,7 +10,7 @@ import pytest
 
 from mlcourse.experiments import speed
 
-FAST = ("maml", "fomaml", "reptile", "maml_autograd")
+FAST = ("maml", "fomaml", "reptile", "maml_autograd", "metasgd", "anil")
 
 
 @pytest.fixture(scope="module")
