@@ -329,14 +329,20 @@ def embedding_size(image_size=28, blocks=4, channels=64):
 
 
 def conv4_init(rng, channels=64, blocks=4, in_channels=1, dtype=np.float32):
-    """[(W, gamma, beta)] per block: W (3, 3, C_in, C_out) He-normal (std sqrt(2 / (9 C_in))), gamma = 1, beta = 0."""
+    """[(W, gamma, beta)] per block: W (3, 3, C_in, C_out) ~ U(-1/sqrt(9 C_in), 1/sqrt(9 C_in)), gamma = 1, beta = 0.
+
+    The uniform range is PyTorch's default for Conv2d.  BatchNorm makes each block indifferent to the
+    scale of W, but Adam's steps have a fixed size, so smaller weights learn faster: this range trains
+    markedly faster than He-normal (std sqrt(2 / (9 C_in)), 2.4x larger) in the same number of episodes.
+    """
     check_rng(rng)
     channels = check_count(channels, "channels", 1)
     blocks = check_count(blocks, "blocks", 1)
     in_channels = check_count(in_channels, "in_channels", 1)
     theta, c_in = [], in_channels
     for _ in range(blocks):
-        W = rng.standard_normal((3, 3, c_in, channels)) * np.sqrt(2.0 / (9 * c_in))
+        bound = 1.0 / np.sqrt(9 * c_in)
+        W = rng.uniform(-bound, bound, size=(3, 3, c_in, channels))
         theta.append((W.astype(dtype), np.ones(channels, dtype), np.zeros(channels, dtype)))
         c_in = channels
     return theta

@@ -225,6 +225,11 @@ def run(method, out, *, seed=0, hparams=None, time_budget=None, overwrite=False,
              "hparams": hp, "num_params": conv.num_params(theta), "load_seconds": load_seconds,
              "eval_seconds": eval_seconds, "a": scores["a"], "b": scores["b"],
              "adapt_seconds_per_episode": {k: scores[k]["seconds_per_episode"] for k in scores},
+             # what changes per test episode: nothing for ProtoNet (prototypes are averages), all of
+             # theta plus the n_way-way head for MAML / FOMAML
+             "adapted_parameters": {k: 0 if method == "protonet" else
+                                    conv.num_params(theta) + (conv.embedding_size() + 1) * episodes[k].n_way
+                                    for k in episodes},
              "checkpoint": os.path.basename(ckpt), "checkpoint_bytes": os.path.getsize(ckpt),
              "command": command or f"mlcourse train omniglot --method {method}", "wall_seconds": None}
     entry["wall_seconds"] = time.perf_counter() - wall0

@@ -1,0 +1,73 @@
+"""Audit of the shipped Omniglot results (mlcourse/experiments/results/omniglot, `mlcourse refresh-results omniglot`).
+
+The summary is what its checkpoints give: a prefix of the protocol's fixed episodes is re-scored
+from the shipped checkpoints and compared with the per-episode accuracies stored in summary.json;
+the shipped runs fit their time budget, and the benchmark's ratio and loader speed-up are as the README
+states.
+"""
+import os
+
+import numpy as np
+import pytest
+
+from mlcourse.data import omniglot, protocol
+from mlcourse.experiments import omniglot_job as job
+from mlcourse.experiments import shipped
+
+FOLDER = os.path.join(shipped.RESULTS_DIR, "omniglot")
+pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(FOLDER, "summary.json")),
+                                reason="no shipped Omniglot results yet")
+needs_data = pytest.mark.skipif(not os.environ.get(omniglot.ENV_VAR), reason="needs $MLCOURSE_OMNIGLOT (conftest.py)")
+SUBSET = {"protonet": 40, "fomaml": 10, "maml": 10}
+
+
+@pytest.fixture(scope="module")
+def res():
+    return shipped.load("omniglot")
+
+
+def test_summary_numbers_follow_from_the_per_episode_scores(res):
+    for method, e in res["summary"]["methods"].items():
+        for k in "ab":
+            acc = np.asarray(e[k]["per_episode_accuracy"])
+            assert len(acc) == e[k]["episodes"] == protocol.NUM_EPISODES
+            assert abs(e[k]["accuracy"] - acc.mean()) < 1e-6 and abs(e[k]["error"] - (1 - acc.mean())) < 1e-6
+            assert abs(e[k]["ci95"] - 1.96 * acc.std(ddof=1) / np.sqrt(len(acc))) < 1e-6
+
+
+def test_checkpoints_are_small_float32_and_of_their_method(res):
+    for method in res["summary"]["methods"]:
+        path = os.path.join(FOLDER, f"{method}.npz")
+        assert os.path.getsize(path) < 600_000
+        got, theta, hp = job.load_model(path, method)
+        assert all(a.dtype == np.float32 for block in theta for a in block)
+
+
+@needs_data
+def test_summary_is_what_the_checkpoints_give(res):
+    episodes = protocol.evaluation_episodes()
+    for method, e in res["summary"]["methods"].items():
+        _, theta, hp = job.load_model(os.path.join(FOLDER, f"{method}.npz"), method)
+        for k in "ab":
+            n = SUBSET[method]
+            acc, _ = job.evaluate(method, theta, hp, episodes[k].subset(n))
+            stored = np.asarray(e[k]["per_episode_accuracy"][:n])
+            # float32 sums may round differently with another BLAS thread count: allow a rare flipped query
+            assert np.mean(np.abs(acc - stored) < 1e-5) >= 0.9 and abs(acc.mean() - stored.mean()) < 0.02
+
+
+def test_shipped_runs_fit_the_time_budget(res):
+    p = res["summary"]["methods"]["protonet"]
+    assert p["wall_seconds"] <= 15 * 60 and not p["stopped_by_time_budget"]
+    assert p["episodes_trained"] == p["hparams"]["episodes"]
+    others = [m for m in res["summary"]["methods"] if m in ("maml", "fomaml")]
+    assert others, "MAML or FOMAML is reported beside ProtoNet"
+    for m in others:
+        assert res["summary"]["methods"][m]["train_seconds"] <= 15 * 60
+
+
+def test_benchmark_ratio_and_loader(res):
+    b = res["bench"]
+    assert b is not None and b["torch_skipped"] is None
+    assert b["rows"]["protonet"]["ratio_numpy_over_torch"] <= 1.5
+    assert b["loader"]["speedup"] >= 10
