@@ -49,17 +49,23 @@ def init_alpha(rng, theta, low=ALPHA_INIT[0], high=ALPHA_INIT[1]):
     return tree.tree_map(lambda a: rng.uniform(low, high, size=onp.shape(a)).astype(onp.asarray(a).dtype), theta)
 
 
-def _check_step_sizes(theta, alpha, where):
-    """alpha (step sizes given directly) shaped like theta, float, finite and >= 0."""
-    bad = train._mismatch(theta, alpha, "theta")
+def _float_leaves_like_theta(theta, x, name, where, how_to_make):
+    """(leaves of x as arrays, number of non-finite entries), after checking x is float and shaped like theta."""
+    bad = train._mismatch(theta, x, "theta")
     if bad:
-        raise ValueError(f"{where}: alpha must be shaped like theta (one step size per parameter): {bad}. "
-                         "Make it with metasgd.init_alpha(rng, theta).")
-    leaves = [onp.asarray(a) for a in tree.leaves(alpha)]
+        raise ValueError(f"{where}: {name} must be shaped like theta (one step size per parameter): {bad}. "
+                         + how_to_make)
+    leaves = [onp.asarray(a) for a in tree.leaves(x)]
     for a in leaves:
         if a.dtype.kind != "f":
-            raise TypeError(f"{where}: alpha must hold float arrays, got dtype {a.dtype}.")
-    nonfinite = sum(int(a.size - onp.count_nonzero(onp.isfinite(a))) for a in leaves)
+            raise TypeError(f"{where}: {name} must hold float arrays, got dtype {a.dtype}.")
+    return leaves, sum(int(a.size - onp.count_nonzero(onp.isfinite(a))) for a in leaves)
+
+
+def _check_step_sizes(theta, alpha, where):
+    """alpha (step sizes given directly) shaped like theta, float, finite and >= 0."""
+    leaves, nonfinite = _float_leaves_like_theta(theta, alpha, "alpha", where,
+                                                 "Make it with metasgd.init_alpha(rng, theta).")
     if nonfinite:
         raise ValueError(f"{where}: alpha has {nonfinite} NaN or infinite entries; step sizes must be finite "
                          "(re-initialise them with metasgd.init_alpha(rng, theta)).")
@@ -109,15 +115,9 @@ def check_params(params, where="params"):
     theta, log_alpha = _split(params)
     if tree.is_traced(log_alpha):
         return params
-    bad = train._mismatch(theta, log_alpha, "theta")
-    if bad:
-        raise ValueError(f"{where}: log_alpha must be shaped like theta (one step size per parameter): {bad}. "
-                         "Make params with metasgd.params_from_alpha(theta, metasgd.init_alpha(rng, theta)).")
-    leaves = [onp.asarray(a) for a in tree.leaves(log_alpha)]
-    for a in leaves:
-        if a.dtype.kind != "f":
-            raise TypeError(f"{where}: log_alpha must hold float arrays, got dtype {a.dtype}.")
-    nonfinite = sum(int(a.size - onp.count_nonzero(onp.isfinite(a))) for a in leaves)
+    leaves, nonfinite = _float_leaves_like_theta(
+        theta, log_alpha, "log_alpha", where,
+        "Make params with metasgd.params_from_alpha(theta, metasgd.init_alpha(rng, theta)).")
     if nonfinite:
         raise ValueError(f"{where}: the learned log_alpha has {nonfinite} NaN or infinite entries (alpha = 0, "
                          "infinite or undefined); the run diverged. Retrain with a lower outer learning rate beta, "
