@@ -25,6 +25,13 @@ def check_count(n, name, minimum=0):
     return int(n)
 
 
+def check_seed(seed):
+    """A job's seed must be a non-negative Python integer (every random choice of the run flows from it)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    return seed
+
+
 def check_rng(rng):
     if not isinstance(rng, np.random.Generator):
         raise TypeError("rng must be a numpy Generator: pass rng=np.random.default_rng(seed), "

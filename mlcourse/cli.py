@@ -434,15 +434,17 @@ def main(argv=None):
     tune_allocator()  # recycle the engine's ~160 KB temporaries from the heap (see mlcourse/_runtime.py)
     from_command_line = argv is None  # only then may the process re-run itself (one BLAS thread)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"] and argv[1:2] and argv[1] in job_modules("_bench"):  # e.g. mlcourse bench omniglot
+    benches = job_modules("_bench") if argv[:1] == ["bench"] and argv[1:2] else {}
+    if argv[1:2] and argv[1] in benches:  # e.g. mlcourse bench omniglot
         import importlib
-        return importlib.import_module(job_modules("_bench")[argv[1]]).main(argv[2:])
+        return importlib.import_module(benches[argv[1]]).main(argv[2:])
     if argv[:1] == ["bench"]:  # the benchmark has its own parser (and re-runs itself with one thread)
         from .experiments import speed
         return speed.main(argv[1:], reexec=from_command_line)
     one_thread = True
-    if argv[:1] == ["train"] and argv[1:2] and argv[1] in job_modules("_job"):  # a job with its own options
-        args, one_thread = own_parser_command("train", argv[1], job_modules("_job")[argv[1]], argv[2:])
+    jobs = job_modules("_job") if argv[:1] == ["train"] and argv[1:2] else {}
+    if argv[1:2] and argv[1] in jobs:  # a job with its own options
+        args, one_thread = own_parser_command("train", argv[1], jobs[argv[1]], argv[2:])
         parser = None
     else:
         parser = build_parser()

@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from .. import train
-from .._validate import check_alpha, check_count
+from .._validate import check_alpha, check_count, check_seed
 from ..rl import maml_rl, point_navigation, policy, policy_gradient
 
 __all__ = ["PAPER", "DEFAULTS", "METHODS", "run", "evaluate", "eval_goals", "eval_noise", "format_table",
@@ -75,8 +75,7 @@ def _check_settings(cfg):
     for key, low in (("iterations", 0), ("pretrain_iterations", 0), ("meta_batch_size", 1), ("num_trajectories", 1),
                      ("inner_steps", 0), ("eval_goals", 2), ("eval_trajectories", 2), ("eval_steps", 0)):
         check_count(cfg[key], key, low)
-    if not isinstance(cfg["seed"], int) or isinstance(cfg["seed"], bool) or cfg["seed"] < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {cfg['seed']!r}.")
+    check_seed(cfg["seed"])
     if cfg["dtype"] not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {cfg['dtype']!r}.")
     if not (0.0 <= cfg["gamma"] <= 1.0):

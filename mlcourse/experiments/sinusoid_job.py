@@ -148,7 +148,7 @@ def _train_one(job, progress):
 
 def _check_settings(cfg):
     """Every value the job uses, checked before any training (a bad one fails in seconds, not minutes)."""
-    from .._validate import check_alpha, check_count
+    from .._validate import check_alpha, check_count, check_seed
     check_alpha(cfg["alpha"])
     check_alpha(cfg["beta"], "beta")
     if cfg["beta"] == 0:
@@ -156,8 +156,7 @@ def _check_settings(cfg):
     for key, low in (("iterations", 0), ("pretrain_iterations", 0), ("meta_batch_size", 1), ("k_support", 1),
                      ("k_query", 1), ("inner_steps", 0), ("eval_tasks", 1), ("eval_k_query", 1)):
         check_count(cfg[key], key, low)
-    if not isinstance(cfg["seed"], int) or isinstance(cfg["seed"], bool) or cfg["seed"] < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {cfg['seed']!r}.")
+    check_seed(cfg["seed"])
 
 
 def run(out_dir, *, progress=True, overwrite=False, methods=("maml", "pretrain"), workers=None, log=print,
