@@ -167,7 +167,7 @@ def cmd_train(args):
         v = getattr(args, key)
         if v is not None:
             overrides[key] = v
-    methods = tuple(args.methods.split(","))
+    methods = tuple(args.methods.split(",")) if args.methods else sinusoid_job.DEFAULT_METHODS
     bad = [m for m in methods if m not in sinusoid_job.METHODS]
     if bad:
         raise CLIError(f"unknown method(s) {bad}; use a comma list of {', '.join(sinusoid_job.METHODS)}.")
@@ -362,22 +362,23 @@ def build_parser():
     s.add_argument("--overwrite", action="store_true", help="replace files that already exist in DIR")
     s.set_defaults(func=cmd_init)
 
-    s = sub.add_parser("train", help="meta-train and evaluate (default: MAML and the baseline on sinusoids)")
+    s = sub.add_parser("train", help="meta-train and evaluate (default: the MAML paper's sinusoid protocol)")
     s.add_argument("task", nargs="?", default="sinusoid", help="task family (default: sinusoid; the others, "
                    "for example `mlcourse train omniglot --help`, have options of their own)")
     s.add_argument("--out", help="output folder (default: runs/sinusoid-<time>)")
-    from .experiments.sinusoid_job import METHODS
-    s.add_argument("--methods", default="maml,pretrain", help=f"comma list of {','.join(METHODS)}")
+    from .experiments.sinusoid_job import DEFAULT_METHODS, METHODS
+    s.add_argument("--methods", help=f"comma list of {','.join(METHODS)} (default: {','.join(DEFAULT_METHODS)})")
     s.add_argument("--iterations", type=int, help="meta-iterations per method (default 30000)")
-    s.add_argument("--pretrain-iterations", type=int, help="iterations for the baseline (default 20000)")
+    s.add_argument("--pretrain-iterations", type=int, help="iterations for the baseline (default 30000)")
     s.add_argument("--seed", type=_int_at_least(0, 1), help="random seed, an integer >= 0 (default 0)")
     s.add_argument("--alpha", type=float, help="inner step size (default 0.01)")
     s.add_argument("--beta", type=float, help="outer Adam learning rate (default 0.001)")
-    s.add_argument("--inner-steps", type=int, help="inner steps during meta-training (default 2)")
+    s.add_argument("--inner-steps", type=int, help="inner steps during meta-training (default 1, the paper)")
     s.add_argument("--maml-loss", choices=("multistep", "last"),
-                   help="MAML's query loss: mean over the inner steps (default) or after the last (the paper)")
+                   help="MAML's query loss: after the last inner step (default, the paper) or the mean over them")
     s.add_argument("--meta-batch-size", type=int, help="tasks per meta-batch (default 25)")
-    s.add_argument("--k-support", type=int, help="K-shot (default 5)")
+    s.add_argument("--k-support", type=int, help="support points per task during meta-training (default 10, the "
+                   "paper; meta-test uses K = 5, 10 and 20)")
     s.add_argument("--eval-tasks", type=_int_at_least(1, 600), help="fresh meta-test tasks (default 2000)")
     s.add_argument("--workers", type=_int_at_least(1, 2), help="processes training methods side by side (default: "
                    "one per method, up to the number of cores)")
@@ -391,7 +392,8 @@ def build_parser():
                        "the files under mlcourse/experiments/results/ of this source checkout (refused on an "
                        "installed package). Users who want their own run: mlcourse train sinusoid --out DIR.")
     s.add_argument("names", nargs="*", help="results to refresh (default: sinusoid, sinusoid_reptile5, "
-                   "sinusoid_maml1step, directions); speed (the benchmark table) only when named")
+                   "sinusoid_variants, directions and the other jobs' results); speed (the benchmark table) only "
+                   "when named")
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("--reference-python", metavar="PATH",
                    help="for speed: a Python with jax and torch installed (the benchmark's reference rows)")

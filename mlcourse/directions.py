@@ -3,12 +3,14 @@
 For one inner step (worked example 3)::
 
     MAML     g      = mean_T (I - alpha H_s(theta))^T grad L_q(theta'_T)      exact meta-gradient
-    FOMAML   g_fo   = mean_T grad L_q(theta'_T)                                  d theta'/d theta ~ I
+    FOMAML   g_fo   = mean_T grad L_q(theta'_T)      grad L_s held fixed: d theta'/d theta ~ I
     Reptile  g_rep  = (theta - mean_T theta'_T) / (alpha m)                    theta <- theta + eps (theta' - theta)
 
 so g = g_fo - alpha mean_T H_s g_q: the dropped term is one Hessian-vector product per task
 (``checks.check_maml_vs_fomaml_hvp`` verifies it).  ``cosine`` and ``compare_directions``
-measure the angle and the norms; notebook 04 plots them along a training run.
+measure the angle and the norms; notebook 04 plots them along a training run.  A cosine computed on
+one finite probe batch is itself noisy: ``probe_noise`` gives its baseline, the same direction on two
+independent probe batches, so that a low cos(MAML, FOMAML) can be told apart from sampling noise.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import numpy as np
 from . import maml, reptile, tree
 from ._validate import check_alpha, check_count
 
-__all__ = ["cosine", "directions", "summarize", "compare_directions", "plane_coordinates", "alpha_sweep"]
+__all__ = ["cosine", "directions", "summarize", "compare_directions", "probe_noise", "plane_coordinates", "alpha_sweep"]
 
 
 def cosine(a, b):
@@ -56,6 +58,24 @@ def summarize(d):
 def compare_directions(theta, batch, alpha=0.01, inner_steps=1):
     """summarize(directions(theta, batch, alpha, inner_steps)): cosines and norms at theta."""
     return summarize(directions(theta, batch, alpha, inner_steps))
+
+
+def probe_noise(d_a, d_b):
+    """The noise baseline of the cosines: directions(theta, A) and directions(theta, B) on two
+    independent probe batches A, B of the same task distribution.
+
+        cos_maml_probes   = cos(g_MAML(A), g_MAML(B))     the exact meta-gradient against itself
+        cos_fomaml_probes = cos(g_MAML(A), g_FOMAML(B))   FOMAML's direction on the other batch
+
+    If FOMAML's direction differed from MAML's by sampling noise only, cos_fomaml_probes would be
+    about cos_maml_probes; a value clearly below it is the bias of the first-order approximation.
+    Returns a dict of floats.
+    """
+    for name, d in (("d_a", d_a), ("d_b", d_b)):
+        if not isinstance(d, dict) or not {"maml", "fomaml"} <= set(d):
+            raise TypeError(f"{name} must be the dict that directions(theta, batch, ...) returns, got {type(d).__name__}.")
+    return {"cos_maml_probes": cosine(d_a["maml"], d_b["maml"]),
+            "cos_fomaml_probes": cosine(d_a["maml"], d_b["fomaml"])}
 
 
 def plane_coordinates(d):

@@ -209,7 +209,7 @@ def fomaml_value_and_grad(theta, batch, alpha=0.01, inner_steps=1, *, model=nets
 
 
 def fomaml_grad(theta, batch, alpha=0.01, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse, backend="auto"):
-    """First-order MAML: grad L_q at theta', treating theta' as independent of theta."""
+    """First-order MAML: grad L_q at theta', the inner gradient held fixed (a stop-gradient), so d theta'/d theta ~ I."""
     return fomaml_value_and_grad(theta, batch, alpha, inner_steps, model=model, loss=loss, backend=backend)[1]
 
 

@@ -47,9 +47,15 @@ def test_main_job_shortened_writes_table_figure_summary(tmp_path):
     r = run("train", "sinusoid", "--iterations", "150", "--pretrain-iterations", "150", "--eval-tasks", "40",
             "--out", str(out), "--no-progress")
     assert r.returncode == 0, r.stderr
-    assert "maml (paper)" in r.stdout and "0.67" in r.stdout
+    # no --methods: the paper's row, the multi-step loss, FOMAML on the same objective, the tuned-step baseline,
+    # in a 5-shot table beside the paper's Table 2, named
+    assert sinusoid_job.PAPER["table"] in r.stdout and "0.67 / 0.38 / 0.35" in r.stdout and "2.41 / 2.23 / 2.19" in r.stdout
+    for label in ("MAML, 1 step, last-step loss", "MAML, multi-step loss, 2 steps", "FOMAML, 1 step, last-step loss",
+                  "pretrained, tuned alpha", "pretrained, alpha = 0 "):
+        assert label in r.stdout, label
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["results"]) == {"maml", "pretrain"}
+    assert tuple(summary["results"]) == sinusoid_job.DEFAULT_METHODS
+    assert (summary["config"]["k_support"], summary["config"]["inner_steps"], summary["config"]["eval_k_shot"]) == (10, 1, 5)
     assert len(summary["results"]["maml"]["mse"]) == 11
     assert set(summary["results"]["maml"]["by_k"]) == {"5", "10", "20"}  # meta-test with K = 5, 10, 20
     assert "K=20" in r.stdout
@@ -138,7 +144,7 @@ def test_refresh_results_refuses_unknown_names(monkeypatch, capsys):
     calls = _no_training(monkeypatch)
     assert cli.main(["refresh-results", "sinusoid", "sinusiod"]) == 2
     err = capsys.readouterr().err
-    assert "unknown result(s) ['sinusiod']" in err and "sinusoid_maml1step" in err
+    assert "unknown result(s) ['sinusiod']" in err and "sinusoid_reptile5" in err
     assert calls == []   # nothing is refreshed when one name is wrong
 
 
@@ -155,10 +161,10 @@ def test_refresh_results_runs_each_named_result_into_the_package(monkeypatch, ca
     monkeypatch.setattr(sinusoid_job, "run", lambda out, **k: seen.append((out, k)) or {"results": {}})
     monkeypatch.setattr(sinusoid_job, "format_table", lambda summary: "table")
     monkeypatch.setattr(shipped, "is_source_checkout", lambda: True)
-    assert cli.main(["refresh-results", "sinusoid_maml1step", "--no-progress"]) == 0
+    assert cli.main(["refresh-results", "sinusoid_variants", "--no-progress"]) == 0
     (out, kw), = seen
-    assert out == shipped.path("sinusoid_maml1step") and kw["refresh_shipped"] and kw["overwrite"]
-    assert kw["maml_loss"] == "last" and kw["inner_steps"] == 1 and callable(kw["figure"])
+    assert out == shipped.path("sinusoid_variants") and kw["refresh_shipped"] and kw["overwrite"]
+    assert kw["maml_loss"] == "multistep" and kw["inner_steps"] == 2 and kw["k_support"] == 5 and callable(kw["figure"])
 
 
 def test_train_refuses_an_out_folder_inside_the_package(tmp_path, capsys):

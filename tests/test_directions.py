@@ -64,3 +64,20 @@ def test_bad_arguments_say_what_to_change(setup):
         directions.directions(theta, batch, alpha=-1.0)
     with pytest.raises(ValueError, match="inner_steps"):
         directions.directions(theta, batch, inner_steps=0)
+
+
+def test_probe_noise_is_the_same_direction_on_two_batches(setup):
+    theta, batch = setup
+    other = tasks.Sinusoid().sample(np.random.default_rng(11), num_tasks=4, k_support=5, k_query=6)
+    d_a, d_b = directions.directions(theta, batch, 0.05), directions.directions(theta, other, 0.05)
+    noise = directions.probe_noise(d_a, d_b)
+    assert noise["cos_maml_probes"] == pytest.approx(directions.cosine(maml.maml_grad(theta, batch, 0.05, 1),
+                                                                       maml.maml_grad(theta, other, 0.05, 1)), abs=EXACT)
+    assert noise["cos_fomaml_probes"] == pytest.approx(directions.cosine(d_a["maml"], d_b["fomaml"]), abs=EXACT)
+    assert noise["cos_maml_probes"] < 1 - 1e-3            # a different batch turns the direction
+    same = directions.probe_noise(d_a, d_a)               # the same batch twice: no noise at all
+    assert same["cos_maml_probes"] == pytest.approx(1.0, abs=EXACT)
+    assert same["cos_fomaml_probes"] == pytest.approx(directions.compare_directions(theta, batch, 0.05)["cos_fomaml"],
+                                                      abs=EXACT)
+    with pytest.raises(TypeError, match="directions"):
+        directions.probe_noise(d_a, d_b["maml"])

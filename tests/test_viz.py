@@ -26,6 +26,17 @@ def fake_omniglot(num_alphabets=2, chars=6, drawers=8, size=28, seed=0):
 
 # ---- notebook 02: the 1D meta-gradient ----------------------------------------------------------
 
+def test_support_minimum_is_where_the_support_gradient_vanishes():
+    batch = meta_gradient.example_task(0)
+    t = meta_gradient.support_minimum(batch)
+    p = checks.meta_gradient_steps(batch, t, 1.0, 1)           # one step with alpha = 1: t - L_s'(t)
+    assert abs(float(p["theta_prime"]) - t) < 1e-10 and float(p["curvature"]) > 0
+    grid = np.linspace(*meta_gradient.THETA_RANGE, 2001)
+    assert checks.losses_on_grid(batch, [t])[0][0] <= checks.losses_on_grid(batch, grid)[0].min() + 1e-12
+    # noise-free y = sin(omega x): the support loss is lowest (zero) at theta = omega
+    assert t == pytest.approx(batch.params["omega"][0], abs=1e-8)
+
+
 def test_meta_gradient_explorer_shows_the_engine_numbers():
     batch = meta_gradient.example_task(0)
     ex = meta_gradient.MetaGradientExplorer(batch, theta=0.3, alpha=0.3)
@@ -57,6 +68,8 @@ def test_static_figures_draw_the_engine_numbers():
     grid = np.linspace(*meta_gradient.THETA_RANGE, 200)
     exact = {ln.get_label(): ln for ln in fig.axes[2].get_lines()}["exact (MAML)"]
     np.testing.assert_allclose(exact.get_ydata(), checks.meta_gradient_steps(batch, grid, 0.3, 1)["exact"], rtol=RTOL)
+    marked = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("support minimum")]
+    assert len(marked) == 1 and marked[0].get_xdata()[0] == meta_gradient.support_minimum(batch)
     tasks_ = geometry.example_tasks()
     fig = geometry.static_figure(tasks_, alpha=0.6, maml_runs=[(np.arange(3), np.array([0.0, 0.5, 1.0]))])
     dots = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}["θ′ after one step"]

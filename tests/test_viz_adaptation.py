@@ -86,6 +86,8 @@ def test_static_figures_draw_the_numbers_they_are_given(thetas, small_trace):
     fig = vcompare.directions_figure(small_trace)
     lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
     np.testing.assert_array_equal(lines["FOMAML, 1 step(s)"].get_ydata(), small_trace["cos_fomaml_1"])
+    np.testing.assert_array_equal(lines["noise baseline: MAML on 2 probe batches, 5 step(s)"].get_ydata(),
+                                  small_trace["cos_maml_probes_5"])
     plt.close(fig)
     probe = direction_trace.probe_batch(probe_tasks=4)
     fig = vcompare.alpha_sweep_figure(small_trace, probe, [0], alphas=[0.001, 0.01])

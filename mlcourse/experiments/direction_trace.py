@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from .. import nets, tasks, train, tree
-from ..directions import compare_directions
+from ..directions import directions, probe_noise, summarize
 
 __all__ = ["probe_batch", "direction_trace", "make_results", "TRACE_DEFAULTS"]
 
@@ -31,10 +31,19 @@ def _trace_defaults():
 TRACE_DEFAULTS = _trace_defaults()
 
 
-def probe_batch(**overrides):
-    """The fixed float64 tasks on which direction_trace compares the directions (for widgets)."""
+PROBE_STREAMS = (4242, 4243)   # generator streams of the probe batch and of the second, independent one
+
+
+def probe_batch(which=0, **overrides):
+    """The fixed float64 tasks on which direction_trace compares the directions (for widgets).
+
+    which=0 is the probe batch of every stored cosine; which=1 an independent batch of the same size,
+    used only for the noise baseline (``directions.probe_noise``).
+    """
+    if which not in (0, 1):
+        raise ValueError(f"which must be 0 (the probe batch) or 1 (the independent second batch), got {which!r}.")
     cfg = dict(TRACE_DEFAULTS, **overrides)
-    return tasks.Sinusoid().sample(np.random.default_rng([cfg["seed"], 4242]), cfg["probe_tasks"],
+    return tasks.Sinusoid().sample(np.random.default_rng([cfg["seed"], PROBE_STREAMS[which]]), cfg["probe_tasks"],
                                    cfg["k_support"], cfg["k_query"], dtype=np.float64)
 
 
@@ -50,7 +59,9 @@ def direction_trace(*, progress=False, **overrides):
     same sampler calls) and, at each record, computes the three directions on a fixed probe batch
     (its own generator, so the training run is unchanged).  Returns a dict of arrays:
     iterations (R,), theta_flat (R, P) snapshots, and for each probe step count m
-    cos_fomaml_m, cos_reptile_m, norm_maml_m, norm_fomaml_m, norm_reptile_m (R,).
+    cos_fomaml_m, cos_reptile_m, norm_maml_m, norm_fomaml_m, norm_reptile_m (R,), and the noise
+    baseline cos_maml_probes_m, cos_fomaml_probes_m (R,): MAML's direction on the probe batch against
+    MAML's and FOMAML's on a second, independent batch (``directions.probe_noise``).
     """
     from .sinusoid_job import METHOD_STREAMS, training_batches, training_method
     unknown = set(overrides) - set(TRACE_DEFAULTS)
@@ -59,7 +70,7 @@ def direction_trace(*, progress=False, **overrides):
     cfg = dict(TRACE_DEFAULTS, **overrides)
     rng = np.random.default_rng([cfg["seed"], METHOD_STREAMS["maml"]])  # the main job's MAML stream
     theta = nets.mlp_init(rng, [1, *cfg["hidden"], 1], dtype=np.float32)
-    probe = probe_batch(**cfg)
+    probe, other = probe_batch(0, **cfg), probe_batch(1, **cfg)
     records = set(int(i) for i in _record_iterations(cfg["iterations"], cfg["num_records"]))
     out = {"iterations": [], "theta_flat": []}
 
@@ -68,7 +79,9 @@ def direction_trace(*, progress=False, **overrides):
         out["iterations"].append(it)
         out["theta_flat"].append(tree.flatten(th)[0].astype(np.float32))
         for m in cfg["probe_steps"]:
-            for k, v in compare_directions(th64, probe, cfg["alpha"], m).items():
+            d = directions(th64, probe, cfg["alpha"], m)
+            stats = dict(summarize(d), **probe_noise(d, directions(th64, other, cfg["alpha"], m)))
+            for k, v in stats.items():
                 if k != "norm_dropped":
                     out.setdefault(f"{k}_{m}", []).append(v)
 

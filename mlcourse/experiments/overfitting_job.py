@@ -7,7 +7,7 @@
                 tasks, task augmentation (each drawn pool task rescaled and phase-shifted)
     sweeps      MAML meta-trained on fresh tasks with several inner step sizes alpha and several
                 inner step counts m; meta-tested with the same alpha after 0..10 steps
-    within      within-task overfitting of the shipped main-job MAML: support and query loss
+    within      within-task overfitting of the shipped MAML of sinusoid_variants (K = 5): support and query loss
                 after up to 500 steps from K = 2 or 5 points, with noise on the support labels
                 and with a larger alpha
 
@@ -226,10 +226,11 @@ def within_task(theta, cfg):
 
 
 def _main_job_maml(cfg):
-    """The shipped main-job MAML (notebook 05) when the hidden sizes match, else one trained on fresh tasks here."""
+    """The shipped MAML of the Meta-SGD / ANIL comparison (K = 5, notebook 07) when the hidden sizes match, else
+    one trained on fresh tasks here."""
     from . import shipped
-    if tuple(cfg["hidden"]) == (40, 40) and os.path.exists(shipped.path("sinusoid")):
-        return shipped.load("sinusoid")["theta"]["maml"], "shipped main-job MAML (notebook 05)"
+    if tuple(cfg["hidden"]) == (40, 40) and os.path.exists(shipped.path("sinusoid_variants")):
+        return shipped.load("sinusoid_variants")["theta"]["maml"], "shipped MAML of the variants comparison (notebook 07)"
     theta, _, _ = train_pool(dict(cfg, iterations=cfg["sweep_iterations"]), None)
     return theta, "MAML trained on fresh tasks by this job"
 

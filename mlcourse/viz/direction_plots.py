@@ -25,13 +25,17 @@ def _plt():
 
 
 def directions_figure(trace, steps=(1, 5)):
-    """Two panels: cos(MAML, FOMAML) and cos(MAML, Reptile) along training; the three norms."""
+    """Two panels: cos(MAML, FOMAML) and cos(MAML, Reptile) along training, with the noise baseline
+    cos(MAML on the probe batch, MAML on an independent one) in grey when the trace has it; the three norms."""
     plt = _plt()
     it = np.maximum(trace["iterations"], 1)  # iteration 0 drawn at 1 on the log axis
     fig, (ax_cos, ax_norm) = plt.subplots(1, 2, figsize=(11, 3.6))
     for m, ls in zip(steps, ("-", "--")):
         ax_cos.plot(it, trace[f"cos_fomaml_{m}"], ls, color=COLORS["fomaml"], label=f"FOMAML, {m} step(s)")
         ax_cos.plot(it, trace[f"cos_reptile_{m}"], ls, color=COLORS["reptile"], label=f"Reptile, {m} step(s)")
+        if f"cos_maml_probes_{m}" in trace:
+            ax_cos.plot(it, trace[f"cos_maml_probes_{m}"], ls, color="0.55", lw=1.0,
+                        label=f"noise baseline: MAML on 2 probe batches, {m} step(s)")
         for k in ("maml", "fomaml", "reptile"):
             ax_norm.plot(it, trace[f"norm_{k}_{m}"], ls, color=COLORS[k],
                          label=f"|{k.upper() if k != 'reptile' else 'Reptile'}|, {m} step(s)")

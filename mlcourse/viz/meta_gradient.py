@@ -16,7 +16,7 @@ import numpy as np
 from .. import checks, tasks
 from ._render import Blitter, Timed, new_figure
 
-__all__ = ["example_task", "static_figure", "MetaGradientExplorer", "THETA_RANGE"]
+__all__ = ["example_task", "support_minimum", "static_figure", "MetaGradientExplorer", "THETA_RANGE"]
 
 THETA_RANGE = (-1.0, 3.0)
 
@@ -24,6 +24,21 @@ THETA_RANGE = (-1.0, 3.0)
 def example_task(seed=0, k_support=5, k_query=15):
     """The notebook's task: one Scalar1D task (y = sin(omega x)) sampled with default_rng(seed)."""
     return tasks.Scalar1D().sample(np.random.default_rng(seed), 1, k_support, k_query)
+
+
+def support_minimum(batch, theta_range=THETA_RANGE, num=400, newton_steps=20):
+    """Where the support loss L_s is lowest on theta_range: the grid's best point refined by Newton steps
+    theta <- theta - L_s'(theta) / L_s''(theta) (derivatives by ``checks.meta_gradient_steps``: with
+    alpha = 1 one inner step is theta - L_s'(theta)).  Returns a float."""
+    grid = np.linspace(*theta_range, num)
+    t = float(grid[np.argmin(checks.losses_on_grid(batch, grid)[0])])
+    for _ in range(newton_steps):
+        p = checks.meta_gradient_steps(batch, t, 1.0, 1)
+        slope, curvature = t - float(p["theta_prime"]), float(p["curvature"])
+        if curvature <= 0:        # not inside a bowl: keep the grid's point
+            break
+        t = t - slope / curvature
+    return t
 
 
 def _draw_curves(ax_loss, ax_grad, batch, alpha, steps, grid):
@@ -45,7 +60,7 @@ def _draw_curves(ax_loss, ax_grad, batch, alpha, steps, grid):
 
 
 def static_figure(batch, theta=0.3, alpha=0.3, steps=1, num=200):
-    """Left: L_s and L_q with theta -> theta'.  Middle: the factor prod (1 - alpha L_s''), shaded where
+    """Left: L_s and L_q with theta -> theta' and the support minimum (dotted).  Middle: the factor prod (1 - alpha L_s''), shaded where
     it is negative.  Right: exact vs first-order meta-gradient over theta."""
     import matplotlib.pyplot as plt
     grid = np.linspace(*THETA_RANGE, num)
@@ -56,6 +71,8 @@ def static_figure(batch, theta=0.3, alpha=0.3, steps=1, num=200):
     a.plot([theta], [Ls[0]], "ko", label=r"$\theta$")
     a.plot([float(p["theta_prime"])], [Lq[1]], "k*", ms=12, label=r"$\theta'$")
     a.annotate("", xy=(float(p["theta_prime"]), 0.02), xytext=(theta, 0.02), arrowprops={"arrowstyle": "->"})
+    t_min = support_minimum(batch)
+    a.axvline(t_min, color="C0", ls=":", lw=1.2, label=rf"support minimum $\theta_s^*$ = {t_min:.2f}")
     a.set_title(rf"one task, $\alpha$ = {alpha}, {steps} inner step(s)", fontsize=10)
     a.legend(fontsize=8, loc="upper right")
     m.axhline(0, color="0.7", lw=0.8)

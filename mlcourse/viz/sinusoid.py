@@ -6,9 +6,10 @@ import numpy as np
 from .. import anil, maml, metasgd, nets, tasks
 
 COLORS = {"maml": "C0", "fomaml": "C2", "reptile": "C3", "pretrain": "C1", "reptile5": "C4", "metasgd": "C5",
-          "anil": "C6"}
+          "anil": "C6", "maml_multistep": "C9"}
 LABELS = {"maml": "MAML", "fomaml": "FOMAML", "reptile": "Reptile", "pretrain": "pretrained",
-          "reptile5": "Reptile (5 inner steps)", "metasgd": "Meta-SGD", "anil": "ANIL"}
+          "reptile5": "Reptile (5 inner steps)", "metasgd": "Meta-SGD", "anil": "ANIL",
+          "maml_multistep": "MAML, multi-step loss"}
 
 
 def predict_after(theta, task, alpha, steps, xs):
@@ -62,7 +63,8 @@ def main_job_figure(thetas, summary, path, num_tasks=3, seed=12345):
     import matplotlib.pyplot as plt
 
     cfg = summary["config"]
-    batch = tasks.Sinusoid().sample(np.random.default_rng(seed), num_tasks, cfg["k_support"], 1,
+    k_shot = cfg.get("eval_k_shot", cfg["k_support"])    # the headline meta-test K (5), not training's K
+    batch = tasks.Sinusoid().sample(np.random.default_rng(seed), num_tasks, k_shot, 1,
                                     dtype=np.float32)
     rows = len(thetas)
     fig, axes = plt.subplots(rows, num_tasks + 1, figsize=(3.2 * (num_tasks + 1), 2.8 * rows), squeeze=False)
@@ -73,7 +75,7 @@ def main_job_figure(thetas, summary, path, num_tasks=3, seed=12345):
     mse_vs_steps(axes[0, -1], summary)
     for r in range(1, rows):
         axes[r, -1].axis("off")
-    fig.suptitle(f"{cfg['k_support']}-shot sinusoid regression: fits after 0, 1 and 10 steps (alpha = {cfg['alpha']})")
+    fig.suptitle(f"{k_shot}-shot sinusoid regression: fits after 0, 1 and 10 steps (alpha = {cfg['alpha']})")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
