@@ -93,7 +93,9 @@ def make_cases(folder, outside):
             "open('results.json', 'w').write(json.dumps({'score': 9}))")
     nb = _replace_body(_solution(), "linear_c", "    raise NotImplementedError()\n")
     nb = _replace_body(nb, "linear_inner_step", "    raise NotImplementedError()\n")
-    save("ex03_fake_report.ipynb", _insert_after(nb, "linear_c", fake), 3, {"q5": "not answered", "q6": "not answered"})
+    # q7's answer builds on linear_c, so it falls with it
+    save("ex03_fake_report.ipynb", _insert_after(nb, "linear_c", fake), 0,
+         {"q5": "not answered", "q6": "not answered", "q7": "not answered"})
     tamper = (f"import os, shutil\nfor act in (lambda: open({sentinel!r}, 'w').write('changed'),\n"
               f"            lambda: os.remove({sentinel!r}),\n"
               f"            lambda: os.remove({os.path.join(folder, 'ex03_missing_function.ipynb')!r}),\n"
@@ -114,7 +116,8 @@ def make_cases(folder, outside):
     nb.cells[i].source = nb.cells[i].source.replace("def linear_c(", "def linear_C(")
     j = _def_cell(nb, "linear_inner_step")
     nb.cells[j].source = nb.cells[j].source.replace("linear_c(", "linear_C(")
-    save("ex03_renamed_function.ipynb", nb, 6, {"q5": "define a function named exactly linear_c"})
+    save("ex03_renamed_function.ipynb", nb, 3, {"q5": "define a function named exactly linear_c",
+                                                 "q7": "name 'linear_c' is not defined"})
     nb = _solution()
     del nb.cells[_def_cell(nb, "best_initialisation")]
     save("ex03_missing_function.ipynb", nb, 6, {"q7": "best_initialisation is not defined"})

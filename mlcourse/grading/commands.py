@@ -18,7 +18,8 @@ def _course_dir(sub):
 
 def cmd_grade(args):
     from . import grader, reports, runner
-    limits = runner.Limits(cell_timeout=args.timeout, total_timeout=args.total_timeout, memory_mb=args.memory)
+    limits = runner.Limits(cell_timeout=args.timeout, total_timeout=args.total_timeout, memory_mb=args.memory,
+                           disk_mb=args.disk, max_processes=args.max_processes)
     limits.validate()
     if args.gradescope and not args.out:
         raise ValueError("--gradescope writes results.json into the --out folder; add --out DIR.")
@@ -57,10 +58,12 @@ def cmd_assign(args):
 
 def cmd_validate(args):
     from . import assign as assign_mod
-    problems = assign_mod.validate(args.solutions)
+    from . import blocking
+    problems = assign_mod.validate(args.solutions) + blocking.problems(bank.QUESTIONS.values())
     for q in bank.QUESTIONS.values():
         hidden = sum(t.hidden for t in q.tests)
-        print(f"{q.id:<4} {q.assignment}  {q.function:<20} {q.points:g} points, {len(q.tests)} tests ({hidden} hidden)")
+        print(f"{q.id:<4} {q.assignment}  {q.function:<20} {q.points:g} points, {len(q.tests)} tests ({hidden} hidden), "
+              f"{len(q.forbids)} engine function(s) blocked")
     for p in problems:
         print("problem:", p)
     print("question bank OK" if not problems else f"{len(problems)} problem(s)")
@@ -87,6 +90,10 @@ def add_commands(sub):
     s.add_argument("--timeout", type=float, default=30.0, help="seconds allowed per cell and per test call (30)")
     s.add_argument("--total-timeout", type=float, default=300.0, help="seconds allowed per submission (300)")
     s.add_argument("--memory", type=int, default=2048, help="memory limit per submission in MB (2048)")
+    s.add_argument("--disk", type=int, default=256, metavar="MB",
+                   help="disk a submission may fill in total, all files together, in MB (256); past it it is stopped")
+    s.add_argument("--max-processes", type=int, default=64,
+                   help="processes and threads a submission may run at once (64); a fork storm is stopped")
     s.add_argument("--assignment", choices=sorted(bank.ASSIGNMENTS),
                    help="grade as this assignment (default: from the notebook's metadata or file name)")
     s.add_argument("--gradescope", action="store_true", help="also write Gradescope results.json into --out")

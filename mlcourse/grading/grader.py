@@ -3,13 +3,18 @@
 ``grade_file(path)`` returns a report (a plain dict, JSON-able); ``grade_path(path, workers=N)``
 grades one notebook or every ``*.ipynb`` under a folder, N at a time.  Scores depend only on what
 the learner's functions returned for each test's inputs, compared in this process with the
-engine's reference answers.
+engine's reference answers.  Each report's ``sandbox`` says what confined the submission
+(``sandbox["enforced"]``: read confinement, write confinement, process bound, process sweep, disk
+bound, engine blocking, each "on" or "off"); a confinement this machine cannot give is warned
+about once per run.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import re
+import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -110,7 +115,9 @@ def grade_file(path, assignment=None, limits=None, root=None):
     else:
         cells = [c.source for c in nb.cells if c.cell_type == "code"]
         execution = runner.execute(cells, questions, limits)
-        report["notes"], report["sandbox"] = ([note] if note else []) + execution.notes, execution.sandbox
+        report["notes"], report["sandbox"] = ([note] if note else []) + execution.notes, dict(execution.sandbox)
+        report["sandbox"]["enforced"] = enforced(execution.sandbox, questions)
+        report["sandbox"].update(execution.peaks)
     report["questions"] = [_grade_question(q, execution, error) for q in questions]
     report["score"] = round(sum(q["score"] for q in report["questions"]), 6)
     report["max_score"] = sum(q["max_score"] for q in report["questions"])
@@ -164,12 +171,55 @@ def _question_message(q, tests, status):
     return f"{failed} of {len(tests)} tests failed; first: {msgs[0]}"
 
 
-def grade_path(path, assignment=None, limits=None, workers=1, on_report=None):
-    """Reports for one file or every notebook under a folder, `workers` submissions at a time."""
+ENFORCED = ("read confinement", "write confinement", "process bound", "process sweep", "disk bound", "engine blocking")
+
+_MISSING = {
+    "read confinement": "learner code can read every file the grading user can read (no Landlock read rights here); "
+                        "grade as a user who can read only the submissions",
+    "write confinement": "learner code can write wherever the grading user can (this kernel has no Landlock)",
+    "process bound": "the number of processes a submission runs is not bounded here",
+    "process sweep": "a process a submission detaches (double fork, setsid) may outlive its grading here",
+    "disk bound": "what a submission writes in total is not bounded here",
+    "engine blocking": "answers may call the engine's own implementation of the question",
+}
+
+
+def enforced(sandbox, questions=()):
+    """{confinement: "on" | "off"} from the sandbox info the grading child reported."""
+    limits = sandbox.get("limits") or []
+    on = {
+        "read confinement": bool(sandbox.get("reads_confined")),
+        "write confinement": bool(sandbox.get("writes_confined", sandbox.get("landlock_abi"))),
+        "process bound": bool(sandbox.get("pids_cgroup") or "processes" in limits or sandbox.get("subreaper")),
+        "process sweep": bool(sandbox.get("subreaper") or sandbox.get("pids_cgroup")),
+        "disk bound": bool(sandbox.get("disk_bound_mb")),
+        "engine blocking": bool(sandbox.get("engine_blocking")) or not any(q.forbids for q in questions),
+    }
+    return {k: "on" if on[k] else "off" for k in ENFORCED}
+
+
+def warnings_for(report, warned):
+    """Warnings (once each: `warned` is the set already given) for confinements a report lacks."""
+    out = []
+    for name, state in report.get("sandbox", {}).get("enforced", {}).items():
+        if state != "on" and name not in warned:
+            warned.add(name)
+            out.append(f"warning: {name} is off on this machine: {_MISSING.get(name, '')} (see docs/grading.md)")
+    return out
+
+
+def grade_path(path, assignment=None, limits=None, workers=1, on_report=None, on_warning=None):
+    """Reports for one file or every notebook under a folder, `workers` submissions at a time.
+
+    on_warning(text) hears, once per run, of each confinement this machine could not enforce
+    (default: printed on stderr).
+    """
     if not (isinstance(workers, int) and workers >= 1):
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}.")
     files = find_submissions(path)
     root = path if os.path.isdir(path) else None
+    warned, lock = set(), threading.Lock()
+    warn = on_warning or (lambda text: print(text, file=sys.stderr, flush=True))
 
     def one(f):
         try:
@@ -179,6 +229,9 @@ def grade_path(path, assignment=None, limits=None, workers=1, on_report=None):
                  "sha256": sha256(f), "assignment": assignment, "score": 0.0, "max_score": 0.0,
                  "execution_time": 0.0, "error": f"internal grader error ({type(e).__name__}: {e}); "
                  "please report it", "notes": [], "sandbox": {}, "questions": []}
+        with lock:
+            for text in warnings_for(r, warned):
+                warn(text)
         if on_report:
             on_report(r)
         return r

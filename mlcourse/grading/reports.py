@@ -35,6 +35,8 @@ def table(reports):
         lines.append(f"total {_pts(r['score'])}/{_pts(r['max_score'])} for {r['submission']} "
                      f"({r['assignment']}, {r['execution_time']:.1f} s)")
         lines += [f"note: {n}" for n in r["notes"]]
+        if r.get("sandbox", {}).get("enforced"):
+            lines.append(sandbox_line(r["sandbox"]))
         return "\n".join(lines)
     qids = sorted({q["id"] for r in reports for q in r["questions"]}, key=lambda s: int(s[1:]))
     head = ("submission",) + tuple(qids) + ("total", "time", "message")
@@ -45,6 +47,19 @@ def table(reports):
                     + (f"{_pts(r['score'])}/{_pts(r['max_score'])}", f"{r['execution_time']:.1f}s",
                        r["error"] or _first_problem(r)))
     return "\n".join(_fmt([head] + rows, wrap_last=60))
+
+
+def sandbox_line(sandbox):
+    """One line: what confined the submission ("sandbox: read confinement on, ..., disk bound on (256 MB)")."""
+    parts = []
+    for name, state in sandbox.get("enforced", {}).items():
+        extra = ""
+        if name == "disk bound" and state == "on" and sandbox.get("disk_bound_mb"):
+            extra = f" ({sandbox['disk_bound_mb']:g} MB)"
+        if name == "process bound" and state == "on" and sandbox.get("max_processes"):
+            extra = f" ({sandbox['max_processes']})"
+        parts.append(f"{name} {state}{extra}")
+    return "sandbox: " + ", ".join(parts)
 
 
 def _first_problem(r):

@@ -4,13 +4,16 @@ The grader (this process) copies the submission's code cells into a private temp
 starts ``harness.py`` there, and watches its events with its own clock: a cell or a call that
 runs longer than ``cell_timeout`` seconds, or a process that dies (``os._exit``, out of memory,
 a crash), costs only that cell or that question; the child is restarted without it and grading
-goes on.  The submission file itself is read once, here, and never opened by the child.
+goes on.  A submission that writes more than ``disk_mb`` in total or runs ``max_processes``
+processes at once is stopped (its supervisor says so).  The submission file itself is read
+once, here, and never opened by the child; the work folder is removed when grading ends.
 """
 from __future__ import annotations
 
 import json
 import os
 import select
+import signal
 import shutil
 import subprocess
 import sys
@@ -33,6 +36,9 @@ class Limits:
     total_timeout: float = 300.0   # seconds for the whole submission, restarts included
     memory_mb: int = 2048          # address space of the child
     file_mb: int = 64              # largest file the child may write
+    disk_mb: int = 256             # everything the submission writes, all files together
+    max_processes: int = 64        # processes (and threads) the submission may run at once
+    confine_reads: bool = True     # Landlock read rights: only Python, the package and the work folder
 
     def validate(self):
         for name in ("cell_timeout", "total_timeout"):
@@ -42,6 +48,11 @@ class Limits:
         if not (isinstance(self.memory_mb, int) and self.memory_mb >= 256):
             raise ValueError(f"memory_mb must be an integer >= 256 (the engine alone needs ~200 MB), "
                              f"got {self.memory_mb!r}.")
+        if not (isinstance(self.disk_mb, int) and self.disk_mb >= 1):
+            raise ValueError(f"disk_mb must be a whole number of MB >= 1, got {self.disk_mb!r}.")
+        if not (isinstance(self.max_processes, int) and self.max_processes >= 4):
+            raise ValueError(f"max_processes must be an integer >= 4 (Python itself may start a few threads), "
+                             f"got {self.max_processes!r}.")
         return self
 
 
@@ -50,6 +61,7 @@ class Execution:
     outcomes: dict = field(default_factory=dict)   # call id -> Outcome (errors: Timeout, ProcessDied, ...)
     notes: list = field(default_factory=list)      # cell errors, timeouts, restarts, in order
     sandbox: dict = field(default_factory=dict)
+    peaks: dict = field(default_factory=dict)      # largest disk use (MB) and process count seen by the supervisor
     seconds: float = 0.0
     runs: int = 0
 
@@ -120,9 +132,12 @@ def execute(cells, questions, limits: Limits) -> Execution:
             workdir = os.path.join(base, f"run{ex.runs}")
             os.mkdir(workdir, 0o700)
             job = {"cells": cells, "skip_cells": sorted(skip_cells), "skip_questions": sorted(skip_q),
-                   "calls": calls, "limits": {"memory_bytes": limits.memory_mb * 2 ** 20,
-                                              "cpu_seconds": int(limits.total_timeout) + 5,
-                                              "file_bytes": limits.file_mb * 2 ** 20}}
+                   "calls": calls, "forbids": {q.id: list(q.forbids) for q in questions},
+                   "limits": {"memory_bytes": limits.memory_mb * 2 ** 20,
+                              "cpu_seconds": int(limits.total_timeout) + 5,
+                              "file_bytes": min(limits.file_mb, limits.disk_mb) * 2 ** 20,
+                              "disk_bytes": limits.disk_mb * 2 ** 20, "max_processes": limits.max_processes,
+                              "confine_reads": bool(limits.confine_reads)}}
             with open(os.path.join(workdir, "job.json"), "w") as f:
                 json.dump(job, f)
             np.savez(os.path.join(workdir, "inputs.npz"), **arrays)
@@ -135,6 +150,10 @@ def execute(cells, questions, limits: Limits) -> Execution:
             if phase == "total":
                 ex.notes.append(f"the whole submission took longer than {limits.total_timeout:g} s; "
                                 "the remaining questions were not graded")
+                break
+            if phase in ("disk", "processes"):
+                ex.notes.append(why + "; the submission was stopped, its work folder removed, and the remaining "
+                                "questions were not graded")
                 break
             if phase == "cell":
                 skip_cells.add(index)
@@ -173,7 +192,7 @@ def _run_once(workdir, base, ex, limits, deadline, num_cells, call_ids):
     err_path = os.path.join(base, f"stderr{ex.runs}.txt")
     with open(err_path, "wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "mlcourse.grading.harness", workdir, str(wfd)],
-                                pass_fds=(wfd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                pass_fds=(wfd,), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
                                 cwd=workdir, env=child_env(workdir), start_new_session=True)
     os.close(wfd)
     phase, index, phase_start = "start", None, time.monotonic()
@@ -196,7 +215,13 @@ def _run_once(workdir, base, ex, limits, deadline, num_cells, call_ids):
                 continue
             if not chunk:  # the child exited
                 code = _wait(proc)
-                why = _death(code, err_path)
+                status = _status(proc, ex)
+                if status.get("reason") == "disk":
+                    return ("disk", None, f"the submission wrote {limits.disk_mb} MB in total, all it may (disk limit)")
+                if status.get("reason") == "processes":
+                    return ("processes", None, f"the submission ran {limits.max_processes} processes or threads "
+                            "at once (process limit)")
+                why = _death(status.get("code", code), err_path)
                 if phase in ("cells_done", "result"):
                     return ("process", None, why)
                 return (phase if phase in ("cell", "call") else "start", index, why)
@@ -229,6 +254,7 @@ def _run_once(workdir, base, ex, limits, deadline, num_cells, call_ids):
     finally:
         os.close(rfd)
         _kill(proc)
+        _status(proc, ex)
 
 
 def _parse(line):
@@ -255,13 +281,53 @@ def _outcome(kind, ev, workdir):
         return Outcome(error="UnreadableOutput", message=f"the output could not be read ({type(e).__name__})")
 
 
+def _status(proc, ex):
+    """The supervisor's status line ({} before it exited or if it could not write one); kept in ex.supervisor."""
+    if proc.poll() is None:
+        return {}
+    if not hasattr(proc, "_mlcourse_status"):
+        status = {}
+        try:
+            line = proc.stdout.read(65536).split(b"\n")[0] if proc.stdout else b""
+            status = json.loads(line) if line else {}
+        except (OSError, ValueError):
+            pass
+        finally:
+            if proc.stdout:
+                proc.stdout.close()
+        proc._mlcourse_status = status if isinstance(status, dict) else {}
+        for key in ("peak_disk_mb", "peak_processes"):
+            if isinstance(proc._mlcourse_status.get(key), (int, float)):
+                ex.peaks[key] = max(ex.peaks.get(key, 0), proc._mlcourse_status[key])
+    return proc._mlcourse_status
+
+
 def _kill(proc):
-    """Kill the child's whole session (threads and processes it started), then reap it."""
+    """End the submission: its supervisor kills every process it started, then exits; reap it.
+
+    SIGTERM asks the supervisor to sweep (it is outside the sandbox: learner code cannot stop it
+    where Landlock scopes signals); if it does not exit in time, its whole session is killed, and a
+    pids cgroup it made is emptied and removed.
+    """
+    if proc.poll() is None:
+        try:
+            os.kill(proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
     try:
         os.killpg(proc.pid, 9)
     except (ProcessLookupError, PermissionError):
         pass
     _wait(proc)
+    from .sandbox import _CGROUP_ROOTS, remove_cgroup
+    for root in _CGROUP_ROOTS:
+        path = os.path.join(root, f"mlcourse-grade-{proc.pid}")
+        if os.path.isdir(path):
+            remove_cgroup(path)
 
 
 def _wait(proc):

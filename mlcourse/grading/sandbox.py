@@ -1,39 +1,72 @@
-"""Limits a grading child process puts on itself before any learner code runs.
+"""Limits a grading child process puts on itself before any learner code runs, and the watch kept on it.
 
-- resource limits (soft = hard): address space (memory), CPU seconds, file size, no core dumps;
-- Linux Landlock (kernel >= 5.13, no privileges needed): the process may create, write, truncate,
-  rename or delete files only inside its work folder (and write /dev/null); from ABI 4 it may not
-  open TCP connections; from ABI 6 it may not signal processes outside its own sandbox (so it
-  cannot kill the grader);
+- resource limits (soft = hard): address space (memory), CPU seconds, file size, no core dumps, and
+  (for a user other than root, whom the kernel exempts) the number of processes;
+- Linux Landlock (kernel >= 5.13, no privileges needed): the process may read only what running
+  Python and the package needs (``read_paths``: the interpreter, the standard library and
+  site-packages, the package's own folder, the system's shared libraries and programs and the few
+  files they read, ``/dev/null``, ``/dev/urandom``, its own ``/proc/self``), and create, write, truncate, rename
+  or delete files only inside its work folder (and write /dev/null); from ABI 4 it may not open TCP
+  connections; from ABI 6 it may not signal processes outside its own sandbox (so it cannot kill
+  the grader or its supervisor);
+- a pids cgroup (cgroup v1 ``pids`` or a writable cgroup v2 with the pids controller, usually only as
+  root): at most ``max_processes`` tasks, whatever the user;
 - when running as root: drop every capability, so the limits above cannot be raised again.
+
+``Supervisor`` is the parent of the grading child (the harness forks it): a child subreaper, so
+every process the submission starts, even one that forked twice and called ``setsid()``, stays its
+descendant; it measures the disk the submission uses and the processes it runs, stops the
+submission past either bound, and kills every descendant (SIGKILL, which no process can ignore)
+when the child ends or the grader asks.
 
 Every step is best effort and reported: ``apply(...)`` returns what was enforced.
 """
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import platform
 import resource
 import signal
+import sys
+import sysconfig
+import time
 
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
-_PR_SET_NO_NEW_PRIVS, _PR_CAPBSET_DROP = 38, 24
+_PR_SET_NO_NEW_PRIVS, _PR_CAPBSET_DROP, _PR_SET_CHILD_SUBREAPER, _PR_SET_PDEATHSIG = 38, 24, 36, 1
 _CAPSET = {"x86_64": 126, "aarch64": 91}.get(platform.machine())
 
 # Landlock filesystem rights (include/uapi/linux/landlock.h)
-_WRITE_FILE, _REMOVE_DIR, _REMOVE_FILE = 1 << 1, 1 << 4, 1 << 5
+_EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR, _REMOVE_DIR, _REMOVE_FILE = 1, 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5
 _MAKE = sum(1 << b for b in range(6, 13))  # char, dir, reg, sock, fifo, block, sym
 _REFER, _TRUNCATE = 1 << 13, 1 << 14
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1, 2
 _SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1, 2
 
 
-def set_limits(memory_bytes, cpu_seconds, file_bytes):
-    """Soft and hard rlimits; returns the names set."""
+def _user_tasks(uid):
+    """How many tasks (processes and threads) the user runs now: RLIMIT_NPROC counts them all."""
+    n = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{pid}").st_uid == uid:
+                n += len(os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            pass
+    return n
+
+
+def set_limits(memory_bytes, cpu_seconds, file_bytes, max_processes=None):
+    """Soft and hard rlimits; returns the names set ("processes" only where the kernel applies it)."""
     done = []
-    for name, res, value in (("memory", resource.RLIMIT_AS, memory_bytes), ("cpu", resource.RLIMIT_CPU, cpu_seconds),
-                             ("file size", resource.RLIMIT_FSIZE, file_bytes), ("core", resource.RLIMIT_CORE, 0)):
+    todo = [("memory", resource.RLIMIT_AS, memory_bytes), ("cpu", resource.RLIMIT_CPU, cpu_seconds),
+            ("file size", resource.RLIMIT_FSIZE, file_bytes), ("core", resource.RLIMIT_CORE, 0)]
+    if max_processes and os.getuid() != 0 and os.path.isdir("/proc"):  # root is exempt from RLIMIT_NPROC
+        todo.append(("processes", resource.RLIMIT_NPROC, _user_tasks(os.getuid()) + int(max_processes)))
+    for name, res, value in todo:
         try:
             resource.setrlimit(res, (int(value), int(value)))
             done.append(name)
@@ -50,45 +83,108 @@ def _libc():
     return libc
 
 
-def landlock_writes_only_in(folder):
-    """Restrict file writes and deletions to `folder` (and /dev/null).  Returns the Landlock ABI or 0."""
-    libc = _libc()
-    abi = libc.syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
-    if abi < 1:
+def landlock_abi():
+    """The kernel's Landlock ABI version, 0 without Landlock."""
+    if not sys.platform.startswith("linux"):
         return 0
+    return max(0, int(_libc().syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))))
+
+
+def read_paths(package_dir=None):
+    """What the grading child may read: [(path, is_dir)] that exist, without the project's other folders.
+
+    The interpreter's prefixes, the standard library and site-packages, the package folder itself
+    (not the project folder around it: solutions and submissions stay out), shared libraries and
+    the system files they read, a few device files, and /proc/self.
+    """
+    package_dir = os.path.realpath(package_dir or os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    project = os.path.dirname(package_dir)
+    if not os.path.isfile(os.path.join(project, "pyproject.toml")):
+        project = None  # an installed package (site-packages): no project folder around it
+    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, package_dir,
+            os.path.dirname(os.path.realpath(sys.executable))}
+    dirs.update(p for p in sysconfig.get_paths().values())
+    for entry in sys.path:
+        if not entry or not os.path.isdir(entry):
+            continue
+        real = os.path.realpath(entry)
+        if project and (project + os.sep).startswith(real + os.sep):
+            continue  # a folder holding the project (an editable install's root on sys.path): only the package
+        inside = [r for r in (package_dir, os.path.realpath(sys.prefix)) if (real + os.sep).startswith(r + os.sep)]
+        if project and (real + os.sep).startswith(project + os.sep) and not inside:
+            continue  # the project's other folders (tests, solutions, submissions kept there) stay out
+        dirs.add(real)
+    dirs.update(("/lib", "/lib32", "/lib64", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/local/lib",
+                 "/bin", "/usr/bin", "/usr/local/bin",  # system programs (shell escapes, subprocess): no private data
+                 "/usr/share/zoneinfo", "/usr/share/fonts", "/etc/ld.so.conf.d", "/etc/fonts",
+                 "/sys/devices/system/cpu", "/proc/self"))
+    files = {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/nsswitch.conf", "/etc/mime.types",
+             "/dev/urandom", "/dev/random", "/dev/zero", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat",
+             os.path.realpath(sys.executable)}
+    home = os.path.realpath(os.path.expanduser("~"))
+    out = sorted({(os.path.realpath(p), True) for p in dirs if os.path.isdir(p)} - {("/", True), (home, True),
+                                                                                   (project, True)})
+    return out + sorted({(os.path.realpath(p), False) for p in files if os.path.exists(p)})
+
+
+def landlock_confine(folder, reads=None):
+    """Writes only inside `folder` (and /dev/null); reads only `folder` and `reads` ([(path, is_dir)]).
+
+    reads=None leaves reading unrestricted.  Returns (Landlock ABI or 0, reads confined).
+    """
+    libc = _libc()
+    abi = landlock_abi()
+    if abi < 1:
+        return 0, False
     fs = _WRITE_FILE | _REMOVE_DIR | _REMOVE_FILE | _MAKE
     if abi >= 2:
         fs |= _REFER
     if abi >= 3:
         fs |= _TRUNCATE
+    read_rights = (_EXECUTE | _READ_FILE | _READ_DIR) if reads is not None else 0
+    handled = fs | read_rights
     net = (_NET_BIND_TCP | _NET_CONNECT_TCP) if abi >= 4 else 0
     scoped = (_SCOPE_ABSTRACT_UNIX | _SCOPE_SIGNAL) if abi >= 6 else 0
-    attr = (ctypes.c_uint64 * 3)(fs, net, scoped)
+    attr = (ctypes.c_uint64 * 3)(handled, net, scoped)
     size = 24 if abi >= 6 else 16 if abi >= 4 else 8
     ruleset = libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
     if ruleset < 0:
-        return 0
+        return 0, False
 
     class PathBeneath(ctypes.Structure):
         _pack_ = 1
         _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
+    file_rights = _WRITE_FILE | _READ_FILE | _EXECUTE | (_TRUNCATE if abi >= 3 else 0)
+    rules = [(folder, handled), ("/dev/null", (_WRITE_FILE | (_TRUNCATE if abi >= 3 else 0)) | (
+        _READ_FILE if reads is not None else 0))]
+    rules += [(path, (_EXECUTE | _READ_FILE | _READ_DIR) if is_dir else (_EXECUTE | _READ_FILE) & file_rights)
+              for path, is_dir in (reads or ())]
     try:
-        for path, rights in ((folder, fs), ("/dev/null", _WRITE_FILE | (_TRUNCATE if abi >= 3 else 0))):
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        for path, rights in rules:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
             try:
                 rule = PathBeneath(rights, fd)
                 if libc.syscall(_SYS_ADD_RULE, ruleset, 1, ctypes.byref(rule), 0) != 0:
-                    return 0
+                    if path == folder:
+                        return 0, False
             finally:
                 os.close(fd)
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            return 0
+            return 0, False
         if libc.syscall(_SYS_RESTRICT_SELF, ruleset, 0) != 0:
-            return 0
+            return 0, False
     finally:
         os.close(ruleset)
-    return int(abi)
+    return int(abi), reads is not None
+
+
+def landlock_writes_only_in(folder):
+    """Restrict file writes and deletions to `folder` (and /dev/null).  Returns the Landlock ABI or 0."""
+    return landlock_confine(folder, None)[0]
 
 
 def drop_capabilities():
@@ -103,9 +199,266 @@ def drop_capabilities():
     return libc.syscall(_CAPSET, ctypes.byref(header), ctypes.byref(data)) == 0
 
 
-def apply(folder, memory_bytes, cpu_seconds, file_bytes):
-    """All of the above, in an order where each step still has the rights it needs."""
-    limits = set_limits(memory_bytes, cpu_seconds, file_bytes)
-    abi = landlock_writes_only_in(folder)
+def apply(folder, memory_bytes, cpu_seconds, file_bytes, max_processes=None, confine_reads=True, cgroup=None):
+    """All of the above, in an order where each step still has the rights it needs.
+
+    cgroup: a pids cgroup folder (``Supervisor.cgroup``) this process joins first, or None.
+    """
+    in_cgroup = False
+    if cgroup:
+        try:
+            with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+            in_cgroup = True
+        except OSError:
+            pass
+    limits = set_limits(memory_bytes, cpu_seconds, file_bytes, max_processes)
+    reads = read_paths() if confine_reads else None
+    abi, reads_confined = landlock_confine(folder, reads)
     caps = drop_capabilities()
-    return {"limits": limits, "landlock_abi": abi, "capabilities_dropped": caps}
+    return {"limits": limits, "landlock_abi": abi, "reads_confined": reads_confined, "writes_confined": abi > 0,
+            "pids_cgroup": in_cgroup, "capabilities_dropped": caps}
+
+
+# ---- the supervisor: the grading child's parent --------------------------------------------------
+
+_CGROUP_ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup")
+
+
+def make_pids_cgroup(name, max_tasks):
+    """A new pids cgroup allowing max_tasks tasks, or None where none can be made (not root, no pids)."""
+    for root in _CGROUP_ROOTS:
+        v1 = os.path.basename(root) == "pids" and os.path.isfile(os.path.join(root, "cgroup.procs"))
+        if not v1 and not _v2_has_pids(root):
+            continue
+        path = os.path.join(root, name)
+        try:
+            os.mkdir(path)
+        except OSError:
+            continue
+        try:
+            with open(os.path.join(path, "pids.max"), "w") as f:
+                f.write(str(int(max_tasks)))
+            return path
+        except OSError:
+            remove_cgroup(path)
+    return None
+
+
+def _v2_has_pids(root):
+    try:
+        with open(os.path.join(root, "cgroup.subtree_control")) as f:
+            return "pids" in f.read().split()
+    except OSError:
+        return False
+
+
+def cgroup_pids(path):
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            return [int(x) for x in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def remove_cgroup(path, seconds=5.0):
+    """Kill every process in the cgroup until none is left, then remove it.  True if removed."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pids = cgroup_pids(path)
+        for pid in pids:
+            _sigkill(pid)
+        try:
+            os.rmdir(path)
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            time.sleep(0.01)
+    return False
+
+
+def _sigkill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _children(pid):
+    """Direct children of pid (every thread's), from /proc/<pid>/task/*/children."""
+    out = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def descendants(pid):
+    """Every process below pid (pid excluded)."""
+    seen, todo = [], _children(pid)
+    while todo:
+        p = todo.pop()
+        if p not in seen:
+            seen.append(p)
+            todo += _children(p)
+    return seen
+
+
+def _tasks(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return 0
+
+
+def disk_used(folder, pids=()):
+    """Bytes on disk under folder, plus files the processes pids hold open after deleting them."""
+    total, seen = 0, set()
+    stack = [folder]
+    while stack:
+        d = stack.pop()
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if e.is_dir(follow_symlinks=False):
+                stack.append(e.path)
+            elif (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            link = f"/proc/{pid}/fd/{fd}"
+            try:
+                if not os.readlink(link).endswith(" (deleted)"):
+                    continue
+                st = os.stat(link)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total
+
+
+class Supervisor:
+    """Watch one grading child and everything it starts; see the module docstring.
+
+    Use: ``sup = Supervisor(workdir, disk_bytes, max_processes)``, fork, the child calls
+    ``apply(..., cgroup=sup.cgroup)``, the parent calls ``sup.watch(child_pid, file_bytes)`` which
+    returns the status dict once every process of the submission is gone.
+    """
+
+    TICK = 0.02
+
+    def __init__(self, workdir, disk_bytes, max_processes):
+        self.workdir, self.disk_bytes, self.max_processes = workdir, int(disk_bytes), int(max_processes)
+        self.subreaper = bool(sys.platform.startswith("linux") and _libc().prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+        self.cgroup = make_pids_cgroup(f"mlcourse-grade-{os.getpid()}", max_processes) if os.geteuid() == 0 else None
+        self.stop = False
+
+    def info(self):
+        return {"subreaper": self.subreaper, "disk_bound_mb": self.disk_bytes / 2 ** 20,
+                "max_processes": self.max_processes}
+
+    def _on_term(self, signum, frame):
+        self.stop = True
+
+    def watch(self, child, file_bytes):
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        parent = os.getppid()
+        reason, status, peak_disk, peak_procs, fsize = None, None, 0, 0, int(file_bytes)
+        while True:
+            pid, st = os.waitpid(child, os.WNOHANG)
+            if pid == child:
+                status = st
+                break
+            if self.stop or os.getppid() != parent:
+                reason = "stopped"
+                break
+            procs = descendants(os.getpid())   # the child, what it started, and orphans (reparented here)
+            count = sum(_tasks(p) for p in procs)
+            if self.cgroup:
+                count = max(count, len(cgroup_pids(self.cgroup)))
+            peak_procs = max(peak_procs, count)
+            used = disk_used(self.workdir, procs)
+            peak_disk = max(peak_disk, used)
+            # within 1 MB of the bound counts as reaching it: past that point writes fail (the file-size
+            # limit below follows what is left), so a submission that keeps writing would never pass it
+            if used >= self.disk_bytes - min(2 ** 20, self.disk_bytes // 16):
+                reason = "disk"
+                break
+            if count >= self.max_processes:
+                reason = "processes"
+                break
+            # what is left of the disk budget also bounds each file the processes may still write
+            left = max(self.disk_bytes - used, 4096)
+            if left < fsize:
+                fsize = left
+                for p in procs:
+                    try:
+                        resource.prlimit(p, resource.RLIMIT_FSIZE, (fsize, fsize))
+                    except (OSError, ValueError):
+                        pass
+            time.sleep(self.TICK)
+        if reason is not None:
+            peak_disk = max(peak_disk, disk_used(self.workdir, descendants(os.getpid())))
+        self.sweep()
+        if status is None:
+            try:
+                _, status = os.waitpid(child, 0)
+            except ChildProcessError:
+                status = None
+        code = None if status is None else (-os.WTERMSIG(status) if os.WIFSIGNALED(status)
+                                            else os.WEXITSTATUS(status))
+        return {"reason": reason, "code": code, "peak_disk_mb": round(peak_disk / 2 ** 20, 3),
+                "peak_processes": peak_procs}
+
+    def sweep(self, seconds=10.0):
+        """SIGKILL every descendant until none is left (orphans come back here: a subreaper), reap them."""
+        end = time.monotonic() + seconds
+        me = os.getpid()
+        while time.monotonic() < end:
+            found = descendants(me)
+            if self.cgroup:
+                found += [p for p in cgroup_pids(self.cgroup) if p not in found]
+            for p in found:
+                _sigkill(p)
+            reaped = False
+            while True:
+                try:
+                    pid, _ = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                reaped = True
+            if not found and not reaped:
+                break
+            if not reaped:
+                time.sleep(0.005)
+        if self.cgroup:
+            remove_cgroup(self.cgroup)
+
+
+def report_status(fd, status):
+    """The supervisor's last word to the grader (its stdout, which no learner process holds)."""
+    os.write(fd, (json.dumps(status) + "\n").encode())

@@ -46,6 +46,9 @@ class Question:
     function: str
     title: str
     tests: tuple = field(default_factory=tuple)
+    # dotted names of engine functions the learner is asked to write here ("mlcourse.maml.maml_loss");
+    # while this question's function is graded (and in check()), calling one of them raises
+    forbids: tuple = ()
 
     @property
     def points(self):

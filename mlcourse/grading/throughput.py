@@ -75,6 +75,8 @@ def main(argv=None):
         for name, t, r in singles:
             print(f"  {name:<34} {t:6.2f} s   score {r['score']:g}/{r['max_score']:g}")
         print(f"  slowest: {max(t for _, t, _ in singles):.2f} s (target <= 15 s)")
+        from .reports import sandbox_line
+        print("  " + sandbox_line(singles[0][2]["sandbox"]))
         one, many, full = [], [], True
         for _ in range(args.repeat):  # alternate, so a busy moment of the machine hits both settings
             for workers, times in ((1, one), (args.workers, many)):

@@ -6,6 +6,7 @@ import numpy as np
 from ..codec import Seed
 from ..matching import summarize
 from ..spec import Question, Test, first_value, raises
+from ._common_mistakes import attach
 
 ASSIGNMENT = "ex01"
 TITLE = "Tasks and episodes"
@@ -89,9 +90,9 @@ def _equal(a, b):
         return False
 
 
-def questions():
+def _questions():
     pool8, pool20 = _pool(8, 6), _pool(20, 7)
-    return [Question("q1", ASSIGNMENT, "sample_episode", "Sample an N-way K-shot episode", (
+    return [Question("q1", ASSIGNMENT, "sample_episode", "Sample an N-way K-shot episode", forbids=("mlcourse.tasks.sample_episode",), tests=(
         Test("5-way 1-shot, 2 query", ((Seed(0), pool8, 5, 1, 2),), episode_properties),
         Test("3-way 2-shot, 3 query", ((Seed(1), pool8, 3, 2, 3),), episode_properties),
         Test("deterministic for a given rng", tuple((Seed(s), pool20, 5, 1, 2) for s in (3, 3, 4, 5)),
@@ -99,3 +100,8 @@ def questions():
         Test("n_way larger than the pool raises ValueError", ((Seed(2), pool8, 9, 1, 1),), raises("ValueError")),
         Test("20-way 3-shot (hidden)", ((Seed(7), pool20, 20, 3, 4),), episode_properties, hidden=True),
     ))]
+
+
+def questions():
+    """The questions, each failed test naming the common mistake it matches (``_common_mistakes``)."""
+    return attach(_questions())

@@ -1,12 +1,14 @@
 """ex02, the meta-gradient in 1D: q2 meta_objective (practice, easy), q3 d theta'/d theta (practice,
-medium), q4 the 1D meta-gradient."""
+medium), q4 the 1D meta-gradient through m inner steps (worked example 1, then derived for m steps)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ... import checks, maml, nets, tasks
 from ..codec import TanhLoss
+from ..blocking import INNER_LOOP
 from ..spec import Question, Test, by_reference
+from ._common_mistakes import attach
 from ._inputs import linear
 
 ASSIGNMENT = "ex02"
@@ -37,11 +39,12 @@ def ref_dtheta_prime(loss, theta, alpha):
     return np.eye(d) - alpha * H
 
 
-def ref_meta_gradient_1d(theta, xs, ys, xq, yq, alpha):
-    return checks.check_worked_example_1(theta, tasks.batch_from_arrays(xs, ys, xq, yq), alpha)["closed_form"]
+def ref_meta_gradient_1d(theta, xs, ys, xq, yq, alpha, steps=1):
+    """The chain rule through `steps` inner steps (the engine's product formula; one step: worked example 1)."""
+    return float(checks.meta_gradient_steps(tasks.batch_from_arrays(xs, ys, xq, yq), theta, alpha, steps)["exact"])
 
 
-def questions():
+def _questions():
     def lin_call(seed, T, K, theta, alpha):
         xs, ys, xq, yq, _ = linear(seed, T, K)
         return (theta, xs, ys, xq, yq, alpha)
@@ -50,10 +53,10 @@ def questions():
         loss, theta = _tanh_loss(seed, n, d)
         return (loss, theta, alpha)
 
-    def s1d_call(seed, theta, alpha):
-        return (theta,) + _scalar(seed) + (alpha,)
+    def s1d_call(seed, theta, alpha, steps=1):
+        return (theta,) + _scalar(seed) + (alpha, steps)
     return [
-        Question("q2", ASSIGNMENT, "meta_objective", "Practice (easy): the meta-objective with a query set", (
+        Question("q2", ASSIGNMENT, "meta_objective", "Practice (easy): the meta-objective with a query set", forbids=INNER_LOOP + ("mlcourse.maml.maml_loss", "mlcourse.maml._maml_loss_autograd", "mlcourse.maml.multistep_loss", "mlcourse.maml.query_losses"), tests=(
             Test("one task", (lin_call(10, 1, 5, 0.3, 0.1),), by_reference(ref_meta_objective)),
             Test("four tasks", (lin_call(11, 4, 5, 1.2, 0.05),), by_reference(ref_meta_objective)),
             Test("alpha = 0 is the plain query loss", (lin_call(12, 3, 4, -0.5, 0.0),),
@@ -61,16 +64,21 @@ def questions():
             Test("ten tasks, large step (hidden)", (lin_call(13, 10, 8, 2.0, 0.4),), by_reference(ref_meta_objective),
                  hidden=True),
         )),
-        Question("q3", ASSIGNMENT, "dtheta_prime_dtheta", "Practice (medium): d theta'/d theta = I - alpha H", (
+        Question("q3", ASSIGNMENT, "dtheta_prime_dtheta", "Practice (medium): d theta'/d theta for one inner step", forbids=("mlcourse.checks.hessian_vector_product", "mlcourse.checks.finite_difference_hvp", "mlcourse.checks.support_hvp", "mlcourse.fastpath.hvp"), tests=(
             Test("2 parameters", (tanh_call(20, 6, 2, 0.1),), by_reference(ref_dtheta_prime)),
             Test("3 parameters, alpha = 0.5", (tanh_call(21, 8, 3, 0.5),), by_reference(ref_dtheta_prime)),
             Test("alpha = 0 gives the identity", (tanh_call(22, 5, 4, 0.0),), by_reference(ref_dtheta_prime)),
             Test("5 parameters (hidden)", (tanh_call(23, 12, 5, 0.3),), by_reference(ref_dtheta_prime), hidden=True),
         )),
-        Question("q4", ASSIGNMENT, "meta_gradient_1d", "The 1D meta-gradient L_q'(theta')(1 - alpha L_s''(theta))", (
+        Question("q4", ASSIGNMENT, "meta_gradient_1d", "The 1D meta-gradient through one and several inner steps", forbids=("mlcourse.checks.check_worked_example_1", "mlcourse.checks.meta_gradient_1d", "mlcourse.checks.meta_gradient_steps", "mlcourse.checks.meta_gradient_autograd"), tests=(
             Test("theta = 0.8, alpha = 0.1", (s1d_call(30, 0.8, 0.1),), by_reference(ref_meta_gradient_1d)),
-            Test("theta = 1.4, alpha = 0.3", (s1d_call(31, 1.4, 0.3),), by_reference(ref_meta_gradient_1d)),
-            Test("theta = -0.5, alpha = 0.05 (hidden)", (s1d_call(32, -0.5, 0.05),),
+            Test("theta = 0.9, alpha = 0.3, 3 steps", (s1d_call(31, 0.9, 0.3, 3),), by_reference(ref_meta_gradient_1d)),
+            Test("theta = -0.5, alpha = 0.05, 2 steps (hidden)", (s1d_call(32, -0.5, 0.05, 2),),
                  by_reference(ref_meta_gradient_1d), hidden=True),
         )),
     ]
+
+
+def questions():
+    """The questions, each failed test naming the common mistake it matches (``_common_mistakes``)."""
+    return attach(_questions())

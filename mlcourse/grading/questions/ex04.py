@@ -1,9 +1,12 @@
-"""ex04, full MAML vs first-order MAML: q8 inner_update, q9 maml_loss, q10 fomaml_grad."""
+"""ex04, full MAML vs first-order MAML: q8 inner_update, q9 maml_loss, q10 fomaml_grad, q23 the meta-gradient
+through the learner's own maml_loss, q24 MAML - FOMAML as a Hessian-vector product."""
 from __future__ import annotations
 
-from ... import maml
+from ... import maml, tree
 from ...tasks import TaskBatch
+from ..blocking import INNER_LOOP
 from ..spec import Question, Test, by_reference
+from ._common_mistakes import attach
 from ._inputs import sine
 
 ASSIGNMENT = "ex04"
@@ -26,26 +29,66 @@ def ref_fomaml_grad(theta, xs, ys, xq, yq, alpha, inner_steps):
     return maml.fomaml_grad(theta, TaskBatch(xs, ys, xq, yq), alpha, inner_steps)
 
 
-def questions():
+def _questions():
     th, xs, ys, xq, yq = sine(50, 3, 5)
     th2, xs2, ys2, xq2, yq2 = sine(51, 4, 10, (1, 16, 1))
     return [
-        Question("q8", ASSIGNMENT, "inner_update", "inner_update: one SGD step on one task's support set", (
+        Question("q8", ASSIGNMENT, "inner_update", "inner_update: one SGD step on one task's support set", forbids=INNER_LOOP, tests=(
             Test("1-8-8-1 MLP, 5 points", ((th, xs[0], ys[0], 0.01),), by_reference(ref_inner_update)),
             Test("1-16-1 MLP, alpha = 0.1", ((th2, xs2[1], ys2[1], 0.1),), by_reference(ref_inner_update)),
             Test("alpha = 0 leaves theta unchanged (hidden)", ((th, xs[2], ys[2], 0.0),),
                  by_reference(ref_inner_update), hidden=True),
         )),
-        Question("q9", ASSIGNMENT, "maml_loss", "maml_loss: mean query loss after adaptation", (
+        Question("q9", ASSIGNMENT, "maml_loss", "maml_loss: mean query loss after adaptation", forbids=INNER_LOOP + ("mlcourse.maml.maml_loss", "mlcourse.maml._maml_loss_autograd", "mlcourse.maml.multistep_loss", "mlcourse.maml.query_losses", "mlcourse.maml.maml_value_and_grad", "mlcourse.fastpath.maml_value_and_grad", "mlcourse.fastpath.multistep_value_and_grad"), tests=(
             Test("3 tasks, 1 step", ((th, xs, ys, xq, yq, 0.01, 1),), by_reference(ref_maml_loss)),
             Test("4 tasks, 3 steps", ((th2, xs2, ys2, xq2, yq2, 0.05, 3),), by_reference(ref_maml_loss)),
             Test("0 steps is the query loss at theta (hidden)", ((th, xs, ys, xq, yq, 0.01, 0),),
                  by_reference(ref_maml_loss), hidden=True),
         )),
-        Question("q10", ASSIGNMENT, "fomaml_grad", "First-order MAML: grad L_q at theta', averaged over tasks", (
+        Question("q10", ASSIGNMENT, "fomaml_grad", "First-order MAML: the inner gradient's dependence on theta dropped", forbids=INNER_LOOP + ("mlcourse.maml.fomaml_grad", "mlcourse.maml.fomaml_value_and_grad", "mlcourse.fastpath.fomaml_value_and_grad"), tests=(
             Test("3 tasks, 1 step", ((th, xs, ys, xq, yq, 0.01, 1),), by_reference(ref_fomaml_grad)),
             Test("4 tasks, 2 steps", ((th2, xs2, ys2, xq2, yq2, 0.05, 2),), by_reference(ref_fomaml_grad)),
             Test("4 tasks, alpha = 0.1 (hidden)", ((th2, xs2, ys2, xq2, yq2, 0.1, 1),),
                  by_reference(ref_fomaml_grad), hidden=True),
         )),
+        Question("q23", ASSIGNMENT, "maml_meta_gradient", "The exact meta-gradient: autograd through your maml_loss",
+                 forbids=INNER_LOOP + META_GRADIENTS, tests=(
+            Test("3 tasks, 1 step", ((th, xs, ys, xq, yq, 0.01, 1),), by_reference(ref_maml_meta_gradient)),
+            Test("4 tasks, 2 steps, alpha = 0.1", ((th2, xs2, ys2, xq2, yq2, 0.1, 2),),
+                 by_reference(ref_maml_meta_gradient)),
+            Test("4 tasks, 3 steps (hidden)", ((th2, xs2, ys2, xq2, yq2, 0.05, 3),), by_reference(ref_maml_meta_gradient),
+                 hidden=True),
+        )),
+        Question("q24", ASSIGNMENT, "maml_minus_fomaml", "MAML - FOMAML = -alpha H_s grad L_q(theta') by a Hessian-vector "
+                 "product", forbids=INNER_LOOP + META_GRADIENTS + (
+                     "mlcourse.checks.hessian_vector_product", "mlcourse.checks.support_hvp",
+                     "mlcourse.checks.check_maml_vs_fomaml_hvp", "mlcourse.checks.finite_difference_hvp",
+                     "mlcourse.fastpath.hvp"), tests=(
+            Test("3 tasks, alpha = 0.1", ((th, xs, ys, xq, yq, 0.1),), by_reference(ref_maml_minus_fomaml)),
+            Test("4 tasks, alpha = 0.3", ((th2, xs2, ys2, xq2, yq2, 0.3),), by_reference(ref_maml_minus_fomaml)),
+            Test("alpha = 0: no correction (hidden)", ((th2, xs2, ys2, xq2, yq2, 0.0),),
+                 by_reference(ref_maml_minus_fomaml), hidden=True),
+        )),
     ]
+
+
+def ref_maml_meta_gradient(theta, xs, ys, xq, yq, alpha, inner_steps):
+    return maml.maml_grad(theta, TaskBatch(xs, ys, xq, yq), alpha, inner_steps)
+
+
+def ref_maml_minus_fomaml(theta, xs, ys, xq, yq, alpha):
+    """One inner step: MAML - FOMAML = -alpha mean_T H_s(theta) grad L_q(theta'_T), by the engine's two gradients."""
+    batch = TaskBatch(xs, ys, xq, yq)
+    return tree.sub(maml.maml_grad(theta, batch, alpha, 1), maml.fomaml_grad(theta, batch, alpha, 1))
+
+
+# the engine's meta-gradients (and their fast paths), which q23 and q24 ask the learner to compute
+META_GRADIENTS = ("mlcourse.maml.maml_loss", "mlcourse.maml._maml_loss_autograd", "mlcourse.maml.maml_value_and_grad",
+                  "mlcourse.maml.maml_grad", "mlcourse.maml.multistep_value_and_grad", "mlcourse.maml.fomaml_grad",
+                  "mlcourse.maml.fomaml_value_and_grad", "mlcourse.fastpath.maml_value_and_grad",
+                  "mlcourse.fastpath.multistep_value_and_grad", "mlcourse.fastpath.fomaml_value_and_grad")
+
+
+def questions():
+    """The questions, each failed test naming the common mistake it matches (``_common_mistakes``)."""
+    return attach(_questions())

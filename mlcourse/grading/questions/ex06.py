@@ -48,24 +48,24 @@ def questions():
     x2, W2 = rng.standard_normal((3, 4, 6, 3)), rng.standard_normal((3, 3, 3, 4))
     x3, W3 = rng.standard_normal((1, 1, 1, 2)), rng.standard_normal((3, 3, 2, 3))
     return [
-        Question("q13", ASSIGNMENT, "prototypes", "Prototypes: the mean support embedding of each class", (
+        Question("q13", ASSIGNMENT, "prototypes", "Prototypes: the mean support embedding of each class", forbids=("mlcourse.protonet.prototypes",), tests=(
             Test("5-way 1-shot, d = 8", ((zs, ys, 5),), by_reference(ref_prototypes)),
             Test("3-way 5-shot, support rows shuffled", ((zs2, ys2, 3),), by_reference(ref_prototypes)),
             Test("20-way 2-shot, d = 64 (hidden)", ((zs3, ys3, 20),), by_reference(ref_prototypes), hidden=True),
         )),
-        Question("q14", ASSIGNMENT, "protonet_logits", "ProtoNet logits: minus the squared distance to each prototype", (
+        Question("q14", ASSIGNMENT, "protonet_logits", "ProtoNet logits: minus the squared distance to each prototype", forbids=("mlcourse.protonet.logits",), tests=(
             Test("15 queries, 5 prototypes", ((zq, c),), by_reference(ref_logits)),
             Test("12 queries, 3 prototypes, d = 16", ((zq2, c2),), by_reference(ref_logits)),
             Test("a query on a prototype has logit 0 (hidden)", ((c2[:2], c2),), by_reference(ref_logits),
                  hidden=True),
         )),
-        Question("q15", ASSIGNMENT, "protonet_loss", "ProtoNet loss: cross-entropy of the query set", (
+        Question("q15", ASSIGNMENT, "protonet_loss", "ProtoNet loss: cross-entropy of the query set", forbids=("mlcourse.protonet.cross_entropy", "mlcourse.protonet.prototypes", "mlcourse.protonet.logits", "mlcourse.protonet.protonet_loss", "mlcourse.protonet._loss"), tests=(
             Test("5-way 1-shot, 3 queries per class", ((zs, ys, zq, yq, 5),), by_reference(ref_loss)),
             Test("3-way 5-shot, 4 queries per class", ((zs2, ys2, zq2, yq2, 3),), by_reference(ref_loss)),
             Test("20-way, large distances (hidden: a stable log-softmax)", ((30 * zs3, ys3, 30 * zq3, yq3, 20),),
                  by_reference(ref_loss), hidden=True),
         )),
-        Question("q16", ASSIGNMENT, "conv3x3_same", "A 3x3 'same' convolution with zero padding (im2col)", (
+        Question("q16", ASSIGNMENT, "conv3x3_same", "A 3x3 'same' convolution with zero padding (im2col)", forbids=("mlcourse.conv.conv3x3", "mlcourse.conv._im2col"), tests=(
             Test("2 images 5x5, 1 -> 2 channels", ((x1, W1),), by_reference(ref_conv)),
             Test("3 images 4x6, 3 -> 4 channels", ((x2, W2),), by_reference(ref_conv)),
             Test("a 1x1 image sees only the centre tap (hidden)", ((x3, W3),), by_reference(ref_conv), hidden=True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import maml, metasgd, taskpool, tree
+from ..blocking import INNER_LOOP
 from ..spec import Question, Test, by_reference, raises
 from ._inputs import sine
 
@@ -46,7 +47,7 @@ def questions():
     phi2, y2 = np.maximum(rng.normal(size=(8, 4)), 0), rng.normal(size=(8, 2))
     W2, b2 = rng.normal(size=(4, 2)) * 0.3, np.zeros(2)
     return [
-        Question("q17", ASSIGNMENT, "metasgd_step", "Meta-SGD: theta - alpha * grad L_s(theta), alpha per entry", (
+        Question("q17", ASSIGNMENT, "metasgd_step", "Meta-SGD: theta - alpha * grad L_s(theta), alpha per entry", forbids=INNER_LOOP, tests=(
             Test("1-8-8-1 MLP, K = 5, alpha in [0.005, 0.1]", ((th, a, xs[0], ys[0]),), by_reference(ref_metasgd_step)),
             Test("1-12-12-1 MLP, K = 10, alpha in [0.001, 0.3]", ((th2, a2, xs2[0], ys2[0]),),
                  by_reference(ref_metasgd_step)),
@@ -55,14 +56,14 @@ def questions():
             Test("alpha = 0.02 everywhere is MAML's step (hidden)", ((th2, same, xs2[0], ys2[0]),),
                  by_reference(ref_metasgd_step), hidden=True),
         )),
-        Question("q18", ASSIGNMENT, "meta_gap", "The meta-train / meta-test gap and its 95% interval", (
+        Question("q18", ASSIGNMENT, "meta_gap", "The meta-train / meta-test gap and its 95% interval", forbids=("mlcourse.taskpool.generalisation_gap",), tests=(
             Test("30 meta-train and 50 meta-test losses", ((tr, te),), by_reference(ref_meta_gap)),
             Test("200 meta-train and 7 meta-test losses", ((tr2, te2),), by_reference(ref_meta_gap)),
             Test("an empty list of losses raises ValueError (hidden)", ((np.zeros(0), te),), raises("ValueError"),
                  hidden=True),
             Test("swapped sides give the opposite gap (hidden)", ((te, tr),), by_reference(ref_meta_gap), hidden=True),
         )),
-        Question("q19", ASSIGNMENT, "anil_head_step", "ANIL: one SGD step of the linear head on fixed features", (
+        Question("q19", ASSIGNMENT, "anil_head_step", "ANIL: one SGD step of the linear head on fixed features", forbids=INNER_LOOP, tests=(
             Test("6 features, 1 output, K = 5", ((W, b, phi, y, 0.1),), by_reference(ref_anil_head_step)),
             Test("4 features, 2 outputs, K = 8", ((W2, b2, phi2, y2, 0.05),), by_reference(ref_anil_head_step)),
             Test("alpha = 0 leaves the head unchanged (hidden)", ((W2, b2, phi2, y2, 0.0),),

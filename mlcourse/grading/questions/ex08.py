@@ -53,7 +53,7 @@ def questions():
     lp3 = rng.standard_normal(m3.shape) * m3
     adv3 = policy_gradient.advantages_from(obs3, r3, m3)
     return [
-        Question("q20", ASSIGNMENT, "returns_to_go", "Discounted returns-to-go R_t = sum_t' gamma^(t'-t) r_t'", (
+        Question("q20", ASSIGNMENT, "returns_to_go", "Discounted returns-to-go R_t = sum_t' gamma^(t'-t) r_t'", forbids=("mlcourse.rl.policy_gradient.returns_to_go",), tests=(
             Test("2 goals x 3 trajectories x 12 steps, gamma = 0.99", ((r, 0.99),), by_reference(ref_returns_to_go)),
             Test("3 x 4 x 20, gamma = 0.5", ((r2, 0.5),), by_reference(ref_returns_to_go)),
             Test("gamma = 1: plain sums of the rest of the episode (hidden)", ((r2, 1.0),),
@@ -61,14 +61,14 @@ def questions():
             Test("gamma = 0: the rewards themselves (hidden)", ((r, 0.0),), by_reference(ref_returns_to_go),
                  hidden=True),
         )),
-        Question("q21", ASSIGNMENT, "reinforce_loss", "REINFORCE surrogate: -(1/#steps) sum log pi A, per task", (
+        Question("q21", ASSIGNMENT, "reinforce_loss", "REINFORCE surrogate: -(1/#steps) sum log pi A, per task", forbids=("mlcourse.rl.policy_gradient.reinforce_surrogate", "mlcourse.rl.policy_gradient.surrogate_loss"), tests=(
             Test("2 goals x 3 trajectories x 12 steps", ((lp, adv, m),), by_reference(ref_reinforce_loss)),
             Test("3 x 4 x 20", ((lp2, adv2, m2),), by_reference(ref_reinforce_loss)),
             Test("episodes that end early: divide by the steps that happened (hidden)", ((lp3, adv3, m3),),
                  by_reference(ref_reinforce_loss), hidden=True),
         )),
         Question("q22", ASSIGNMENT, "baseline_advantages", "Advantages R_t - b(s_t, t) with the linear feature "
-                 "baseline, standardised per task", (
+                 "baseline, standardised per task", forbids=("mlcourse.rl.policy_gradient.advantages_from", "mlcourse.rl.policy_gradient.advantages", "mlcourse.rl.policy_gradient.fit_baseline", "mlcourse.rl.policy_gradient.baseline_features"), tests=(
             Test("2 goals x 3 trajectories x 12 steps", ((obs, r, m, 0.99),), by_reference(ref_baseline_advantages)),
             Test("3 x 4 x 20, gamma = 0.9", ((obs2, r2, m2, 0.9),), by_reference(ref_baseline_advantages)),
             Test("episodes that end early (hidden)", ((obs3, r3, m3, 0.99),), by_reference(ref_baseline_advantages),

@@ -1,0 +1,229 @@
+"""Feedback that names the mistake: every common mistake of ex01-ex05, fed as an answer, is named.
+
+Each question of ex01-ex05 lists at least two of the lesson's common mistakes (``questions/_common_mistakes.py``).
+A mistaken answer is computed by the engine from a public test's inputs and handed to ``check()`` as the
+learner's output; the printed feedback must name that mistake and must not show the reference.
+"""
+import numpy as np
+import pytest
+from autograd import grad
+from autograd.tracer import getval
+
+from mlcourse import nets
+from mlcourse.grading import bank, codec, feedback, mistakes
+from mlcourse.grading.matching import close, summarize
+from mlcourse.grading.questions._common_mistakes import MISTAKES
+from mlcourse.grading.spec import Outcome, by_reference
+
+EX01_05 = [q.id for q in bank.QUESTIONS.values() if q.assignment in ("ex01", "ex02", "ex03", "ex04", "ex05")]
+VALUE_MISTAKES = [(qid, m.name) for qid in EX01_05 for m in MISTAKES.get(qid, ()) if m.answer is not None]
+
+
+def _key(args):
+    spec, arrays = codec.encode(tuple(args))
+    return repr(spec) + "".join(np.asarray(arrays[k]).tobytes().hex() for k in sorted(arrays))
+
+
+def test_every_question_of_ex01_to_ex05_lists_at_least_two_mistakes_on_every_test():
+    assert set(EX01_05) >= {"q1", "q7", "q12", "q23", "q24", "q25"}
+    for qid in EX01_05:
+        q = bank.question(qid)
+        assert len(MISTAKES[qid]) >= 2, qid
+        for t in q.tests:
+            assert tuple(t.judge.mistakes) == tuple(MISTAKES[qid]), (qid, t.name)
+        names = [m.name for m in MISTAKES[qid]]
+        assert len(set(names)) == len(names), qid
+
+
+@pytest.mark.parametrize("qid,name", VALUE_MISTAKES)
+def test_check_names_the_mistake_without_showing_the_answer(qid, name, capsys):
+    q = bank.question(qid)
+    m = next(m for m in MISTAKES[qid] if m.name == name)
+    public = [t for t in q.tests if not t.hidden]
+    answers, distinct = {}, []
+    for t in public:
+        ref = t.judge.reference(*codec.roundtrip(t.calls[0]))
+        wrong = m.answer(*codec.roundtrip(t.calls[0]))
+        answers[_key(t.calls[0])] = wrong
+        if close(wrong, ref)[0] < 1.0:
+            distinct.append(t.name)
+    assert distinct, f"{qid}: the mistake {name!r} gives the right answer on every public test"
+
+    def learner(*args):   # the learner's function, with this mistake
+        return answers[_key(args)]
+    feedback.check(qid, {q.function: learner})
+    out = capsys.readouterr().out
+    named = 0
+    for t in public:
+        if t.name not in distinct:
+            continue
+        assert "\N{BALLOT X} " + t.name in out, (qid, t.name, out)
+        block = out.split("\N{BALLOT X} " + t.name, 1)[1].split("\N{BALLOT X}", 1)[0]
+        # two mistakes can give the same value on one input (then the first listed is named)
+        first = next(x for x in MISTAKES[qid] if x.recognises(answers[_key(t.calls[0])], t.calls[0]))
+        assert f"{mistakes.PREFIX} ({first.name}): {first.says}" in block, (qid, name, out)
+        named += first is m
+        ref = t.judge.reference(*codec.roundtrip(t.calls[0]))
+        leaf = float(np.ravel(np.asarray(ref if not isinstance(ref, (list, tuple)) else codec.roundtrip(ref)[0]
+                                         if not isinstance(ref[0], (list, tuple)) else ref[0][0]))[0])
+        shown_anyway = t.describe_input(q.function) + summarize(answers[_key(t.calls[0])])
+        if abs(leaf) > 1e-3 and f"{leaf:.4f}" not in shown_anyway:   # the learner's own numbers are shown
+            assert f"{leaf:.4f}" not in block, (qid, t.name)
+    assert named >= 1, f"{qid}: {name!r} is never the mistake named on a public test"
+
+
+@pytest.mark.parametrize("qid,name", VALUE_MISTAKES)
+def test_the_judge_names_the_mistake_for_the_grader_too(qid, name):
+    """The grader calls the same judges (bank.judge_test) on the outputs it received."""
+    q = bank.question(qid)
+    m = next(m for m in MISTAKES[qid] if m.name == name)
+    named = 0
+    for t in q.tests:
+        ref = t.judge.reference(*codec.roundtrip(t.calls[0]))
+        wrong = codec.roundtrip(m.answer(*codec.roundtrip(t.calls[0])))
+        if close(wrong, ref)[0] >= 1.0:
+            continue
+        pts, msg = bank.judge_test(t, [Outcome(value=wrong)])
+        assert pts == 0.0
+        first = next(x for x in MISTAKES[qid] if x.recognises(wrong, t.calls[0]))
+        assert f"{mistakes.PREFIX} ({first.name})" in msg
+        named += first is m
+    assert named >= 1, (qid, name)
+
+
+def test_a_right_answer_or_an_unknown_wrong_one_names_no_mistake():
+    t = bank.question("q9").tests[0]
+    ref = t.judge.reference(*codec.roundtrip(t.calls[0]))
+    pts, msg = bank.judge_test(t, [Outcome(value=ref)])
+    assert pts == t.points and mistakes.PREFIX not in msg
+    pts, msg = bank.judge_test(t, [Outcome(value=ref * 1.3 + 0.2)])
+    assert pts == 0 and "relative error" in msg and mistakes.PREFIX not in msg
+    pts, msg = bank.judge_test(t, [Outcome(error="ValueError", message="bad")])
+    assert pts == 0 and mistakes.PREFIX not in msg
+
+
+def test_a_mistake_needs_one_way_to_be_recognised_and_one_that_fails_is_skipped():
+    with pytest.raises(ValueError, match="exactly one of answer= or matches="):
+        mistakes.Mistake("x", "y")
+    with pytest.raises(TypeError, match="naming\\(\\) takes Mistake objects"):
+        mistakes.naming(by_reference(lambda x: x), "sign")
+    broken = mistakes.Mistake("broken", "never shown", answer=lambda x: 1 / 0)
+    doubled = mistakes.Mistake("doubled", "twice the answer", answer=lambda x: 2 * x)
+    judge = mistakes.naming(by_reference(lambda x: x + 1.0), broken, doubled)
+    frac, msg = judge([Outcome(value=6.0)], ((3.0,),))
+    assert frac == 0 and "(doubled): twice the answer" in msg and "never shown" not in msg
+    assert judge.reference(3.0) == 4.0 and judge.mistakes == (broken, doubled)
+
+
+# ---- q1, judged by properties: mistaken sample_episode functions ---------------------------------------
+
+def _episode(rng, classes, n_way, k_shot, k_query, relabel=True, distinct=True, per_class=True):
+    if n_way > len(classes):
+        raise ValueError("too few classes")
+    chosen = rng.choice(len(classes), size=n_way, replace=False)
+    xs, ys, xq, yq = [], [], [], []
+    k_s = k_shot if per_class else max(1, k_shot // n_way)
+    for label, c in enumerate(chosen):
+        pool = np.asarray(classes[c])
+        idx = rng.permutation(len(pool))
+        s, q = (idx[:k_s], idx[k_s:k_s + k_query]) if distinct else (idx[:k_s], idx[:k_query])
+        xs.append(pool[s])
+        xq.append(pool[q])
+        ys.append(np.full(len(s), label if relabel else c))
+        yq.append(np.full(len(q), label if relabel else c))
+    if not per_class:
+        xs, ys = [np.concatenate(xs)[:k_shot]], [np.concatenate(ys)[:k_shot]]
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(xq), np.concatenate(yq), chosen
+
+
+@pytest.mark.parametrize("flaw,name", [({"relabel": False}, "labels read globally"),
+                                       ({"distinct": False}, "support and query share examples"),
+                                       ({"per_class": False}, "K confused with the support size")])
+def test_q1_names_the_episode_mistakes(flaw, name, capsys):
+    def sample_episode(rng, classes, n_way=5, k_shot=1, k_query=5):
+        return _episode(rng, classes, n_way, k_shot, k_query, **flaw)
+    feedback.check("q1", {"sample_episode": sample_episode})
+    out = capsys.readouterr().out
+    says = next(m.says for m in MISTAKES["q1"] if m.name == name)
+    assert f"{mistakes.PREFIX} ({name}): {says}" in out, out
+    feedback.check("q1", {"sample_episode": lambda rng, classes, n, k, q: _episode(rng, classes, n, k, q)})
+    out = capsys.readouterr().out
+    assert "4/4 public tests passed" in out and mistakes.PREFIX not in out
+
+
+# ---- the central one: a detached inner step passes q9 (the value) and fails q23 (the meta-gradient) ----
+
+def _inner_update(theta, x_support, y_support, alpha, detach=False):
+    def support_loss(p):
+        return nets.mse(nets.mlp_apply(p, x_support), y_support)
+    g = grad(support_loss)([(getval(W), getval(b)) for W, b in theta] if detach else theta)
+    return [(W - alpha * gW, b - alpha * gb) for (W, b), (gW, gb) in zip(theta, g)]
+
+
+def _maml_loss(detach):
+    import autograd.numpy as anp
+
+    def maml_loss(theta, x_support, y_support, x_query, y_query, alpha, inner_steps=1):
+        losses = []
+        for xs, ys, xq, yq in zip(x_support, y_support, x_query, y_query):
+            theta_prime = theta
+            for _ in range(inner_steps):
+                theta_prime = _inner_update(theta_prime, xs, ys, alpha, detach)
+            losses.append(nets.mse(nets.mlp_apply(theta_prime, xq), yq))
+        return anp.mean(anp.array(losses))
+    return maml_loss
+
+
+def test_a_detached_inner_step_passes_q9_but_q23_names_it(capsys):
+    detached = _maml_loss(detach=True)
+
+    def maml_meta_gradient(theta, x_support, y_support, x_query, y_query, alpha, inner_steps=1):
+        return grad(detached)(theta, x_support, y_support, x_query, y_query, alpha, inner_steps)
+    ns = {"maml_loss": detached, "maml_meta_gradient": maml_meta_gradient}
+    assert all(r.passed for r in feedback.run_tests("q9", ns, include_hidden=True))
+    res = feedback.run_tests("q23", ns, include_hidden=True)
+    assert not any(r.passed for r in res)
+    assert all("(a detached inner gradient (FOMAML))" in r.message for r in res)
+    # the same learner code without the detach passes everything
+    exact = _maml_loss(detach=False)
+    ns = {"maml_loss": exact,
+          "maml_meta_gradient": lambda th, xs, ys, xq, yq, al, m=1: grad(exact)(th, xs, ys, xq, yq, al, m)}
+    assert all(r.passed for r in feedback.run_tests("q23", ns, include_hidden=True))
+
+
+def test_the_engine_linear_family_matches_the_weighted_closed_form():
+    """q7's reference (the minimiser of the engine's MAML loss) is E[w a] / E[w], w = (1 - c)^2 mean(x_q^2)."""
+    for t in bank.question("q7").tests:
+        alpha, xs, xq, a = codec.roundtrip(t.calls[0])
+        w = (1 - 2 * alpha * np.mean(xs ** 2, axis=1)) ** 2 * np.mean(xq ** 2, axis=1)
+        assert abs(t.judge.reference(alpha, xs, xq, a) - np.sum(w * a) / np.sum(w)) < 1e-10
+    t = bank.question("q7").tests[1]
+    alpha, xs, xq, a = codec.roundtrip(t.calls[0])
+    assert abs(t.judge.reference(alpha, xs, xq, a) - np.mean(a)) > 1e-3   # MAML is not averaging
+    t = bank.question("q7").tests[0]
+    assert abs(t.judge.reference(*codec.roundtrip(t.calls[0])) - np.mean(t.calls[0][3])) < 1e-12   # one shared c
+
+
+def test_the_grader_names_the_detached_inner_step(tmp_path):
+    """mlcourse grade on the ex04 solution with a detached inner gradient: q9 full marks, q23 none, and why."""
+    import os
+
+    import nbformat
+
+    from mlcourse.grading import grader, runner
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    nb = nbformat.read(os.path.join(root, "solutions", "ex04_maml_fomaml.ipynb"), as_version=4)
+    i = next(i for i, c in enumerate(nb.cells) if c.source.startswith("def inner_update("))
+    nb.cells[i].source = nb.cells[i].source.replace(
+        "g = grad(lambda p: nets.mse(nets.mlp_apply(p, x_support), y_support))(theta)",
+        "from autograd.tracer import getval\n"
+        "    g = grad(lambda p: nets.mse(nets.mlp_apply(p, x_support), y_support))("
+        "[(getval(W), getval(b)) for W, b in theta])")
+    assert "getval" in nb.cells[i].source
+    nbformat.write(nb, str(tmp_path / "ex04_detached.ipynb"))
+    (report,) = grader.grade_path(str(tmp_path), limits=runner.Limits(cell_timeout=60, total_timeout=180))
+    by_id = {q["id"]: q for q in report["questions"]}
+    assert by_id["q9"]["score"] == by_id["q9"]["max_score"] > 0
+    assert by_id["q23"]["score"] == 0
+    assert "(a detached inner gradient (FOMAML))" in by_id["q23"]["message"]
+    assert all("detached" in t["message"] for t in by_id["q23"]["tests"])
