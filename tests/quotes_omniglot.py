@@ -38,8 +38,11 @@ QUOTED = [
           "<> episodes, <> s | <> ms |", lambda: row("protonet"), ROW_FMT),
     Quote(README, "| FOMAML (20-way 1-shot, meta-batch 2, 5 inner steps) | <>% ± <>% | <>% ± <>% | "
           "<> episodes, <> s | <> ms |", lambda: row("fomaml"), ROW_FMT),
-    Quote(README, "(the whole command, evaluation included: <> s of wall time", lambda: [m("protonet")["wall_seconds"]],
+    Quote(README, "the whole command, evaluation included: <> s of wall time", lambda: [m("protonet")["wall_seconds"]],
           ".0f"),
+    Quote(README, "budget stopped training after <> of its <> episodes; `--episodes <>` trains the same episodes",
+          lambda: [m("protonet")["episodes_trained"], m("protonet")["hparams"]["episodes"],
+                   m("protonet")["episodes_trained"]], "d"),
     Quote(README, "takes <> s with this engine against <> s in PyTorch with the same architecture (ratio <>)",
           lambda: bench("protonet"), (".2f", ".2f", ".2f")),
     Quote(README, "a FOMAML meta-step on the same episode (5 inner steps) <> s against <> s (ratio <>)",
@@ -47,4 +50,4 @@ QUOTED = [
     Quote(README, "decoding small1 takes <> s, reading it back from the cache <> s",
           lambda: [res()["bench"]["loader"]["cold_seconds"], res()["bench"]["loader"]["warm_seconds"]], (".2f", ".3f")),
 ]
-INPUTS = {README: {"0.1"}}
+INPUTS = {README: {"0.1"}}   # the learning rates (2·10⁻³ ...) are written without decimals

@@ -39,7 +39,7 @@ SHIPPED_METHODS = ("protonet", "fomaml")
 IMAGE_SIZE = 28
 
 DEFAULTS = {
-    "protonet": dict(episodes=1500, n_way=60, k_shot=1, k_query=5, lr=1e-3, decay_every=500, meta_batch=1),
+    "protonet": dict(episodes=1500, n_way=60, k_shot=1, k_query=5, lr=2e-3, decay_every=400, meta_batch=1),
     "fomaml": dict(episodes=800, n_way=20, k_shot=1, k_query=5, lr=1e-3, decay_every=300, meta_batch=2,
                    alpha=0.1, inner_steps=5, test_steps=5),
     "maml": dict(episodes=300, n_way=20, k_shot=1, k_query=5, lr=1e-3, decay_every=150, meta_batch=2,
@@ -263,7 +263,7 @@ def add_arguments(p):
     p.add_argument("--episodes", type=int, default=None, help="training episodes (meta-iterations)")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="stop training after this many seconds (recorded in summary.json)")
-    p.add_argument("--lr", type=float, default=None, help="Adam's learning rate (default 1e-3)")
+    p.add_argument("--lr", type=float, default=None, help="Adam's learning rate (default: ProtoNet 2e-3, MAML and FOMAML 1e-3)")
     p.add_argument("--decay-every", type=int, default=None, help="halve the learning rate every this many episodes")
     p.add_argument("--n-way", type=int, default=None, help="classes per training episode")
     p.add_argument("--k-query", type=int, default=None, help="queries per class in training episodes")
