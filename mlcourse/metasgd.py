@@ -203,7 +203,7 @@ def metasgd_multistep_loss(params, batch, inner_steps=1, *, model=nets.mlp_apply
 
 
 def metasgd_multistep_value_and_grad(params, batch, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse):
-    """(multi-step meta-loss, its exact gradient for theta and log_alpha): the main job's objective."""
+    """(multi-step meta-loss, its exact gradient for theta and log_alpha): notebook 07's objective."""
     inner_steps, batch = _prepare(params, batch, inner_steps, model)
     return ag_value_and_grad(_loss_multistep)(params, batch, inner_steps, model, loss)
 

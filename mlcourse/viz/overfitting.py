@@ -155,7 +155,7 @@ def within_task_figure(summary, k_shot=5, width=10.5, height=3.4):
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("MSE (mean over tasks)")
     axes[0].legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"within-task overfitting: adapting the main job's MAML from K = {k_shot} points "
+    fig.suptitle(f"within-task overfitting: adapting the shipped MAML from K = {k_shot} points "
                  "(query: 50 clean points of the same task)", fontsize=10)
     fig.tight_layout()
     return fig
