@@ -8,6 +8,7 @@ while a thread measures the disk the grader's temporary folders use.
 """
 import json
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -251,7 +252,9 @@ def test_no_process_outlives_grading(graded):
 def test_disk_use_stays_near_the_bound_and_the_work_folder_is_removed(graded):
     # 2 workers: the bound, one 8 MB write in flight past it, and the other submission's small folder
     assert graded["peak"] <= (DISK_MB + 24) * 2 ** 20, graded["peak"] / 2 ** 20
-    assert graded["peak"] >= DISK_MB * 2 ** 20 * 0.5  # the case did fill the disk (the measure sees it)
+    # the case did fill the disk, and this walk sees it: its files reach the bound less the 16 MB
+    # deleted file it keeps open (which the walk cannot see), so a quarter is well within reach
+    assert graded["peak"] >= DISK_MB * 2 ** 20 * 0.25
     assert os.listdir(graded["work"]) == []
     assert graded["reports"]["ex06_fill_disk.ipynb"]["sandbox"]["peak_disk_mb"] >= DISK_MB
 
@@ -346,3 +349,36 @@ def test_without_read_confinement_the_report_says_so_and_the_run_warns_once(tmp_
         assert all(q["score"] == q["max_score"] for q in r["questions"] if q["id"] in KNOWN)
     assert len(warnings) == 1 and "read confinement is off" in warnings[0]
     assert "read confinement off" in reports.table([reps[0]])
+
+
+def test_bound_reached_counts_what_runs_and_what_is_written_now(tmp_path):
+    # the check the grader repeats before it believes each step the child reports
+    base = sum(sandbox._tasks(p) for p in sandbox.descendants(os.getpid()))
+    kids = []
+    try:
+        for _ in range(5):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(60)
+                os._exit(0)
+            kids.append(pid)
+        assert sandbox.bound_reached(os.getpid(), str(tmp_path), 2 ** 30, base + 5)[0] == "processes"
+        assert sandbox.bound_reached(os.getpid(), str(tmp_path), 2 ** 30, base + 6)[0] is None
+        (tmp_path / "written.bin").write_bytes(b"\1" * 2 ** 21)
+        assert sandbox.bound_reached(os.getpid(), str(tmp_path), 2 ** 21, base + 6)[0] == "disk"
+        assert sandbox.bound_reached(os.getpid(), str(tmp_path), 2 ** 23, base + 6)[0] is None
+    finally:
+        for pid in kids:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def test_a_fork_the_pids_cgroup_refused_reaches_the_process_bound(tmp_path):
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    (cgroup / "cgroup.procs").write_text("")
+    (cgroup / "pids.events").write_text("max 0\n")
+    assert sandbox.bound_reached(os.getpid(), str(tmp_path), 2 ** 30, 64, str(cgroup))[0] is None
+    (cgroup / "pids.events").write_text("max 3\n")
+    assert sandbox.refused_forks(str(cgroup)) == 3
+    assert sandbox.bound_reached(os.getpid(), str(tmp_path), 2 ** 30, 64, str(cgroup))[0] == "processes"

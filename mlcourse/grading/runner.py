@@ -5,7 +5,9 @@ starts ``harness.py`` there, and watches its events with its own clock: a cell o
 runs longer than ``cell_timeout`` seconds, or a process that dies (``os._exit``, out of memory,
 a crash), costs only that cell or that question; the child is restarted without it and grading
 goes on.  A submission that writes more than ``disk_mb`` in total or runs ``max_processes``
-processes at once is stopped (its supervisor says so).  The submission file itself is read
+processes at once is stopped: its supervisor watches both every 20 ms, and the grader checks them
+again before it believes each step the child reports, so a result never counts once a bound is
+reached, however late the supervisor's tick.  The submission file itself is read
 once, here, and never opened by the child; the work folder is removed when grading ends.
 """
 from __future__ import annotations
@@ -216,11 +218,8 @@ def _run_once(workdir, base, ex, limits, deadline, num_cells, call_ids):
             if not chunk:  # the child exited
                 code = _wait(proc)
                 status = _status(proc, ex)
-                if status.get("reason") == "disk":
-                    return ("disk", None, f"the submission wrote {limits.disk_mb} MB in total, all it may (disk limit)")
-                if status.get("reason") == "processes":
-                    return ("processes", None, f"the submission ran {limits.max_processes} processes or threads "
-                            "at once (process limit)")
+                if status.get("reason") in _STOPS:
+                    return _STOPS[status["reason"]](limits)
                 why = _death(status.get("code", code), err_path)
                 if phase in ("cells_done", "result"):
                     return ("process", None, why)
@@ -234,6 +233,12 @@ def _run_once(workdir, base, ex, limits, deadline, num_cells, call_ids):
                 if ev is None:
                     continue
                 kind = ev.get("ev")
+                # the bounds are checked again before any step is believed, so what a cell or a call
+                # started is caught before a later result counts, however late the supervisor's tick
+                if kind in _STEPS:
+                    bound = _bound(proc, workdir, limits)
+                    if bound:
+                        return bound
                 if kind == "sandbox":
                     ex.sandbox = {k: v for k, v in ev.items() if k != "ev"}
                 # events are only believed when they name a real cell or call: learner code can write to the pipe
@@ -255,6 +260,24 @@ def _run_once(workdir, base, ex, limits, deadline, num_cells, call_ids):
         os.close(rfd)
         _kill(proc)
         _status(proc, ex)
+
+
+_STEPS = ("cell", "cell_error", "cells_done", "call", "result", "raised", "missing", "done")
+
+
+def _bound(proc, workdir, limits):
+    """The stop for a bound the submission has reached, or None (see ``sandbox.bound_reached``)."""
+    from .sandbox import bound_reached, cgroup_of
+    reason = bound_reached(proc.pid, workdir, limits.disk_mb * 2 ** 20, limits.max_processes,
+                           cgroup_of(proc.pid))[0]
+    return _STOPS[reason](limits) if reason else None
+
+
+_STOPS = {
+    "disk": lambda limits: ("disk", None, f"the submission wrote {limits.disk_mb} MB in total, all it may (disk limit)"),
+    "processes": lambda limits: ("processes", None, f"the submission ran {limits.max_processes} processes or "
+                                 "threads at once (process limit)"),
+}
 
 
 def _parse(line):
@@ -323,11 +346,10 @@ def _kill(proc):
     except (ProcessLookupError, PermissionError):
         pass
     _wait(proc)
-    from .sandbox import _CGROUP_ROOTS, remove_cgroup
-    for root in _CGROUP_ROOTS:
-        path = os.path.join(root, f"mlcourse-grade-{proc.pid}")
-        if os.path.isdir(path):
-            remove_cgroup(path)
+    from .sandbox import cgroup_of, remove_cgroup
+    path = cgroup_of(proc.pid)
+    if path:
+        remove_cgroup(path)
 
 
 def _wait(proc):

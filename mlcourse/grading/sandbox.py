@@ -358,6 +358,50 @@ def disk_used(folder, pids=()):
     return total
 
 
+def refused_forks(path):
+    """How many forks the pids cgroup at path has refused (its ``pids.events`` "max" count)."""
+    try:
+        with open(os.path.join(path, "pids.events")) as f:
+            for line in f:
+                key, _, value = line.partition(" ")
+                if key == "max":
+                    return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def bound_reached(root, workdir, disk_bytes, max_processes, cgroup=None):
+    """Whether the processes below pid root have reached a bound: ("disk" | "processes" | None, procs, tasks, bytes).
+
+    "processes": they run max_processes tasks (processes and threads) at once, or the pids cgroup
+    has refused one of their forks; "disk": they use, within 1 MB, disk_bytes under workdir (files
+    they hold open after deleting them included).  Past that point writes fail (the supervisor's
+    file-size limit follows what is left), so a submission that keeps writing would never pass it.
+    """
+    procs = descendants(root)
+    count = sum(_tasks(p) for p in procs)
+    refused = 0
+    if cgroup:
+        count = max(count, len(cgroup_pids(cgroup)))
+        refused = refused_forks(cgroup)
+    used = disk_used(workdir, procs)
+    if used >= disk_bytes - min(2 ** 20, disk_bytes // 16):
+        return "disk", procs, count, used
+    if count >= max_processes or refused:
+        return "processes", procs, count, used
+    return None, procs, count, used
+
+
+def cgroup_of(supervisor_pid):
+    """The pids cgroup the supervisor with that pid made, or None."""
+    for root in _CGROUP_ROOTS:
+        path = os.path.join(root, f"mlcourse-grade-{supervisor_pid}")
+        if os.path.isdir(path):
+            return path
+    return None
+
+
 class Supervisor:
     """Watch one grading child and everything it starts; see the module docstring.
 
@@ -371,7 +415,7 @@ class Supervisor:
     def __init__(self, workdir, disk_bytes, max_processes):
         self.workdir, self.disk_bytes, self.max_processes = workdir, int(disk_bytes), int(max_processes)
         self.subreaper = bool(sys.platform.startswith("linux") and _libc().prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
-        self.cgroup = make_pids_cgroup(f"mlcourse-grade-{os.getpid()}", max_processes) if os.geteuid() == 0 else None
+        self.cgroup = make_pids_cgroup(f"mlcourse-grade-{os.getpid()}", max_processes)  # see cgroup_of if os.geteuid() == 0 else None
         self.stop = False
 
     def info(self):
@@ -385,7 +429,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         parent = os.getppid()
-        reason, status, peak_disk, peak_procs, fsize = None, None, 0, 0, int(file_bytes)
+        reason, status, peak_disk, peak_procs, fsize, last_used = None, None, 0, 0, int(file_bytes), 0
         while True:
             pid, st = os.waitpid(child, os.WNOHANG)
             if pid == child:
@@ -394,20 +438,12 @@ class Supervisor:
             if self.stop or os.getppid() != parent:
                 reason = "stopped"
                 break
-            procs = descendants(os.getpid())   # the child, what it started, and orphans (reparented here)
-            count = sum(_tasks(p) for p in procs)
-            if self.cgroup:
-                count = max(count, len(cgroup_pids(self.cgroup)))
-            peak_procs = max(peak_procs, count)
-            used = disk_used(self.workdir, procs)
-            peak_disk = max(peak_disk, used)
-            # within 1 MB of the bound counts as reaching it: past that point writes fail (the file-size
-            # limit below follows what is left), so a submission that keeps writing would never pass it
-            if used >= self.disk_bytes - min(2 ** 20, self.disk_bytes // 16):
-                reason = "disk"
-                break
-            if count >= self.max_processes:
-                reason = "processes"
+            # the child, what it started, and orphans (reparented here)
+            bound, procs, count, used = bound_reached(os.getpid(), self.workdir, self.disk_bytes,
+                                                      self.max_processes, self.cgroup)
+            peak_procs, peak_disk = max(peak_procs, count), max(peak_disk, used)
+            if bound:
+                reason = bound
                 break
             # what is left of the disk budget also bounds each file the processes may still write
             left = max(self.disk_bytes - used, 4096)
@@ -418,7 +454,10 @@ class Supervisor:
                         resource.prlimit(p, resource.RLIMIT_FSIZE, (fsize, fsize))
                     except (OSError, ValueError):
                         pass
-            time.sleep(self.TICK)
+            # while the submission writes, look ten times as often: the overshoot past the disk bound
+            # is what it writes between two looks
+            time.sleep(self.TICK if used == last_used else self.TICK / 10)
+            last_used = used
         if reason is not None:
             peak_disk = max(peak_disk, disk_used(self.workdir, descendants(os.getpid())))
         self.sweep()
