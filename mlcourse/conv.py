@@ -8,13 +8,21 @@ Four blocks, each  3x3 convolution (padding 1, no bias) -> BatchNorm -> ReLU -> 
     z = conv4_apply(theta, x)                    # x (n, 28, 28) or (n, 28, 28, 1) -> z (n, 64)
     z = conv4_apply_tasks(theta_tasks, x)        # per-task parameters (T, ...) and x (T, n, 28, 28) -> (T, n, 64)
     z = conv4_apply_episodes(theta, x)           # one theta, E episodes x (E, n, 28, 28) -> (E, n, 64)
+    stats = conv4_population_stats(theta, x)     # fixed BatchNorm statistics for evaluation (below)
 
-BatchNorm uses the statistics of the batch it is given, in training and at evaluation alike
-(transductive, as in the MAML reference code): the mean and variance over every image and pixel
-of the call, per channel, then gamma * x_hat + beta.  An episode is normalised with its own
-support and query images (``protonet`` embeds them in one call); there are no running averages,
-so theta is the whole state and every function is pure.  A convolution bias would be cancelled
-by BatchNorm's mean, so there is none (beta plays its role): 111,680 parameters in all.
+BatchNorm, by default, uses the statistics of the batch it is given: the mean and variance over
+every image and pixel of the call, per channel, then gamma * x_hat + beta.  Training always does
+this, and so does MAML's adaptation (transductive, as in the MAML reference code): an episode is
+normalised with its own support and query images (``protonet`` embeds them in one call).  For
+evaluation, ``stats=`` replaces them with fixed statistics, one (mu, var) per block:
+
+    stats = conv4_population_stats(theta, x_train)   # over a whole set of images, block by block
+    z = conv4_apply(theta, x, stats=stats)           # each image embedded on its own
+
+This is what frameworks' evaluation mode does with the running averages they keep during
+training; here the statistics are computed once, exactly, after training, so theta stays the
+whole training state and every function stays pure.  A convolution bias would be cancelled by
+BatchNorm's mean, so there is none (beta plays its role): 111,680 parameters in all.
 Max-pooling and ReLU commute (ReLU is monotone), so each block pools before it rectifies.
 
 The operations are autograd primitives with hand-written vector-Jacobian products:
@@ -43,7 +51,7 @@ from autograd.tracer import isbox
 
 from ._validate import check_count, check_rng
 
-__all__ = ["conv4_init", "conv4_apply", "conv4_apply_tasks", "conv4_apply_episodes", "conv3x3", "conv3x3_wgrad", "bn_pool", "relu", "num_params", "check_conv4_params", "embedding_size", "BN_EPS"]
+__all__ = ["conv4_init", "conv4_apply", "conv4_apply_tasks", "conv4_apply_episodes", "conv4_population_stats", "conv3x3", "conv3x3_wgrad", "bn_pool", "relu", "num_params", "check_conv4_params", "embedding_size", "BN_EPS"]
 
 BN_EPS = 1e-5
 _CHUNK_BYTES = 4 * 2**20   # im2col work buffer per chunk of images (measured fastest with 2 BLAS threads)
@@ -414,19 +422,105 @@ def _blocks(theta_tasks, x):
     return anp.reshape(h, (h.shape[0], h.shape[1], -1))
 
 
-def _blocks_shared(theta1, x):
-    """_blocks with parameters of task axis 1 applied to every task of x (BatchNorm per task)."""
+def _blocks_shared(theta1, x, stats=None):
+    """_blocks with parameters of task axis 1 applied to every task of x (BatchNorm per task, or
+    with the fixed statistics `stats`)."""
     T = x.shape[0]
     h = x
-    for block in theta1:
+    for i, block in enumerate(theta1):
         W, gamma, beta = _seq(block)
         if h.shape[2] < 2 or h.shape[3] < 2:
             raise ValueError(f"images of {x.shape[2]}x{x.shape[3]} are too small for {len(theta1)} "
                              "pooling blocks; use 28x28 images or fewer blocks.")
+        if stats is not None:
+            h = relu(_bn_pool_fixed(conv3x3(h, W), gamma, beta, *stats[i]))
+            continue
         g_t = anp.repeat(gamma, T, axis=0) if T > 1 else gamma
         b_t = anp.repeat(beta, T, axis=0) if T > 1 else beta
         h = relu(bn_pool(conv3x3(h, W), g_t, b_t))
     return anp.reshape(h, (h.shape[0], h.shape[1], -1))
+
+
+def _bn_pool_fixed(x, gamma, beta, mu, var):
+    """maxpool2(gamma * (x - mu) / sqrt(var + eps) + beta) with fixed mu, var (C,): x (T, n, H, W, C).
+
+    Plain autograd operations (an image's embedding no longer depends on the other images, so
+    nothing needs a hand-written VJP); gamma, beta (1, C)."""
+    s = gamma * (1.0 / np.sqrt(var + BN_EPS)).astype(_plain(gamma).dtype)
+    shift = beta - mu.astype(_plain(beta).dtype) * s
+    if not (isbox(x) or isbox(s) or isbox(shift)):   # as bn_pool: pool first, then the affine map on 4x less
+        p = _pooled(x, s)
+        p *= s[:, None, None, None, :]
+        p += shift[:, None, None, None, :]
+        return p
+    y = x * s[:, None, None, None, :] + shift[:, None, None, None, :]
+    h, w = x.shape[2] // 2, x.shape[3] // 2
+    rows = anp.maximum(y[:, :, 0:2 * h:2], y[:, :, 1:2 * h:2])
+    return anp.maximum(rows[:, :, :, 0:2 * w:2], rows[:, :, :, 1:2 * w:2])
+
+
+def _check_stats(stats, theta):
+    """stats as [(mu, var)] float64 arrays, one pair per block of theta; ValueError with the fix otherwise."""
+    how = "pass stats=conv4_population_stats(theta, images): one (mu, var) pair per block"
+    theta = _seq(theta)
+    if not isinstance(stats, (list, tuple)) or len(stats) != len(theta):
+        raise ValueError(f"stats must hold one (mu, var) pair for each of theta's {len(theta)} blocks, got "
+                         f"{len(stats) if isinstance(stats, (list, tuple)) else type(stats).__name__}; {how}.")
+    out = []
+    for i, (pair, block) in enumerate(zip(stats, theta)):
+        c = np.shape(_seq(block)[1])[-1]
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValueError(f"stats[{i}] must be a (mu, var) pair; {how}.")
+        mu, var = (np.asarray(a, dtype=np.float64) for a in pair)
+        if mu.shape != (c,) or var.shape != (c,):
+            raise ValueError(f"stats[{i}]: mu and var must have shape ({c},) for theta[{i}]'s {c} channels, "
+                             f"got {mu.shape} and {var.shape}; {how}.")
+        if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(var)) and np.all(var >= 0)):
+            raise ValueError(f"stats[{i}]: mu must be finite and var finite and >= 0; {how}.")
+        out.append((mu, var))
+    return out
+
+
+def conv4_population_stats(theta, x, chunk=500):
+    """BatchNorm's population statistics: [(mu, var)] per block, each (C_out,) float64.
+
+    mu and var are the mean and the (biased) variance, per channel, of block b's convolution output
+    over every image of x (n, H, W[, C]) and every pixel, with blocks 0..b-1 normalised by the
+    statistics already found: what BatchNorm computes on a batch of all n images at once, in
+    chunks of `chunk` images (memory stays at about chunk * 200 KB).  Then
+    ``conv4_apply(theta, x, stats=stats)`` equals ``conv4_apply(theta, x)`` up to rounding.
+    """
+    check_conv4_params(theta)
+    x = _images(x, 0)
+    check_conv4_params(theta, in_channels=x.shape[-1])
+    chunk = check_count(chunk, "chunk", 1)
+    if isbox(x) or any(isbox(a) for block in _seq(theta) for a in _seq(block)):
+        raise TypeError("conv4_population_stats is not differentiable: call it on plain arrays, after training.")
+    x = _cast_x(x, theta[0][0])
+    n = x.shape[0]
+    if n < 1:
+        raise ValueError("x holds no images; pass the training images (n, H, W).")
+    theta1 = [tuple(np.asarray(a)[None] for a in block) for block in theta]
+    stats, spans = [], [(s, min(n, s + chunk)) for s in range(0, n, chunk)]
+    for b, (W, gamma, beta) in enumerate(theta1):
+        C = W.shape[-1]
+        s1, s2, m = np.zeros(C), np.zeros(C), 0
+        for s, e in spans:
+            y = conv3x3(_blocks_prefix(theta1, x[None, s:e], stats), W).reshape(-1, C)
+            s1 += y.sum(axis=0, dtype=np.float64)
+            s2 += np.einsum("mc,mc->c", y, y, dtype=np.float64)
+            m += y.shape[0]
+        mu = s1 / m
+        stats.append((mu, np.maximum(s2 / m - mu * mu, 0.0)))
+    return stats
+
+
+def _blocks_prefix(theta1, x, stats):
+    """The first len(stats) blocks on x (1, n, H, W, C) with the fixed statistics (plain arrays)."""
+    h = x
+    for (W, gamma, beta), (mu, var) in zip(theta1, stats):
+        h = relu(_bn_pool_fixed(conv3x3(h, W), gamma, beta, mu, var))
+    return h
 
 
 def _cast_x(x, theta_leaf):
@@ -436,18 +530,25 @@ def _cast_x(x, theta_leaf):
     return x
 
 
-def conv4_apply(theta, x):
-    """Embeddings z = f_theta(x): x (n, H, W) or (n, H, W, C) -> (n, embedding_size) (64 at 28x28)."""
+def conv4_apply(theta, x, stats=None):
+    """Embeddings z = f_theta(x): x (n, H, W) or (n, H, W, C) -> (n, embedding_size) (64 at 28x28).
+
+    BatchNorm over the n images of the call, or with fixed statistics ``stats`` (from
+    conv4_population_stats), when each image's embedding depends on that image alone.
+    """
     check_conv4_params(theta)
     x = _images(x, 0)
     check_conv4_params(theta, in_channels=x.shape[-1])
     x = _cast_x(x, theta[0][0])
     theta_tasks = [tuple(_seq(block)[k][None] for k in range(3)) for block in _seq(theta)]
+    if stats is not None:
+        return _blocks_shared(theta_tasks, x[None], _check_stats(stats, theta))[0]
     return _blocks(theta_tasks, x[None])[0]
 
 
-def conv4_apply_episodes(theta, x):
-    """One theta, many episodes at once: x (E, n, H, W[, C]) -> (E, n, 64), BatchNorm per episode.
+def conv4_apply_episodes(theta, x, stats=None):
+    """One theta, many episodes at once: x (E, n, H, W[, C]) -> (E, n, 64), BatchNorm per episode
+    (or with the fixed statistics ``stats``, as in conv4_apply).
 
     The same numbers as conv4_apply on each x[e] alone, in fewer, larger matrix products.
     """
@@ -456,7 +557,7 @@ def conv4_apply_episodes(theta, x):
     check_conv4_params(theta, in_channels=x.shape[-1])
     x = _cast_x(x, theta[0][0])
     theta_tasks = [tuple(_seq(block)[k][None] for k in range(3)) for block in _seq(theta)]
-    return _blocks_shared(theta_tasks, x)
+    return _blocks_shared(theta_tasks, x, None if stats is None else _check_stats(stats, theta))
 
 
 def conv4_apply_tasks(theta_tasks, x):

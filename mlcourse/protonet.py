@@ -6,7 +6,9 @@
     L(theta) = mean over queries of cross-entropy(softmax(logits[q]), y_q)
 
 An episode is embedded in one call (support and query images together), so BatchNorm normalises
-with the statistics of the whole episode (see ``conv``).  Everything is a pure function of
+with the statistics of the whole episode (see ``conv``), as in training; for evaluation,
+``model=functools.partial(conv.conv4_apply, stats=stats)`` embeds each image with fixed population
+statistics instead (how the shipped ProtoNet is scored).  Everything is a pure function of
 (theta, episode); ``protonet_value_and_grad`` plugs into ``train.meta_train`` unchanged.
 
     ep = Episode.from_sample(OmniglotEpisodes(data, n_way=60, k_shot=1, k_query=5).sample(rng))

@@ -191,3 +191,70 @@ def test_bad_inputs_say_what_to_change():
         conv.conv4_apply(theta, np.zeros((2, 8, 8)))
     with pytest.raises(ValueError, match="tasks"):
         conv.conv4_apply_tasks([tuple(a[None] for a in b) for b in theta], np.zeros((2, 3, 28, 28)))
+
+
+def _population_reference(theta, x):
+    """Block by block: BatchNorm statistics over all of x, then normalise, ReLU, pool (float64 loops)."""
+    h, stats = x[..., None], []
+    for W, gamma, beta in theta:
+        y = _conv_reference(h[None], W[None])[0]
+        mu, var = y.mean(axis=(0, 1, 2)), y.var(axis=(0, 1, 2))
+        stats.append((mu, var))
+        z = gamma * (y - mu) / np.sqrt(var + conv.BN_EPS) + beta
+        n, H, Wd, C = z.shape
+        h = np.maximum(z[:, :H // 2 * 2, :Wd // 2 * 2].reshape(n, H // 2, 2, Wd // 2, 2, C).max(axis=(2, 4)), 0)
+    return stats, h.reshape(len(x), -1)
+
+
+def test_population_stats_are_batchnorm_over_all_images_in_any_chunks():
+    rng = _rng(12)
+    theta = _tiny_theta(rng)
+    x = rng.random((11, 6, 6))
+    ref_stats, ref_z = _population_reference(theta, x)
+    for chunk in (1, 4, 11, 500):
+        stats = conv.conv4_population_stats(theta, x, chunk=chunk)
+        for (mu, var), (rmu, rvar) in zip(stats, ref_stats):
+            assert mu.dtype == np.float64 and np.max(np.abs(mu - rmu)) < EXACT and np.max(np.abs(var - rvar)) < EXACT
+    # applied to the same images, the fixed statistics give batch mode's numbers
+    assert np.max(np.abs(conv.conv4_apply(theta, x, stats=stats) - conv.conv4_apply(theta, x))) < EXACT
+    assert np.max(np.abs(conv.conv4_apply(theta, x, stats=stats) - ref_z)) < EXACT
+
+
+def test_with_population_stats_each_image_is_embedded_on_its_own():
+    rng = _rng(13)
+    theta = conv.conv4_init(rng)
+    x = rng.random((40, 28, 28)).astype(np.float32)
+    stats = conv.conv4_population_stats(theta, x, chunk=16)
+    z = conv.conv4_apply(theta, x[:6], stats=stats)
+    alone = np.concatenate([conv.conv4_apply(theta, x[i:i + 1], stats=stats) for i in range(6)])
+    assert z.dtype == np.float32 and np.max(np.abs(z - alone)) < 1e-5
+    ze = conv.conv4_apply_episodes(theta, x[:6].reshape(2, 3, 28, 28), stats=stats)
+    assert np.max(np.abs(ze.reshape(6, -1) - z)) < 1e-5
+    # batch mode is not: an image's embedding moves with the others of its call
+    assert np.max(np.abs(conv.conv4_apply(theta, x[:6])[:1] - conv.conv4_apply(theta, x[:1]))) > 1e-3
+
+
+def test_population_stats_mode_gradient_matches_finite_differences():
+    rng = _rng(14)
+    theta = _tiny_theta(rng)
+    x = rng.random((5, 6, 6))
+    stats = conv.conv4_population_stats(theta, rng.random((9, 6, 6)))
+    v = rng.standard_normal((5, 3))
+    assert _fd_check(lambda th: anp.sum(anp.tanh(conv.conv4_apply(th, x, stats=stats)) * v), theta) < FD_TOL
+
+
+def test_bad_population_stats_say_what_to_change():
+    rng = _rng(15)
+    theta = conv.conv4_init(rng)
+    x = np.zeros((2, 28, 28), dtype=np.float32)
+    stats = conv.conv4_population_stats(theta, rng.random((4, 28, 28)))
+    with pytest.raises(ValueError, match="one \\(mu, var\\) pair for each of theta's 4 blocks"):
+        conv.conv4_apply(theta, x, stats=stats[:3])
+    with pytest.raises(ValueError, match="shape \\(64,\\)"):
+        conv.conv4_apply(theta, x, stats=[(m[:5], v[:5]) for m, v in stats])
+    with pytest.raises(ValueError, match=">= 0"):
+        conv.conv4_apply(theta, x, stats=[(m, -v) for m, v in stats])
+    with pytest.raises(ValueError, match="no images"):
+        conv.conv4_population_stats(theta, np.zeros((0, 28, 28)))
+    with pytest.raises(TypeError, match="not differentiable"):
+        grad(lambda th: anp.sum(conv.conv4_population_stats(th, x)[0][0]))(theta)

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from mlcourse import cli, train
+from mlcourse import cli, conv, train
 from mlcourse.data import omniglot, protocol
 from mlcourse.experiments import omniglot_job as job
 
@@ -32,6 +32,32 @@ def test_tiny_run_writes_checkpoint_and_summary(tiny_run, capsys):
     method, theta, hp = job.load_model(tiny_run / "protonet.npz")
     assert method == "protonet" and hp["n_way"] == 5 and theta[0][0].dtype == np.float32
     assert e["num_params"] == 111680 and summary["protocol"]["eval_seed"] == protocol.EVAL_SEED
+
+
+def test_protonet_is_evaluated_with_the_population_stats_of_all_training_images(tiny_run):
+    e = json.loads((tiny_run / "summary.json").read_text())["methods"]["protonet"]
+    assert e["batchnorm_at_eval"]["statistics"] == "population" and e["batchnorm_at_eval"]["images"] == 544 * 20
+    _, theta, hp = job.load_model(tiny_run / "protonet.npz")
+    want = job.population_stats(theta, protocol.training_classes())
+    assert len(hp["population_stats"]) == 4
+    for (mu, var), (wmu, wvar) in zip(hp["population_stats"], want):
+        np.testing.assert_allclose(mu, wmu, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(var, wvar, rtol=1e-9, atol=1e-12)
+    # the stored per-episode scores are the population-statistics ones, not the episodes' own statistics
+    a = protocol.evaluation_episodes()["a"].subset(3)
+    acc, _ = job.evaluate("protonet", theta, hp, a)
+    np.testing.assert_allclose(acc, e["a"]["per_episode_accuracy"], atol=1e-6)
+    z_pop = conv.conv4_apply(theta, a.arrays(0)[0], stats=hp["population_stats"])
+    z_own = conv.conv4_apply(theta, a.arrays(0)[0])
+    assert np.max(np.abs(z_pop - z_own)) > 1e-3
+
+
+def test_a_damaged_population_stats_entry_is_one_clear_error(tiny_run, tmp_path):
+    theta, hp, history = train.load_checkpoint(tiny_run / "protonet.npz")
+    hp["population_stats"] = hp["population_stats"][:2]
+    train.save_checkpoint(tmp_path / "damaged.npz", theta, hp, history)
+    with pytest.raises(ValueError, match="BatchNorm statistics are damaged.*train it again"):
+        job.load_model(tmp_path / "damaged.npz")
 
 
 def test_existing_checkpoint_is_not_overwritten(tiny_run, capsys):

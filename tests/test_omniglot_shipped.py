@@ -71,6 +71,15 @@ def test_shipped_runs_fit_the_time_budget(res):
         assert res["summary"]["methods"][m]["train_seconds"] <= 15 * 60
 
 
+def test_shipped_protonet_meets_the_protocol_targets(res):
+    # issue targets: (a) within-alphabet 20-way 1-shot error at most 29%, (b) 5-way 1-shot accuracy at least 93.5%
+    p = res["summary"]["methods"]["protonet"]
+    assert p["a"]["error"] <= 0.29 and p["b"]["accuracy"] >= 0.935, (p["a"]["error"], p["b"]["accuracy"])
+    # scored with the population statistics its checkpoint holds, over every training image
+    assert p["batchnorm_at_eval"] == {**p["batchnorm_at_eval"], "statistics": "population", "images": 544 * 20}
+    assert len(res["hparams"]["protonet"]["population_stats"]) == 4
+
+
 def test_benchmark_ratio_and_loader(res):
     b = res["bench"]
     assert b is not None and b["torch_skipped"] is None

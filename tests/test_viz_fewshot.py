@@ -82,3 +82,17 @@ def test_pairs_strip_puts_each_query_under_its_class():
     for k in range(4):
         np.testing.assert_allclose(strip[2:30, k * 32 + 2:k * 32 + 30], 1 - xs[k])
         np.testing.assert_allclose(strip[34:62, k * 32 + 2:k * 32 + 30], 1 - xq[np.flatnonzero(yq == k)[0]])
+
+
+def test_with_population_stats_figure_and_widget_embed_each_image_on_its_own(setup):
+    pytest.importorskip("ipywidgets")
+    theta, data = setup
+    stats = conv.conv4_population_stats(theta, np.concatenate(data.classes))
+    ep = fewshot.sample_episode(data, n_way=4, k_shot=2, k_query=3, seed=5)
+    a = fewshot.analyse(theta, ep, 4, stats)
+    np.testing.assert_allclose(a.z_query, conv.conv4_apply(theta, ep[2], stats=stats), rtol=1e-5, atol=1e-6)
+    assert np.max(np.abs(a.z_query - fewshot.analyse(theta, ep, 4).z_query)) > 1e-3   # not the episode's statistics
+    w = fewshot.PrototypeExplorer(theta, data, n_way=4, k_shot=2, k_query=3, seed=5, stats=stats)
+    np.testing.assert_array_equal(w.analysis.d2, a.d2)
+    _, b = fewshot.static_figure(theta, data, n_way=4, k_shot=2, k_query=3, seed=5, stats=stats)
+    np.testing.assert_array_equal(b.d2, a.d2)

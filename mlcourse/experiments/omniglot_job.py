@@ -4,9 +4,13 @@ Meta-trains the Conv-4 embedding (``mlcourse.conv``) on the "minimal background"
 (``mlcourse.data.protocol``: small1 with rotations, 544 classes) through ``train.meta_train``
 (Adam, a step decay of the learning rate), then scores it on the protocol's fixed evaluation
 episodes: (a) within-alphabet 20-way 1-shot error and (b) 5-way 1-shot accuracy, with 95% intervals.
+ProtoNet is evaluated with BatchNorm's population statistics over all 10,880 training images
+(``conv.conv4_population_stats``, computed once after training and stored in the checkpoint), so
+each image's embedding depends on that image alone; MAML and FOMAML adapt with each episode's
+statistics, as they were trained.
 
     protonet  Prototypical Networks (Snell et al., 2017): 60-way 1-shot training episodes with 5
-              queries per class (higher way in training than at test, as in the paper), Adam 1e-3
+              queries per class (higher way in training than at test, as in the paper), Adam 2e-3
               halved every `decay_every` episodes
     fomaml    first-order MAML on the embedding plus a zero-initialised head (``mlcourse.classification``),
               20-way 1-shot episodes, 5 queries per class, a meta-batch of 2, 5 inner steps of alpha = 0.1 (also at test)
@@ -31,7 +35,8 @@ from .. import classification, conv, protonet, train
 from ..data import omniglot, protocol
 
 __all__ = ["METHODS", "DEFAULTS", "SHIPPED_METHODS", "ONE_THREAD", "add_arguments", "cli", "run", "evaluate",
-           "load_model", "load_shipped", "refresh_shipped", "evaluate_oneshot", "step_decay", "format_summary"]
+           "load_model", "load_shipped", "refresh_shipped", "evaluate_oneshot", "step_decay", "format_summary",
+           "population_stats"]
 
 ONE_THREAD = False     # the convolutions want both cores: cli sets --threads BLAS threads itself
 METHODS = ("protonet", "fomaml", "maml")
@@ -45,7 +50,8 @@ DEFAULTS = {
     "maml": dict(episodes=300, n_way=20, k_shot=1, k_query=5, lr=1e-3, decay_every=150, meta_batch=2,
                  alpha=0.1, inner_steps=2, test_steps=10),
 }
-EVAL_CHUNK = 25   # evaluation episodes per vectorised call
+EVAL_CHUNK = 25    # MAML / FOMAML evaluation episodes per vectorised call
+EVAL_IMAGES = 500  # ProtoNet: about this many images per call (larger calls leave the cache and run slower)
 
 
 def step_decay(beta, every, factor=0.5):
@@ -142,10 +148,21 @@ def train_method(method, data, *, seed=0, hparams=None, time_budget=None, progre
 # ---------------------------------------------------------------------------------------------
 # Evaluation
 
+def population_stats(theta, data):
+    """BatchNorm's statistics over every image of `data` (OmniglotData): what ProtoNet is evaluated with."""
+    return conv.conv4_population_stats(theta, np.concatenate(data.classes))
+
+
 def _predict_chunk(method, theta, hp, xs, ys, xq, n_way):
-    """Labels (E, Q) of E episodes stacked: xs (E, N, s, s), ys (E, N), xq (E, Q, s, s)."""
+    """Labels (E, Q) of E episodes stacked: xs (E, N, s, s), ys (E, N), xq (E, Q, s, s).
+
+    ProtoNet embeds each image with the population statistics in hp["population_stats"] (every
+    checkpoint this job writes has them; without them, each episode's own statistics); MAML and
+    FOMAML adapt and predict with each episode's statistics, as they were trained.
+    """
     if method == "protonet":
-        z = conv.conv4_apply_episodes(theta, np.concatenate([xs, xq], axis=1).astype(np.float32))
+        z = conv.conv4_apply_episodes(theta, np.concatenate([xs, xq], axis=1).astype(np.float32),
+                                      stats=hp.get("population_stats"))
         zs, zq = z[:, :xs.shape[1]], z[:, xs.shape[1]:]
         out = []
         for e in range(len(xs)):
@@ -157,8 +174,11 @@ def _predict_chunk(method, theta, hp, xs, ys, xq, n_way):
     return labels
 
 
-def evaluate(method, theta, hp, episode_set, chunk=EVAL_CHUNK, progress=False):
-    """Per-episode accuracies on a protocol.EpisodeSet and the seconds per episode."""
+def evaluate(method, theta, hp, episode_set, chunk=None, progress=False):
+    """Per-episode accuracies on a protocol.EpisodeSet and the seconds per episode (chunk: episodes per call)."""
+    if chunk is None:
+        per_episode = episode_set.n_way * (1 + episode_set.k_query)
+        chunk = max(1, EVAL_IMAGES // per_episode) if method == "protonet" else EVAL_CHUNK
     acc = []
     t0 = time.perf_counter()
     rng = range(0, len(episode_set), chunk)
@@ -215,14 +235,23 @@ def run(method, out, *, seed=0, hparams=None, time_budget=None, overwrite=False,
     load_seconds = time.perf_counter() - t
     theta, hp, record = train_method(method, data, seed=seed, hparams=hp, time_budget=time_budget, progress=progress)
     t = time.perf_counter()
-    scores = _scores(method, theta, hp, episodes, progress=progress)
+    stats = population_stats(theta, data) if method == "protonet" else None
+    stats_seconds = time.perf_counter() - t
+    t = time.perf_counter()
+    scores = _scores(method, theta, {**hp, "population_stats": stats}, episodes, progress=progress)
     eval_seconds = time.perf_counter() - t
     meta = {"method": method, "image_size": IMAGE_SIZE, "protocol": "minimal background", **hp}
+    if stats is not None:
+        meta["population_stats"] = [[mu.tolist(), var.tolist()] for mu, var in stats]
     os.makedirs(out, exist_ok=True)
     train.save_checkpoint(ckpt, theta, meta, {"episode": record["loss_curve"]["episode"],
                                               "loss": record["loss_curve"]["loss"]}, overwrite=overwrite)
     entry = {**{k: v for k, v in record.items() if k != "loss_curve"}, "loss_curve": record["loss_curve"],
              "hparams": hp, "num_params": conv.num_params(theta), "load_seconds": load_seconds,
+             # BatchNorm at evaluation: ProtoNet's statistics over all training images, found once after
+             # training; MAML / FOMAML's over each episode (their adaptation was trained that way)
+             "batchnorm_at_eval": ({"statistics": "population", "images": int(sum(len(c) for c in data.classes)),
+                                    "seconds": stats_seconds} if stats is not None else {"statistics": "episode"}),
              "eval_seconds": eval_seconds, "a": scores["a"], "b": scores["b"],
              "adapt_seconds_per_episode": {k: scores[k]["seconds_per_episode"] for k in scores},
              # what changes per test episode: nothing for ProtoNet (prototypes are averages), all of
@@ -252,7 +281,15 @@ def format_summary(method, entry):
             f"({a['episodes']} episodes)\n"
             f"  (b) 5-way 1-shot accuracy {100 * b['accuracy']:.1f}% +- {100 * b['ci95']:.1f}% ({b['episodes']} episodes)\n"
             f"  adaptation at meta-test: {1e3 * entry['adapt_seconds_per_episode']['a']:.0f} ms per (a) episode; "
-            f"{entry['num_params']} parameters")
+            f"{entry['num_params']} parameters" + _bn_line(entry))
+
+
+def _bn_line(entry):
+    bn = entry.get("batchnorm_at_eval", {})
+    if bn.get("statistics") != "population":
+        return "\n  BatchNorm at evaluation: each episode's own statistics"
+    return (f"\n  BatchNorm at evaluation: population statistics of the {bn['images']} training images "
+            f"({bn['seconds']:.0f} s)")
 
 
 def add_arguments(p):
@@ -330,7 +367,14 @@ def load_model(checkpoint, method=None, image_size=IMAGE_SIZE):
         conv.check_conv4_params(theta, in_channels=1)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{checkpoint}: its parameters are not a Conv-4 embedding ({e}).") from None
-    return got, [tuple(block) for block in theta], hp
+    theta = [tuple(block) for block in theta]
+    if hp.get("population_stats") is not None:
+        try:
+            hp["population_stats"] = conv._check_stats([tuple(p) for p in hp["population_stats"]], theta)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{checkpoint}: its BatchNorm statistics are damaged ({e}); train it again with "
+                             "`mlcourse train omniglot`.") from None
+    return got, theta, hp
 
 
 def load_shipped(folder):

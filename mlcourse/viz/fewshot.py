@@ -10,11 +10,13 @@ episode, N and K.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import protonet
+from ..conv import conv4_apply
 from ..data.omniglot import OmniglotEpisodes
 from ._render import Timed, new_figure, png_bytes
 
@@ -60,16 +62,18 @@ def sample_episode(data, n_way=5, k_shot=1, k_query=3, seed=0, within_alphabet=F
     return xs, ys, xq, yq, names
 
 
-def analyse(theta, episode, n_way):
+def analyse(theta, episode, n_way, stats=None):
     """An Analysis of episode = (x_support, y_support, x_query, y_query[, names]) under the embedding theta.
 
-    One call of the embedding on the support and query images together (BatchNorm sees the whole
-    episode, as during training), then prototypes and squared distances from ``mlcourse.protonet``.
+    The support and query images embedded (with BatchNorm's population statistics `stats`, as the
+    shipped ProtoNet is evaluated; without them, in one call whose statistics are the episode's),
+    then prototypes and squared distances from ``mlcourse.protonet``.
     """
     xs, ys, xq, yq = (np.asarray(a) for a in episode[:4])
     names = tuple(episode[4]) if len(episode) > 4 else tuple(f"class {k}" for k in range(n_way))
     ep = protonet.Episode(xs, ys, xq, yq, int(n_way)).validate()
-    zs, zq = (np.asarray(z, dtype=np.float64) for z in protonet.embed_episode(theta, ep))
+    model = conv4_apply if stats is None else functools.partial(conv4_apply, stats=stats)
+    zs, zq = (np.asarray(z, dtype=np.float64) for z in protonet.embed_episode(theta, ep, model))
     c = np.asarray(protonet.prototypes(zs, ys, n_way))
     d2 = -np.asarray(protonet.logits(zq, c))   # logits are minus the squared distances
     return Analysis(xs, ys, xq, yq, zs, zq, c, d2, names)
@@ -195,10 +199,10 @@ def draw_analysis(axes, a: Analysis):
     plot_distances(axes[2], a)
 
 
-def static_figure(theta, data, n_way=5, k_shot=1, k_query=3, seed=0):
+def static_figure(theta, data, n_way=5, k_shot=1, k_query=3, seed=0, stats=None):
     """The three panels for one episode of data (a pyplot figure for the notebook)."""
     import matplotlib.pyplot as plt
-    a = analyse(theta, sample_episode(data, n_way, k_shot, k_query, seed), n_way)
+    a = analyse(theta, sample_episode(data, n_way, k_shot, k_query, seed), n_way, stats)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1.2, 1, 1]})
     draw_analysis(axes, a)
     fig.tight_layout()
@@ -208,9 +212,9 @@ def static_figure(theta, data, n_way=5, k_shot=1, k_query=3, seed=0):
 class PrototypeExplorer(Timed):
     """Pick an episode (seed), N and K: the prototypes, the distances and the misclassified queries."""
 
-    def __init__(self, theta, data, n_way=5, k_shot=1, k_query=3, seed=0, max_way=20, max_shot=5):
+    def __init__(self, theta, data, n_way=5, k_shot=1, k_query=3, seed=0, max_way=20, max_shot=5, stats=None):
         import ipywidgets as w
-        self.theta, self.data, self.k_query = theta, data, k_query
+        self.theta, self.data, self.k_query, self.stats = theta, data, k_query, stats
         self.seed = w.IntSlider(value=seed, min=0, max=99, description="episode")
         self.n_way = w.IntSlider(value=n_way, min=2, max=max_way, description="N-way")
         self.k_shot = w.IntSlider(value=k_shot, min=1, max=max_shot, description="K-shot")
@@ -229,7 +233,7 @@ class PrototypeExplorer(Timed):
     def _redraw(self):
         n = int(self.n_way.value)
         ep = sample_episode(self.data, n, int(self.k_shot.value), self.k_query, int(self.seed.value))
-        a = self.analysis = analyse(self.theta, ep, n)
+        a = self.analysis = analyse(self.theta, ep, n, self.stats)
         draw_analysis(self.axes, a)
         self.image.value = png_bytes(self.fig)
         margin = np.sort(a.d2, axis=1)
