@@ -80,6 +80,17 @@ def test_shipped_protonet_meets_the_protocol_targets(res):
     assert len(res["hparams"]["protonet"]["population_stats"]) == 4
 
 
+@needs_data
+def test_episode_statistics_move_the_scores_by_less_than_their_intervals(res):
+    # what the README says of scoring the shipped ProtoNet with each episode's own BatchNorm statistics
+    p = res["summary"]["methods"]["protonet"]
+    _, theta, hp = job.load_model(os.path.join(FOLDER, "protonet.npz"), "protonet")
+    own = {k: v for k, v in hp.items() if k != "population_stats"}
+    for k, es in protocol.evaluation_episodes().items():
+        acc, _ = job.evaluate("protonet", theta, own, es)
+        assert abs(acc.mean() - p[k]["accuracy"]) < p[k]["ci95"], (k, acc.mean(), p[k]["accuracy"])
+
+
 def test_benchmark_ratio_and_loader(res):
     b = res["bench"]
     assert b is not None and b["torch_skipped"] is None
