@@ -369,12 +369,13 @@ def format_k_table(summary):
     rows = [(LABELS.get(m, m), res[m]["by_k"]) for m in methods]
     if "tuned_step" in res.get("pretrain", {}):
         rows.append(("pretrained, tuned alpha", res["pretrain"]["tuned_step"]))
+    width = len(f"K={ks[0]:<2} 1 step / 10 steps")   # the header's cell: the "/" of every row under its "/"
     for label, by_k in rows:
         cells = []
         for k in ks:
             r = by_k[k]
-            cells.append(f"{r['mse'][r['steps'].index(1)]:>9.3f} / {r['mse'][r['steps'].index(10)]:<8.3f}")
-        lines.append(f"{label:>24} | " + " | ".join(f"{c:<24}" for c in cells))
+            cells.append(f"{r['mse'][r['steps'].index(1)]:>11.3f} / {r['mse'][r['steps'].index(10)]:<{width - 14}.3f}")
+        lines.append((f"{label:>24} | " + " | ".join(f"{c:<{width}}" for c in cells)).rstrip())
     if "tuned_step" in res.get("pretrain", {}):
         t = res["pretrain"]["tuned_step"]
         lines.append("pretrained, tuned alpha: " + ", ".join(f"K = {k}: {t[k]['alpha']:g}" for k in ks if k in t)
