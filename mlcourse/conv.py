@@ -51,7 +51,7 @@ from autograd.tracer import isbox
 
 from ._validate import check_count, check_rng
 
-__all__ = ["conv4_init", "conv4_apply", "conv4_apply_tasks", "conv4_apply_episodes", "conv4_population_stats", "conv3x3", "conv3x3_wgrad", "bn_pool", "relu", "num_params", "check_conv4_params", "embedding_size", "BN_EPS"]
+__all__ = ["conv4_init", "conv4_apply", "conv4_apply_tasks", "conv4_apply_episodes", "conv4_population_stats", "check_population_stats", "conv3x3", "conv3x3_wgrad", "bn_pool", "relu", "num_params", "check_conv4_params", "embedding_size", "BN_EPS"]
 
 BN_EPS = 1e-5
 _CHUNK_BYTES = 4 * 2**20   # im2col work buffer per chunk of images (measured fastest with 2 BLAS threads)
@@ -459,7 +459,7 @@ def _bn_pool_fixed(x, gamma, beta, mu, var):
     return anp.maximum(rows[:, :, :, 0:2 * w:2], rows[:, :, :, 1:2 * w:2])
 
 
-def _check_stats(stats, theta):
+def check_population_stats(stats, theta):
     """stats as [(mu, var)] float64 arrays, one pair per block of theta; ValueError with the fix otherwise."""
     how = "pass stats=conv4_population_stats(theta, images): one (mu, var) pair per block"
     theta = _seq(theta)
@@ -542,7 +542,7 @@ def conv4_apply(theta, x, stats=None):
     x = _cast_x(x, theta[0][0])
     theta_tasks = [tuple(_seq(block)[k][None] for k in range(3)) for block in _seq(theta)]
     if stats is not None:
-        return _blocks_shared(theta_tasks, x[None], _check_stats(stats, theta))[0]
+        return _blocks_shared(theta_tasks, x[None], check_population_stats(stats, theta))[0]
     return _blocks(theta_tasks, x[None])[0]
 
 
@@ -557,7 +557,7 @@ def conv4_apply_episodes(theta, x, stats=None):
     check_conv4_params(theta, in_channels=x.shape[-1])
     x = _cast_x(x, theta[0][0])
     theta_tasks = [tuple(_seq(block)[k][None] for k in range(3)) for block in _seq(theta)]
-    return _blocks_shared(theta_tasks, x, None if stats is None else _check_stats(stats, theta))
+    return _blocks_shared(theta_tasks, x, None if stats is None else check_population_stats(stats, theta))
 
 
 def conv4_apply_tasks(theta_tasks, x):

@@ -370,7 +370,7 @@ def load_model(checkpoint, method=None, image_size=IMAGE_SIZE):
     theta = [tuple(block) for block in theta]
     if hp.get("population_stats") is not None:
         try:
-            hp["population_stats"] = conv._check_stats([tuple(p) for p in hp["population_stats"]], theta)
+            hp["population_stats"] = conv.check_population_stats([tuple(p) for p in hp["population_stats"]], theta)
         except (TypeError, ValueError) as e:
             raise ValueError(f"{checkpoint}: its BatchNorm statistics are damaged ({e}); train it again with "
                              "`mlcourse train omniglot`.") from None
