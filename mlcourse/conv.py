@@ -425,8 +425,16 @@ def _blocks(theta_tasks, x):
 def _blocks_shared(theta1, x, stats=None):
     """_blocks with parameters of task axis 1 applied to every task of x (BatchNorm per task, or
     with the fixed statistics `stats`)."""
+    h = _apply_shared(theta1, x, stats)
+    return anp.reshape(h, (h.shape[0], h.shape[1], -1))
+
+
+def _apply_shared(theta1, x, stats=None):
+    """The blocks of theta1 (or, with stats, its first len(stats) blocks) on x (T, n, H, W, C), unflattened."""
     T = x.shape[0]
     h = x
+    if stats is not None:
+        theta1 = theta1[:len(stats)]
     for i, block in enumerate(theta1):
         W, gamma, beta = _seq(block)
         if h.shape[2] < 2 or h.shape[3] < 2:
@@ -438,7 +446,7 @@ def _blocks_shared(theta1, x, stats=None):
         g_t = anp.repeat(gamma, T, axis=0) if T > 1 else gamma
         b_t = anp.repeat(beta, T, axis=0) if T > 1 else beta
         h = relu(bn_pool(conv3x3(h, W), g_t, b_t))
-    return anp.reshape(h, (h.shape[0], h.shape[1], -1))
+    return h
 
 
 def _bn_pool_fixed(x, gamma, beta, mu, var):
@@ -506,21 +514,13 @@ def conv4_population_stats(theta, x, chunk=500):
         C = W.shape[-1]
         s1, s2, m = np.zeros(C), np.zeros(C), 0
         for s, e in spans:
-            y = conv3x3(_blocks_prefix(theta1, x[None, s:e], stats), W).reshape(-1, C)
+            y = conv3x3(_apply_shared(theta1, x[None, s:e], stats), W).reshape(-1, C)
             s1 += y.sum(axis=0, dtype=np.float64)
             s2 += np.einsum("mc,mc->c", y, y, dtype=np.float64)
             m += y.shape[0]
         mu = s1 / m
         stats.append((mu, np.maximum(s2 / m - mu * mu, 0.0)))
     return stats
-
-
-def _blocks_prefix(theta1, x, stats):
-    """The first len(stats) blocks on x (1, n, H, W, C) with the fixed statistics (plain arrays)."""
-    h = x
-    for (W, gamma, beta), (mu, var) in zip(theta1, stats):
-        h = relu(_bn_pool_fixed(conv3x3(h, W), gamma, beta, mu, var))
-    return h
 
 
 def _cast_x(x, theta_leaf):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import codec
+from . import codec, sandbox
 from .spec import Outcome
 
 MAX_LINE = 4 * 2 ** 20
@@ -267,9 +267,8 @@ _STEPS = ("cell", "cell_error", "cells_done", "call", "result", "raised", "missi
 
 def _bound(proc, workdir, limits):
     """The stop for a bound the submission has reached, or None (see ``sandbox.bound_reached``)."""
-    from .sandbox import bound_reached, cgroup_of
-    reason = bound_reached(proc.pid, workdir, limits.disk_mb * 2 ** 20, limits.max_processes,
-                           cgroup_of(proc.pid))[0]
+    reason = sandbox.bound_reached(proc.pid, workdir, limits.disk_mb * 2 ** 20, limits.max_processes,
+                                   sandbox.cgroup_of(proc.pid))[0]
     return _STOPS[reason](limits) if reason else None
 
 
@@ -346,10 +345,9 @@ def _kill(proc):
     except (ProcessLookupError, PermissionError):
         pass
     _wait(proc)
-    from .sandbox import cgroup_of, remove_cgroup
-    path = cgroup_of(proc.pid)
+    path = sandbox.cgroup_of(proc.pid)
     if path:
-        remove_cgroup(path)
+        sandbox.remove_cgroup(path)
 
 
 def _wait(proc):

@@ -72,7 +72,7 @@ def analyse(theta, episode, n_way, stats=None):
     xs, ys, xq, yq = (np.asarray(a) for a in episode[:4])
     names = tuple(episode[4]) if len(episode) > 4 else tuple(f"class {k}" for k in range(n_way))
     ep = protonet.Episode(xs, ys, xq, yq, int(n_way)).validate()
-    model = conv4_apply if stats is None else functools.partial(conv4_apply, stats=stats)
+    model = functools.partial(conv4_apply, stats=stats)
     zs, zq = (np.asarray(z, dtype=np.float64) for z in protonet.embed_episode(theta, ep, model))
     c = np.asarray(protonet.prototypes(zs, ys, n_way))
     d2 = -np.asarray(protonet.logits(zq, c))   # logits are minus the squared distances
