@@ -25,6 +25,8 @@ def cmd_grade(args):
         raise ValueError("--gradescope writes results.json into the --out folder; add --out DIR.")
     if args.assignment:
         bank.assignment_questions(args.assignment)
+    if args.out:
+        reports.check_output_folder(args.out)  # a link or another user's folder is refused before grading
     done = []
 
     def progress(r):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import sys
 import threading
 import time
@@ -20,29 +21,89 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ._nb import nbformat
 
-from . import bank, runner
+from . import bank, reports as _reports, runner
 
 STATUS_PASSED, STATUS_PARTIAL, STATUS_FAILED = "passed", "partial", "failed"
 
 
+MAX_NOTEBOOK = 128 * 2 ** 20  # a submission larger than this is refused unread
+
+
+class NotSubmittable(Exception):
+    """A submission that is not a regular file (a link, a folder, a device, a pipe) or too large."""
+
+
+def _kind(mode):
+    return ("a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode)
+            else "a named pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+
+
+def read_submission(path):
+    """(bytes, sha256) of a submission that is a regular file, opened without following a link.
+
+    Raises NotSubmittable (with the note for the report) for a link, a special file or a file
+    larger than MAX_NOTEBOOK; the file is never opened in a way that could block.
+    """
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        raise NotSubmittable(f"the submission could not be read ({e.strerror})")
+    refuse = ("this submission is {kind}, not a notebook file; it was not graded: submit the .ipynb file itself")
+    if not stat.S_ISREG(st.st_mode):
+        raise NotSubmittable(refuse.format(kind=_kind(st.st_mode)))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0))
+    except OSError as e:  # replaced by a link since the look above (ELOOP), or unreadable
+        raise NotSubmittable(refuse.format(kind="a symbolic link") if e.errno == 40 else
+                             f"the submission could not be read ({e.strerror})")
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotSubmittable(refuse.format(kind=_kind(st.st_mode)))
+        if st.st_size > MAX_NOTEBOOK:
+            raise NotSubmittable(f"this submission is larger than {MAX_NOTEBOOK // 2 ** 20} MB; it was not graded: "
+                                 "clear the notebook's outputs (Edit > Clear All Outputs) and resubmit")
+        chunks, size = [], 0
+        while True:
+            block = os.read(fd, 1 << 20)
+            if not block:
+                break
+            size += len(block)
+            if size > MAX_NOTEBOOK:
+                raise NotSubmittable(f"this submission is larger than {MAX_NOTEBOOK // 2 ** 20} MB; it was not "
+                                     "graded")
+            chunks.append(block)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    return data, hashlib.sha256(data).hexdigest()
+
+
 def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """SHA-256 of a regular file (read without following a link), or None when it is not one."""
+    try:
+        return read_submission(path)[1]
+    except NotSubmittable:
+        return None
 
 
 def find_submissions(path):
-    """[path] for a file; every *.ipynb under a folder (sorted, checkpoints skipped)."""
-    if os.path.isfile(path):
-        return [path]
-    if not os.path.isdir(path):
+    """[path] for a file; every *.ipynb under a folder (sorted, checkpoints skipped).
+
+    Entries that are not regular files (links, pipes, devices) are listed too, so that each gets a
+    report saying it was refused; links to folders are never followed.
+    """
+    if not os.path.lexists(path):
         raise FileNotFoundError(f"{path} does not exist; pass a notebook or a folder of notebooks.")
+    if not os.path.isdir(path) or os.path.islink(path) and path.endswith(".ipynb"):
+        return [path]
     found = []
     for dirpath, dirs, files in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [os.path.join(dirpath, f) for f in sorted(files) if f.endswith(".ipynb") and not f.startswith(".")]
+        linked = [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in linked)
+        found += [os.path.join(dirpath, f) for f in sorted(files + linked)
+                  if f.endswith(".ipynb") and not f.startswith(".")]
     if not found:
         raise FileNotFoundError(f"no .ipynb file under {path}; pass a notebook or a folder holding some.")
     return found
@@ -76,34 +137,82 @@ def read_notebook(data):
     return nb, None, None
 
 
+def _named(path):
+    """The assignment a file's name gives (ex03_...), or None."""
+    m = re.match(r"(ex\d\d)", os.path.basename(path).lower())
+    return m.group(1) if m and m.group(1) in bank.ASSIGNMENTS else None
+
+
+def _claimed(nb):
+    meta = nb.metadata.get("mlcourse", {}) if nb is not None else {}
+    claim = meta.get("assignment") if isinstance(meta, dict) else None
+    return claim if isinstance(claim, str) else None
+
+
 def identify_assignment(nb, path, given=None):
-    """The assignment id: `given`, else the notebook's metadata, else the file name (ex03_...)."""
+    """The assignment id: `given`, else the file's name (ex03_...), else the notebook's metadata."""
     if given:
         bank.assignment_questions(given)  # validates the name
         return given
-    if nb is not None:
-        meta = nb.metadata.get("mlcourse", {})
-        if isinstance(meta, dict) and meta.get("assignment") in bank.ASSIGNMENTS:
-            return meta["assignment"]
-    m = re.match(r"(ex\d\d)", os.path.basename(path).lower())
-    if m and m.group(1) in bank.ASSIGNMENTS:
-        return m.group(1)
-    return None
+    named = _named(path)
+    if named:
+        return named
+    claim = _claimed(nb)
+    return claim if claim in bank.ASSIGNMENTS else None
 
 
-def grade_file(path, assignment=None, limits=None, root=None):
-    """Report (dict) for one submission; never raises for a bad submission, only for a bad call."""
+def folder_assignment(files, given=None):
+    """The one assignment of a folder: `given`, else the one every named file agrees on, else None."""
+    if given:
+        bank.assignment_questions(given)
+        return given
+    named = {_named(f) for f in files} - {None}
+    return named.pop() if len(named) == 1 else None
+
+
+def _refused(name, path, assignment, error, digest=None):
+    return {"submission": name, "path": _reports.display_name(os.path.abspath(path)), "sha256": digest,
+            "assignment": assignment, "score": 0.0, "max_score": 0.0, "execution_time": 0.0, "error": error,
+            "notes": [], "sandbox": {}, "questions": []}
+
+
+def grade_file(path, assignment=None, limits=None, root=None, folder=None):
+    """Report (dict) for one submission; never raises for a bad submission, only for a bad call.
+
+    folder: the folder's assignment when grading a folder (``folder_assignment``); a file whose
+    name gives another one is graded as that one, a file whose metadata claims another is graded
+    as the folder's, with a note.
+    """
     limits = (limits or runner.Limits()).validate()
     t0 = time.monotonic()
-    name = os.path.relpath(path, root) if root else os.path.basename(path)
-    digest = sha256(path)
-    with open(path, "rb") as f:
-        data = f.read()
+    name = _reports.display_name(os.path.relpath(path, root) if root else os.path.basename(path))
+    try:
+        data, digest = read_submission(path)
+    except NotSubmittable as e:
+        return _refused(name, path, assignment or folder, str(e))
     nb, error, note = read_notebook(data)
-    assignment = identify_assignment(nb, path, assignment)
-    report = {"submission": name, "path": os.path.abspath(path), "sha256": digest, "assignment": assignment,
-              "score": 0.0, "max_score": 0.0, "execution_time": 0.0, "error": error, "notes": [], "sandbox": {},
-              "questions": []}
+    notes = [note] if note else []
+    if root is not None and not assignment:
+        assignment = _named(path) or folder
+        claim = _claimed(nb)
+        if assignment is None:
+            error = error or ("could not tell which assignment this notebook answers (its file name does not start "
+                              f"with one of {', '.join(bank.ASSIGNMENTS)}, and the folder's names do not agree on "
+                              "one); pass --assignment")
+        elif claim and claim != assignment:
+            notes.append(f"the notebook says it answers {str(claim)[:20]}; it was graded as {assignment}, the "
+                         "assignment of its file name or folder")
+    else:
+        given = assignment
+        assignment = identify_assignment(nb, path, assignment)
+        claim = _claimed(nb)
+        if given and claim and claim != given:
+            notes.append(f"the notebook says it answers {str(claim)[:20]}; it was graded as {given} (--assignment)")
+        elif not given and not _named(path) and assignment:
+            notes.append(f"graded as {assignment}, the assignment the notebook's metadata names")
+    report = {"submission": name, "path": _reports.display_name(os.path.abspath(path)), "sha256": digest,
+              "assignment": assignment, "score": 0.0, "max_score": 0.0, "execution_time": 0.0, "error": error,
+              "notes": notes, "sandbox": {}, "questions": []}
     if assignment is None:
         report["error"] = error or ("could not tell which assignment this notebook answers (no mlcourse metadata, "
                                     f"file name not one of {', '.join(bank.ASSIGNMENTS)}); pass --assignment")
@@ -115,7 +224,7 @@ def grade_file(path, assignment=None, limits=None, root=None):
     else:
         cells = [c.source for c in nb.cells if c.cell_type == "code"]
         execution = runner.execute(cells, questions, limits)
-        report["notes"], report["sandbox"] = ([note] if note else []) + execution.notes, dict(execution.sandbox)
+        report["notes"], report["sandbox"] = notes + execution.notes, dict(execution.sandbox)
         report["sandbox"]["enforced"] = enforced(execution.sandbox, questions)
         report["sandbox"].update(execution.peaks)
     report["questions"] = [_grade_question(q, execution, error) for q in questions]
@@ -136,8 +245,9 @@ def _grade_question(q, execution, error):
         else:
             outcomes = [execution.outcomes[f"{q.id}.{ti}.{k}"] for k in range(len(t.calls))]
             pts, msg = _judge(q, t, outcomes)
+        # a hidden test's message is cut here, once, to what learners may see (pass/fail and mistake names)
         tests.append({"name": t.name, "hidden": t.hidden, "score": round(pts, 6), "max_score": t.points,
-                      "message": msg})
+                      "message": _reports.shown_message(msg, t.hidden, pts >= t.points - 1e-9)})
     score = sum(t["score"] for t in tests)
     status = (STATUS_PASSED if score >= q.points - 1e-9 else STATUS_PARTIAL if score > 0 else STATUS_FAILED)
     return {"id": q.id, "function": q.function, "title": q.title, "score": round(score, 6), "max_score": q.points,
@@ -218,17 +328,17 @@ def grade_path(path, assignment=None, limits=None, workers=1, on_report=None, on
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}.")
     files = find_submissions(path)
     root = path if os.path.isdir(path) else None
+    folder = folder_assignment(files, assignment) if root is not None else None
     warned, lock = set(), threading.Lock()
     warn = on_warning or (lambda text: print(text, file=sys.stderr, flush=True))
 
     def one(f):
         try:
-            r = grade_file(f, assignment, limits, root)
+            r = grade_file(f, assignment, limits, root, folder)
         except Exception as e:  # a grader bug must cost one submission its grade, not the whole folder
-            r = {"submission": os.path.relpath(f, root) if root else os.path.basename(f), "path": os.path.abspath(f),
-                 "sha256": sha256(f), "assignment": assignment, "score": 0.0, "max_score": 0.0,
-                 "execution_time": 0.0, "error": f"internal grader error ({type(e).__name__}: {e}); "
-                 "please report it", "notes": [], "sandbox": {}, "questions": []}
+            r = _refused(_reports.display_name(os.path.relpath(f, root) if root else os.path.basename(f)), f,
+                         assignment, f"internal grader error ({type(e).__name__}: {str(e)[:200]}); please report it",
+                         sha256(f))
         with lock:
             for text in warnings_for(r, warned):
                 warn(text)
