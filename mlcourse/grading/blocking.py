@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import types
 
-__all__ = ["EngineBlocked", "INNER_LOOP", "message", "resolve", "prepare", "problems", "blocked"]
+__all__ = ["EngineBlocked", "INNER_LOOP", "message", "resolve", "prepare", "problems", "blocked", "for_run",
+           "block_for_run"]
 
 _KEY = "_mlcourse_blocked_"
 
@@ -114,3 +116,42 @@ INNER_LOOP = ("mlcourse.maml.inner_update", "mlcourse.maml.adapt", "mlcourse.mam
               "mlcourse.fastpath.adapt", "mlcourse.fastpath._adapt_aug", "mlcourse.fastpath.support_grad",
               "mlcourse.metasgd.metasgd_step", "mlcourse.metasgd.inner_update", "mlcourse.metasgd.adapt",
               "mlcourse.metasgd._steps", "mlcourse.anil.adapt_head", "mlcourse.anil._head_path")
+
+
+def for_run(questions):
+    """[(dotted, qid, function)] for every engine function any of `questions` forbids (the first
+    question naming it gives the message), as the grading child blocks them for a whole run."""
+    out, seen = [], set()
+    for q in questions:
+        for dotted in getattr(q, "forbids", ()):
+            if dotted not in seen:
+                seen.add(dotted)
+                out.append((dotted, q.id, q.function))
+    return out
+
+
+def block_for_run(entries):
+    """Switch every function of ``for_run``'s list to raise EngineBlocked, for good (no way back).
+
+    The grading child calls this before any learner code runs: cells, imports, the learner's
+    functions and the encoding of what they return all find the engine's own versions blocked.
+    The original code objects are not kept, so nothing in the process can switch them back.
+    Returns the files that hold these functions (their modules' sources and byte code), which the
+    child then may not read (so a fresh import of the module cannot bring them back either).
+    """
+    import importlib.util
+    import sys
+    files = set()
+    for dotted, qid, function in entries:
+        fn = resolve(dotted)
+        fn.__code__ = _stub.__code__.replace(co_name=fn.__code__.co_name, co_qualname=fn.__code__.co_qualname)
+        fn.__kwdefaults__ = {_KEY: (EngineBlocked, message(qid, function, dotted))}
+        mod = sys.modules.get(fn.__module__)
+        path = getattr(mod, "__file__", None)
+        if path:
+            files.add(os.path.realpath(path))
+            try:
+                files.add(os.path.realpath(importlib.util.cache_from_source(path)))
+            except (NotImplementedError, ValueError):
+                pass
+    return sorted(files)

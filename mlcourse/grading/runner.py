@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import select
 import signal
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from . import codec, sandbox
+from . import blocking, codec, sandbox
 from .spec import Outcome
 
 MAX_LINE = 4 * 2 ** 20
@@ -79,7 +79,7 @@ def child_env(workdir):
 
 
 def _call_list(questions):
-    """[{id, q, fn, args-spec}], and the arrays of all inputs (computed once per question set)."""
+    """[{id, q, fn, data}] in order: each call's inputs packed once per question set (``codec.pack``)."""
     key = tuple(q.id for q in questions)
     if key not in _CALLS or _CALLS[key][0] != list(questions):
         _CALLS[key] = (list(questions), _encode_calls(questions))
@@ -90,37 +90,31 @@ _CALLS = {}
 
 
 def _encode_calls(questions):
-    calls, arrays = [], {}
+    calls = []
     for q in questions:
         for ti, t in enumerate(q.tests):
             for k, args in enumerate(t.calls):
-                spec, arr = codec.encode(tuple(args))
-                spec = _rekey(spec, arr, arrays)
-                calls.append({"id": f"{q.id}.{ti}.{k}", "q": q.id, "fn": q.function, "args": spec})
-    return calls, arrays
+                calls.append({"id": f"{q.id}.{ti}.{k}", "q": q.id, "fn": q.function,
+                              "data": codec.pack(*codec.encode(tuple(args)))})
+    return calls
 
 
-def _rekey(spec, arr, into):
-    """Merge one encoding's arrays into a shared dict, renaming keys in its spec."""
-    mapping = {}
-    for key, a in arr.items():
-        mapping[key] = f"i{len(into)}"
-        into[mapping[key]] = a
-
-    def walk(s):
-        if isinstance(s, dict):
-            return {k: (mapping[v] if k in ("k", "X", "y") and isinstance(v, str) and v in mapping else walk(v))
-                    for k, v in s.items()}
-        if isinstance(s, list):
-            return [walk(x) for x in s]
-        return s
-    return walk(spec)
+# Loads harness.py without mlcourse/grading/__init__.py (which would import the question bank)
+BOOT = ("import sys, types\n"
+        "grading, args = sys.argv[1], sys.argv[2:]\n"
+        "import mlcourse\n"
+        "pkg = types.ModuleType('mlcourse.grading')\n"
+        "pkg.__path__, pkg.__package__ = [grading], 'mlcourse.grading'\n"
+        "sys.modules['mlcourse.grading'] = mlcourse.grading = pkg\n"
+        "from mlcourse.grading import harness\n"
+        "harness.main(args)\n")
+GRADING_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def execute(cells, questions, limits: Limits) -> Execution:
     """Run code cells (list of str) and call every test of `questions`; outcomes by call id."""
     limits.validate()
-    calls, arrays = _call_list(questions)
+    calls = _call_list(questions)
     qcalls = {}
     for c in calls:
         qcalls.setdefault(c["q"], []).append(c["id"])
@@ -128,13 +122,13 @@ def execute(cells, questions, limits: Limits) -> Execution:
     start = time.monotonic()
     deadline = start + limits.total_timeout
     skip_cells, skip_q = set(), set()
+    forbids = [list(e) for e in blocking.for_run(questions)]
     base = tempfile.mkdtemp(prefix="mlcourse-grade-")
     try:
         while True:
             workdir = os.path.join(base, f"run{ex.runs}")
             os.mkdir(workdir, 0o700)
-            job = {"cells": cells, "skip_cells": sorted(skip_cells), "skip_questions": sorted(skip_q),
-                   "calls": calls, "forbids": {q.id: list(q.forbids) for q in questions},
+            job = {"cells": cells, "skip_cells": sorted(skip_cells), "forbids": forbids,
                    "limits": {"memory_bytes": limits.memory_mb * 2 ** 20,
                               "cpu_seconds": int(limits.total_timeout) + 5,
                               "file_bytes": min(limits.file_mb, limits.disk_mb) * 2 ** 20,
@@ -142,9 +136,9 @@ def execute(cells, questions, limits: Limits) -> Execution:
                               "confine_reads": bool(limits.confine_reads)}}
             with open(os.path.join(workdir, "job.json"), "w") as f:
                 json.dump(job, f)
-            np.savez(os.path.join(workdir, "inputs.npz"), **arrays)
             ex.runs += 1
-            stop = _run_once(workdir, base, ex, limits, deadline, len(cells), set(qcalls_ids(qcalls)))
+            todo = [c for c in calls if c["q"] not in skip_q]
+            stop = _run_once(workdir, ex, limits, deadline, len(cells), todo)
             shutil.rmtree(workdir, ignore_errors=True)
             if stop is None:
                 break
@@ -184,20 +178,52 @@ def execute(cells, questions, limits: Limits) -> Execution:
     return ex
 
 
-def qcalls_ids(qcalls):
-    return (cid for ids in qcalls.values() for cid in ids)
+def _grader_file(workdir, name, data=None):
+    """Create workdir/name afresh (never through a link) as the grader's own file; (fd open for reading).
+
+    data: bytes written into it (the call's inputs); None for an empty file the child fills.
+    """
+    path = os.path.join(workdir, name)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    if data:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    return fd
 
 
-def _run_once(workdir, base, ex, limits, deadline, num_cells, call_ids):
-    """One child process.  None when it finished, else (phase, index, why) of what stopped it."""
-    rfd, wfd = os.pipe()
-    err_path = os.path.join(base, f"stderr{ex.runs}.txt")
-    with open(err_path, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "mlcourse.grading.harness", workdir, str(wfd)],
-                                pass_fds=(wfd,), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-                                cwd=workdir, env=child_env(workdir), start_new_session=True)
+class _Call:
+    """The call the grader has issued and not yet had answered: its id, nonce and output descriptor."""
+
+    def __init__(self, call, workdir, req_fd):
+        self.id, self.nonce = call["id"], secrets.token_hex(16)
+        self.inputs = _grader_file(workdir, f"in_{self.nonce}.bin", call["data"])
+        os.close(self.inputs)
+        self.out = _grader_file(workdir, f"out_{self.nonce}.bin")
+        line = (json.dumps({"nonce": self.nonce, "fn": call["fn"]}) + "\n").encode()
+        os.write(req_fd, line)  # small (< PIPE_BUF) and alone in the pipe: never blocks
+
+    def close(self):
+        if self.out is not None:
+            os.close(self.out)
+            self.out = None
+
+
+def _run_once(workdir, ex, limits, deadline, num_cells, calls):
+    """One child process.  None when every call was answered, else (phase, index, why) of what stopped it."""
+    rfd, wfd = os.pipe()          # events: child -> grader
+    req_r, req_w = os.pipe()      # call requests: grader -> child
+    os.set_blocking(req_w, False)
+    # the child's stderr: a file the grader creates in the work folder (so it counts against --disk)
+    # and reads back only through its own descriptor
+    err_fd = _grader_file(workdir, "stderr.txt")
+    proc = subprocess.Popen([sys.executable, "-c", BOOT, GRADING_DIR, workdir, str(wfd), str(req_r)],
+                            pass_fds=(wfd, req_r), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=err_fd, cwd=workdir, env=child_env(workdir), start_new_session=True)
     os.close(wfd)
-    phase, index, phase_start = "start", None, time.monotonic()
+    os.close(req_r)
+    phase, index, phase_start, last_cell, errors_taken = "start", None, time.monotonic(), -1, set()
+    pending, queue = None, list(calls)
     buf = b""
     try:
         while True:
@@ -220,7 +246,7 @@ def _run_once(workdir, base, ex, limits, deadline, num_cells, call_ids):
                 status = _status(proc, ex)
                 if status.get("reason") in _STOPS:
                     return _STOPS[status["reason"]](limits)
-                why = _death(status.get("code", code), err_path)
+                why = _death(status.get("code", code), err_fd)
                 if phase in ("cells_done", "result"):
                     return ("process", None, why)
                 return (phase if phase in ("cell", "call") else "start", index, why)
@@ -239,30 +265,53 @@ def _run_once(workdir, base, ex, limits, deadline, num_cells, call_ids):
                     bound = _bound(proc, workdir, limits)
                     if bound:
                         return bound
-                if kind == "sandbox":
-                    ex.sandbox = {k: v for k, v in ev.items() if k != "ev"}
-                # events are only believed when they name a real cell or call: learner code can write to the pipe
-                elif kind == "cell" and isinstance(ev.get("i"), int) and 0 <= ev["i"] < num_cells:
-                    phase, index, phase_start = "cell", ev["i"], time.monotonic()
-                elif kind == "cell_error" and isinstance(ev.get("i"), int):
-                    ex.notes.append(f"code cell {ev['i'] + 1} raised {str(ev.get('error'))[:80]}: "
+                # learner code can write to this pipe too: a claim is taken only where it fits the
+                # grader's own account (cells in order, each error once, an answer only for the call
+                # just issued, under its nonce), and nothing once every call is answered
+                if phase in ("start", "cell") and kind == "cell" and type(ev.get("i")) is int \
+                        and last_cell < ev["i"] < num_cells:
+                    phase, index, phase_start, last_cell = "cell", ev["i"], time.monotonic(), ev["i"]
+                elif phase == "cell" and kind == "cell_error" and ev.get("i") == index and index not in errors_taken:
+                    errors_taken.add(index)
+                    ex.notes.append(f"code cell {index + 1} raised {str(ev.get('error'))[:80]}: "
                                     f"{str(ev.get('message', ''))[:200]}")
-                elif kind == "cells_done":
-                    phase, index = "cells_done", None
-                elif kind == "call" and ev.get("id") in call_ids:
-                    phase, index, phase_start = "call", ev["id"], time.monotonic()
-                elif kind in ("result", "raised", "missing") and ev.get("id") == index:
-                    ex.outcomes[index] = _outcome(kind, ev, workdir)
-                    phase = "result"
-                elif kind == "done":
-                    return None
+                elif kind == "cells_done" and phase in ("start", "cell"):
+                    phase = "cells_done"
+                elif pending is not None and kind in ("result", "raised", "missing") \
+                        and ev.get("nonce") == pending.nonce:
+                    ex.outcomes[pending.id] = _outcome(kind, ev, pending.out)
+                    pending.close()
+                    _remove(workdir, pending.nonce)
+                    pending, phase = None, "result"
+                else:
+                    continue
+                if phase in ("cells_done", "result") and pending is None:
+                    if not queue:
+                        return None  # every call answered: nothing the child says later is read
+                    pending = _Call(queue.pop(0), workdir, req_w)
+                    phase, index, phase_start = "call", pending.id, time.monotonic()
+                    bound = _bound(proc, workdir, limits)
+                    if bound:
+                        return bound
     finally:
+        if pending is not None:
+            pending.close()
         os.close(rfd)
+        os.close(req_w)
         _kill(proc)
         _status(proc, ex)
+        os.close(err_fd)
 
 
-_STEPS = ("cell", "cell_error", "cells_done", "call", "result", "raised", "missing", "done")
+def _remove(workdir, nonce):
+    for name in (f"in_{nonce}.bin", f"out_{nonce}.bin"):
+        try:
+            os.unlink(os.path.join(workdir, name))
+        except OSError:
+            pass
+
+
+_STEPS = ("cell", "cell_error", "cells_done", "result", "raised", "missing")
 
 
 def _bound(proc, workdir, limits):
@@ -287,18 +336,23 @@ def _parse(line):
     return ev if isinstance(ev, dict) else None
 
 
-def _outcome(kind, ev, workdir):
+def _outcome(kind, ev, out_fd):
+    """The outcome of the call just answered; a value only from the grader's own output file."""
     if kind == "missing":
         return Outcome(error="Missing", message="")
     if kind == "raised":
         return Outcome(error=str(ev.get("error", "Exception"))[:80], message=str(ev.get("message", ""))[:300])
-    path = os.path.join(workdir, os.path.basename(str(ev.get("file", ""))))
     try:
-        if os.path.getsize(path) > MAX_OUTPUT_FILE:
+        st = os.fstat(out_fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise codec.Malformed("not a regular file")
+        if st.st_size > MAX_OUTPUT_FILE:
             return Outcome(error="TooLarge", message="the returned arrays are larger than 300 MB")
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        return Outcome(value=codec.decode(ev.get("spec"), arrays))
+        data = os.pread(out_fd, st.st_size + 1, 0)
+        if len(data) > MAX_OUTPUT_FILE:
+            return Outcome(error="TooLarge", message="the returned arrays are larger than 300 MB")
+        spec, arrays = codec.unpack(data, MAX_OUTPUT_FILE)
+        return Outcome(value=codec.decode(spec, arrays))
     except Exception as e:  # a broken or forged output file: the learner's loss, never the grader's crash
         return Outcome(error="UnreadableOutput", message=f"the output could not be read ({type(e).__name__})")
 
@@ -310,14 +364,21 @@ def _status(proc, ex):
     if not hasattr(proc, "_mlcourse_status"):
         status = {}
         try:
-            line = proc.stdout.read(65536).split(b"\n")[0] if proc.stdout else b""
-            status = json.loads(line) if line else {}
-        except (OSError, ValueError):
+            for line in (proc.stdout.read(65536).split(b"\n") if proc.stdout else [])[:2]:
+                try:
+                    got = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(got, dict) and isinstance(got.get("sandbox"), dict):
+                    ex.sandbox = got["sandbox"]   # from the supervisor: what held, checked against the kernel
+                elif isinstance(got, dict) and isinstance(got.get("status"), dict):
+                    status = got["status"]
+        except OSError:
             pass
         finally:
             if proc.stdout:
                 proc.stdout.close()
-        proc._mlcourse_status = status if isinstance(status, dict) else {}
+        proc._mlcourse_status = status
         for key in ("peak_disk_mb", "peak_processes"):
             if isinstance(proc._mlcourse_status.get(key), (int, float)):
                 ex.peaks[key] = max(ex.peaks.get(key, 0), proc._mlcourse_status[key])
@@ -357,7 +418,7 @@ def _wait(proc):
         return None
 
 
-def _death(code, err_path):
+def _death(code, err_fd):
     if code is not None and code < 0:
         import signal as _signal
         try:
@@ -369,11 +430,9 @@ def _death(code, err_path):
         how = f"ended the process (exit code {code})"
     tail = ""
     try:
-        with open(err_path, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - 400))
-            tail = f.read().decode(errors="replace").strip().splitlines()[-1:] or ""
-            tail = f": {tail[0][:200]}" if tail else ""
+        size = os.fstat(err_fd).st_size
+        tail = os.pread(err_fd, 400, max(0, size - 400)).decode(errors="replace").strip().splitlines()[-1:] or ""
+        tail = f": {tail[0][:200]}" if tail else ""
     except OSError:
         pass
     return how + ("" if "MemoryError" not in tail else tail)

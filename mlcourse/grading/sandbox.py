@@ -90,18 +90,62 @@ def landlock_abi():
     return max(0, int(_libc().syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))))
 
 
-def read_paths(package_dir=None):
-    """What the grading child may read: [(path, is_dir)] that exist, without the project's other folders.
+# the grader's own modules the grading child needs; the rest of mlcourse/grading (the question bank,
+# its inputs and references, the judges, the reports) is not readable from the child
+CHILD_MODULES = ("harness.py", "codec.py", "blocking.py", "sandbox.py")
+
+
+def package_rules(package_dir, deny=()):
+    """[(path, kind)] for the package folder: kind True (a folder, all of it), False (a file), or
+    "list" (a folder that may be listed but whose files are readable only one by one): every file
+    except those in `deny` and mlcourse/grading's files other than CHILD_MODULES (and their byte code)."""
+    import importlib.util
+    grading = os.path.join(package_dir, "grading")
+    keep = set()
+    for m in CHILD_MODULES:
+        keep.add(os.path.join(grading, m))
+        try:
+            keep.add(os.path.realpath(importlib.util.cache_from_source(os.path.join(grading, m))))
+        except (NotImplementedError, ValueError):
+            pass
+    denied = {os.path.realpath(p) for p in deny}
+    for d, _, files in os.walk(grading):
+        denied.update(os.path.join(d, f) for f in files if os.path.join(d, f) not in keep)
+    rules = []
+
+    def walk(folder):
+        if not any(p.startswith(folder + os.sep) for p in denied):
+            rules.append((folder, True))
+            return
+        rules.append((folder, "list"))
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for e in entries:
+            if e.is_symlink():
+                continue
+            if e.is_dir():
+                walk(e.path)
+            elif e.path not in denied:
+                rules.append((e.path, False))
+    walk(package_dir)
+    return rules
+
+
+def read_paths(package_dir=None, deny=()):
+    """What the grading child may read: [(path, kind)] that exist, without the project's other folders.
 
     The interpreter's prefixes, the standard library and site-packages, the package folder itself
-    (not the project folder around it: solutions and submissions stay out), shared libraries and
-    the system files they read, a few device files, and /proc/self.
+    (not the project folder around it: solutions and submissions stay out; nor the question bank,
+    nor the files in `deny`: see ``package_rules``), shared libraries and the system files they
+    read, a few device files, and /proc/self.
     """
     package_dir = os.path.realpath(package_dir or os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     project = os.path.dirname(package_dir)
     if not os.path.isfile(os.path.join(project, "pyproject.toml")):
         project = None  # an installed package (site-packages): no project folder around it
-    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, package_dir,
+    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
             os.path.dirname(os.path.realpath(sys.executable))}
     dirs.update(p for p in sysconfig.get_paths().values())
     for entry in sys.path:
@@ -124,7 +168,33 @@ def read_paths(package_dir=None):
     home = os.path.realpath(os.path.expanduser("~"))
     out = sorted({(os.path.realpath(p), True) for p in dirs if os.path.isdir(p)} - {("/", True), (home, True),
                                                                                    (project, True)})
+    # a folder above the package (a prefix holding an installed copy) would open all of it: listed only
+    above = [(p, k) for p, k in out if (package_dir + os.sep).startswith(p + os.sep)]
+    out = [(p, k) for p, k in out if (p, k) not in above and not (p + os.sep).startswith(package_dir + os.sep)]
+    out += [(p, "list") for p, _ in above]
+    if above:
+        out += _siblings_of(package_dir, [p for p, _ in above])
+    out += package_rules(package_dir, deny)
     return out + sorted({(os.path.realpath(p), False) for p in files if os.path.exists(p)})
+
+
+def _siblings_of(package_dir, tops):
+    """Rules opening everything under each folder of `tops` except the path down to package_dir."""
+    rules = []
+    for top in tops:
+        d = package_dir
+        while d != top and len(d) > len(top):
+            parent = os.path.dirname(d)
+            try:
+                for e in os.scandir(parent):
+                    if e.path != d and not e.is_symlink() and (parent, "list") not in rules:
+                        rules.append((e.path, e.is_dir()))
+            except OSError:
+                pass
+            if parent != top:
+                rules.append((parent, "list"))
+            d = parent
+    return rules
 
 
 def landlock_confine(folder, reads=None):
@@ -158,8 +228,8 @@ def landlock_confine(folder, reads=None):
     file_rights = _WRITE_FILE | _READ_FILE | _EXECUTE | (_TRUNCATE if abi >= 3 else 0)
     rules = [(folder, handled), ("/dev/null", (_WRITE_FILE | (_TRUNCATE if abi >= 3 else 0)) | (
         _READ_FILE if reads is not None else 0))]
-    rules += [(path, (_EXECUTE | _READ_FILE | _READ_DIR) if is_dir else (_EXECUTE | _READ_FILE) & file_rights)
-              for path, is_dir in (reads or ())]
+    rules += [(path, _READ_DIR if kind == "list" else (_EXECUTE | _READ_FILE | _READ_DIR) if kind
+               else (_EXECUTE | _READ_FILE) & file_rights) for path, kind in (reads or ())]
     try:
         for path, rights in rules:
             try:
@@ -199,10 +269,102 @@ def drop_capabilities():
     return libc.syscall(_CAPSET, ctypes.byref(header), ctypes.byref(data)) == 0
 
 
-def apply(folder, memory_bytes, cpu_seconds, file_bytes, max_processes=None, confine_reads=True, cgroup=None):
+# ---- seccomp: what Landlock does not cover ------------------------------------------------------
+#
+# Landlock governs reading, writing, creating and deleting files, TCP and signals; it does not govern a
+# file's metadata (mode, owner, times, extended attributes, inode flags) nor sockets other than TCP.
+# A seccomp filter refuses those system calls outright (EPERM), wherever the file is: a notebook has
+# no reason to change a file's mode or to open a socket.  socketpair() stays allowed (a pair of
+# sockets connected to each other reaches nothing outside the process tree).
+
+_SECCOMP = {
+    # x86_64: audit arch, then the refused system calls
+    "x86_64": (0xC000003E, {"socket": 41, "chmod": 90, "fchmod": 91, "chown": 92, "fchown": 93, "lchown": 94,
+                            "utime": 132, "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197,
+                            "lremovexattr": 198, "fremovexattr": 199, "utimes": 235, "fchownat": 260,
+                            "futimesat": 261, "fchmodat": 268, "utimensat": 280, "io_uring_setup": 425,
+                            "fchmodat2": 452, "setxattrat": 463, "removexattrat": 466}, 16),
+    "aarch64": (0xC00000B7, {"socket": 198, "fchmod": 52, "fchmodat": 53, "fchownat": 54, "fchown": 55,
+                             "utimensat": 88, "setxattr": 5, "lsetxattr": 6, "fsetxattr": 7, "removexattr": 14,
+                             "lremovexattr": 15, "fremovexattr": 16, "io_uring_setup": 425, "fchmodat2": 452,
+                             "setxattrat": 463, "removexattrat": 466}, 29),
+}
+_IOCTL_REFUSED = (0x40086602, 0x401C5820)  # FS_IOC_SETFLAGS (chattr), FS_IOC_FSSETXATTR
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, _PR_SET_DUMPABLE = 22, 2, 4
+
+
+def seccomp_program(machine=None):
+    """The BPF program (list of (code, jt, jf, k)) for this machine, or None where none is defined."""
+    table = _SECCOMP.get(machine or platform.machine())
+    if table is None:
+        return None
+    arch, calls, ioctl = table
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    allow, deny = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, deny),  # another ABI (int 0x80, x32): refused
+            (ld, 0, 0, 0)]
+    if arch == 0xC000003E:
+        prog.append((jge, "deny", 0, 0x40000000))
+    prog += [(jeq, "deny", 0, nr) for nr in sorted(calls.values())]
+    prog += [(jeq, "ioctl", 0, ioctl), (ret, 0, 0, allow)]
+    labels = {"ioctl": len(prog)}
+    prog += [(ld, 0, 0, 24)] + [(jeq, "deny", 0, cmd) for cmd in _IOCTL_REFUSED] + [(ret, 0, 0, allow)]
+    labels["deny"] = len(prog)
+    prog.append((ret, 0, 0, deny))
+    return [(code, labels[jt] - i - 1 if isinstance(jt, str) else jt, jf, k) for i, (code, jt, jf, k) in enumerate(prog)]
+
+
+def seccomp_confine():
+    """Install the filter above on this process and every process it starts.  True if installed."""
+    prog = seccomp_program() if sys.platform.startswith("linux") else None
+    if prog is None:
+        return False
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(Filter))]
+    filters = (Filter * len(prog))(*[Filter(*ins) for ins in prog])
+    fprog = Program(len(prog), filters)
+    libc = _libc()
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return False
+    return libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) == 0
+
+
+def set_dumpable(flag):
+    """PR_SET_DUMPABLE: 0 keeps processes of the same user (the submission) out of this one's /proc entries."""
+    if sys.platform.startswith("linux"):
+        _libc().prctl(_PR_SET_DUMPABLE, int(bool(flag)), 0, 0, 0)
+
+
+def proc_status(pid):
+    """What the kernel says of a process's confinement (from /proc/<pid>/status and cgroup), for the
+    supervisor to check the child's own account against."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+    except OSError:
+        return out
+    out["no_new_privs"] = fields.get("NoNewPrivs", "").strip() == "1"
+    out["seccomp"] = fields.get("Seccomp", "").strip() == "2"
+    out["capabilities_empty"] = all(int(fields.get(k, "1") or "1", 16) == 0 for k in ("CapEff", "CapPrm", "CapBnd"))
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            out["cgroup"] = f.read().strip()
+    except OSError:
+        out["cgroup"] = ""
+    return out
+
+
+def apply(folder, memory_bytes, cpu_seconds, file_bytes, max_processes=None, confine_reads=True, cgroup=None,
+          deny=()):
     """All of the above, in an order where each step still has the rights it needs.
 
     cgroup: a pids cgroup folder (``Supervisor.cgroup``) this process joins first, or None.
+    deny: files this process may not read even inside the package (``blocking.block_for_run``'s).
     """
     in_cgroup = False
     if cgroup:
@@ -213,11 +375,12 @@ def apply(folder, memory_bytes, cpu_seconds, file_bytes, max_processes=None, con
         except OSError:
             pass
     limits = set_limits(memory_bytes, cpu_seconds, file_bytes, max_processes)
-    reads = read_paths() if confine_reads else None
+    reads = read_paths(deny=deny) if confine_reads else None
     abi, reads_confined = landlock_confine(folder, reads)
     caps = drop_capabilities()
+    filtered = seccomp_confine()
     return {"limits": limits, "landlock_abi": abi, "reads_confined": reads_confined, "writes_confined": abi > 0,
-            "pids_cgroup": in_cgroup, "capabilities_dropped": caps}
+            "pids_cgroup": in_cgroup, "capabilities_dropped": caps, "seccomp": filtered, "uid": os.geteuid()}
 
 
 # ---- the supervisor: the grading child's parent --------------------------------------------------
@@ -417,6 +580,7 @@ class Supervisor:
         self.subreaper = bool(sys.platform.startswith("linux") and _libc().prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
         self.cgroup = make_pids_cgroup(f"mlcourse-grade-{os.getpid()}", max_processes)  # see cgroup_of if os.geteuid() == 0 else None
         self.stop = False
+        self._reaped = None
 
     def info(self):
         return {"subreaper": self.subreaper, "disk_bound_mb": self.disk_bytes / 2 ** 20,
@@ -425,13 +589,54 @@ class Supervisor:
     def _on_term(self, signum, frame):
         self.stop = True
 
+    def relay_confinement(self, child, info_fd, out_fd, seconds=60.0):
+        """Read the child's account of its confinement (written before any learner code runs, then its
+        end of the pipe is closed), check it against what the kernel says of the child, and pass it on
+        as the first line on out_fd.  The grader takes the report's sandbox section from here only."""
+        import select
+        data, end = b"", time.monotonic() + seconds
+        while len(data) < 65536 and time.monotonic() < end:
+            ready, _, _ = select.select([info_fd], [], [], 0.05)
+            if ready:
+                chunk = os.read(info_fd, 65536)
+                if not chunk:
+                    break
+                data += chunk
+            else:
+                pid, st = os.waitpid(child, os.WNOHANG)
+                if pid == child:  # it ended before confining itself: watch() reports how
+                    self._reaped = st
+                    break
+        os.close(info_fd)
+        try:
+            info = json.loads(data.split(b"\n")[0])
+        except ValueError:
+            info = None
+        kernel = proc_status(child)
+        if not isinstance(info, dict) or not kernel:
+            info = {}
+        else:
+            # what the kernel shows of the child must agree with its own account
+            info["seccomp"] = bool(info.get("seccomp")) and kernel.get("seccomp", False)
+            info["capabilities_dropped"] = bool(info.get("capabilities_dropped")) and kernel.get(
+                "capabilities_empty", False)
+            if self.cgroup:
+                info["pids_cgroup"] = bool(info.get("pids_cgroup")) and os.path.basename(self.cgroup) in kernel.get(
+                    "cgroup", "")
+            info["no_new_privs"] = kernel.get("no_new_privs", False)
+            info.update(self.info())
+        os.write(out_fd, (json.dumps({"sandbox": info}) + "\n").encode())
+
     def watch(self, child, file_bytes):
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         parent = os.getppid()
         reason, status, peak_disk, peak_procs, fsize, last_used = None, None, 0, 0, int(file_bytes), 0
         while True:
-            pid, st = os.waitpid(child, os.WNOHANG)
+            if self._reaped is not None:  # already reaped while the confinement was relayed
+                pid, st = child, self._reaped
+            else:
+                pid, st = os.waitpid(child, os.WNOHANG)
             if pid == child:
                 status = st
                 break
@@ -500,4 +705,4 @@ class Supervisor:
 
 def report_status(fd, status):
     """The supervisor's last word to the grader (its stdout, which no learner process holds)."""
-    os.write(fd, (json.dumps(status) + "\n").encode())
+    os.write(fd, (json.dumps({"status": status}) + "\n").encode())
