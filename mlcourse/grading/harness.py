@@ -158,7 +158,8 @@ def answer(namespace, workdir, requests, send):
         try:
             value = fn(*args)
             data = codec.pack(*codec.encode(value))
-            fd = _open(os.path.join(workdir, f"out_{nonce}.bin"), os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW)
+            fd = _open(os.path.join(workdir, f"out_{nonce}.bin"),
+                       os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK)
             try:
                 view = memoryview(data)
                 while view:

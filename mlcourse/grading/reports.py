@@ -129,10 +129,14 @@ def gradescope(r):
             "tests": tests, "visibility": "visible", "stdout_visibility": "hidden"}
 
 
-def shown_message(message, hidden, passed):
+def shown_message(message, hidden, passed, fixed=False):
     """What a test's message may show: all of it for a public test; for a hidden one "passed" or
-    "failed" plus the lines naming a common mistake (they hold words, never the test's values)."""
-    if not hidden:
+    "failed" plus the lines naming a common mistake (they hold words, never the test's values).
+
+    fixed: the grader wrote the message itself from no value of the test ("not answered yet: the
+    function raises NotImplementedError", a function not defined, a call out of time): shown as it is.
+    """
+    if not hidden or (fixed and not passed):
         return message
     if passed:
         return "passed"
