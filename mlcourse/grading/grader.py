@@ -5,8 +5,10 @@ grades one notebook or every ``*.ipynb`` under a folder, N at a time.  Scores de
 the learner's functions returned for each test's inputs, compared in this process with the
 engine's reference answers.  Each report's ``sandbox`` says what confined the submission
 (``sandbox["enforced"]``: read confinement, write confinement, process bound, process sweep, disk
-bound, engine blocking, each "on" or "off"); a confinement this machine cannot give is warned
-about once per run.
+bound, engine blocking, file metadata and sockets, root powers dropped, each "on" or "off"), as the
+submission's supervisor saw it before any learner code ran and checked against the kernel; a
+confinement this machine cannot give is warned about once per run.  A submission is read only
+when it is a regular file (``read_submission``); a link or a special file gets a report saying so.
 """
 from __future__ import annotations
 
@@ -283,7 +285,8 @@ def _question_message(q, tests, status):
     return f"{failed} of {len(tests)} tests failed; first: {msgs[0]}"
 
 
-ENFORCED = ("read confinement", "write confinement", "process bound", "process sweep", "disk bound", "engine blocking")
+ENFORCED = ("read confinement", "write confinement", "process bound", "process sweep", "disk bound", "engine blocking",
+            "file metadata and sockets", "root powers dropped")
 
 _MISSING = {
     "read confinement": "learner code can read every file the grading user can read (no Landlock read rights here); "
@@ -293,6 +296,10 @@ _MISSING = {
     "process sweep": "a process a submission detaches (double fork, setsid) may outlive its grading here",
     "disk bound": "what a submission writes in total is not bounded here",
     "engine blocking": "answers may call the engine's own implementation of the question",
+    "file metadata and sockets": "learner code can change the mode, owner, times and attributes of files the grading "
+                                 "user owns, and open sockets (no seccomp filter here)",
+    "root powers dropped": "learner code runs as root with capabilities the grader could not drop; grade as an "
+                           "unprivileged user",
 }
 
 
@@ -306,6 +313,8 @@ def enforced(sandbox, questions=()):
         "process sweep": bool(sandbox.get("subreaper") or sandbox.get("pids_cgroup")),
         "disk bound": bool(sandbox.get("disk_bound_mb")),
         "engine blocking": bool(sandbox.get("engine_blocking")) or not any(q.forbids for q in questions),
+        "file metadata and sockets": bool(sandbox.get("seccomp")),
+        "root powers dropped": sandbox.get("uid", 0) != 0 or bool(sandbox.get("capabilities_dropped")),
     }
     return {k: "on" if on[k] else "off" for k in ENFORCED}
 

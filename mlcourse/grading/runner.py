@@ -259,32 +259,39 @@ def _run_once(workdir, ex, limits, deadline, num_cells, calls):
                 if ev is None:
                     continue
                 kind = ev.get("ev")
-                # the bounds are checked again before any step is believed, so what a cell or a call
-                # started is caught before a later result counts, however late the supervisor's tick
-                if kind in _STEPS:
-                    bound = _bound(proc, workdir, limits)
-                    if bound:
-                        return bound
                 # learner code can write to this pipe too: a claim is taken only where it fits the
                 # grader's own account (cells in order, each error once, an answer only for the call
                 # just issued, under its nonce), and nothing once every call is answered
                 if phase in ("start", "cell") and kind == "cell" and type(ev.get("i")) is int \
                         and last_cell < ev["i"] < num_cells:
-                    phase, index, phase_start, last_cell = "cell", ev["i"], time.monotonic(), ev["i"]
+                    step = "cell"
                 elif phase == "cell" and kind == "cell_error" and ev.get("i") == index and index not in errors_taken:
+                    step = "cell_error"
+                elif kind == "cells_done" and phase in ("start", "cell"):
+                    step = "cells_done"
+                elif pending is not None and kind in ("result", "raised", "missing") \
+                        and ev.get("nonce") == pending.nonce:
+                    step = "answer"
+                else:
+                    continue
+                # the bounds are checked again before any step is believed, so what a cell or a call
+                # started is caught before a later result counts, however late the supervisor's tick
+                bound = _bound(proc, workdir, limits)
+                if bound:
+                    return bound
+                if step == "cell":
+                    phase, index, phase_start, last_cell = "cell", ev["i"], time.monotonic(), ev["i"]
+                elif step == "cell_error":
                     errors_taken.add(index)
                     ex.notes.append(f"code cell {index + 1} raised {str(ev.get('error'))[:80]}: "
                                     f"{str(ev.get('message', ''))[:200]}")
-                elif kind == "cells_done" and phase in ("start", "cell"):
+                elif step == "cells_done":
                     phase = "cells_done"
-                elif pending is not None and kind in ("result", "raised", "missing") \
-                        and ev.get("nonce") == pending.nonce:
+                else:
                     ex.outcomes[pending.id] = _outcome(kind, ev, pending.out)
                     pending.close()
                     _remove(workdir, pending.nonce)
                     pending, phase = None, "result"
-                else:
-                    continue
                 if phase in ("cells_done", "result") and pending is None:
                     if not queue:
                         return None  # every call answered: nothing the child says later is read
@@ -309,9 +316,6 @@ def _remove(workdir, nonce):
             os.unlink(os.path.join(workdir, name))
         except OSError:
             pass
-
-
-_STEPS = ("cell", "cell_error", "cells_done", "result", "raised", "missing")
 
 
 def _bound(proc, workdir, limits):
