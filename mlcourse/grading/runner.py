@@ -8,7 +8,13 @@ goes on.  A submission that writes more than ``disk_mb`` in total or runs ``max_
 processes at once is stopped: its supervisor watches both every 20 ms, and the grader checks them
 again before it believes each step the child reports, so a result never counts once a bound is
 reached, however late the supervisor's tick.  The submission file itself is read
-once, here, and never opened by the child; the work folder is removed when grading ends.
+once, by the grader, and never opened by the child; the work folder is removed when grading ends.
+
+The grader issues the calls one at a time (``_Call``: the inputs in a file it writes, an empty
+output file it creates and keeps open, a random nonce); it takes one answer per call, for the call
+just issued, and reads the value only through its own descriptor of that output file
+(``codec.unpack``: a regular file of bounded size, no links, no compression).  The confinement of
+the child comes from its supervisor's stdout (``_status``), never from the events pipe.
 """
 from __future__ import annotations
 

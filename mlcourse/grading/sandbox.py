@@ -11,7 +11,9 @@
   the grader or its supervisor);
 - a pids cgroup (cgroup v1 ``pids`` or a writable cgroup v2 with the pids controller, usually only as
   root): at most ``max_processes`` tasks, whatever the user;
-- when running as root: drop every capability, so the limits above cannot be raised again.
+- when running as root: drop every capability, so the limits above cannot be raised again;
+- a seccomp filter (``seccomp_program``): no change of a file's mode, owner, times, attributes or inode
+  flags, and no socket of any family (``socketpair`` stays), which Landlock does not cover.
 
 ``Supervisor`` is the parent of the grading child (the harness forks it): a child subreaper, so
 every process the submission starts, even one that forked twice and called ``setsid()``, stays its
@@ -19,7 +21,8 @@ descendant; it measures the disk the submission uses and the processes it runs, 
 submission past either bound, and kills every descendant (SIGKILL, which no process can ignore)
 when the child ends or the grader asks.
 
-Every step is best effort and reported: ``apply(...)`` returns what was enforced.
+Every step is best effort and reported: ``apply(...)`` returns what was enforced, and the supervisor
+checks that account against the kernel (``proc_status``) before it passes it to the grader.
 """
 from __future__ import annotations
 
