@@ -503,3 +503,52 @@ def test_shown_message_keeps_only_mistake_lines_of_a_hidden_failure():
     assert shown.splitlines()[0] == "failed" and "0.0213" not in shown and "(sign)" in shown
     assert reports.csv_cell("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0" and reports.csv_cell("ok") == "ok"
     assert reports.display_name(os.fsdecode(b"a\xff\x1b[31m.ipynb")) == "a\\xff\\x1b[31m.ipynb"
+
+
+# ---- grading as an unprivileged user -------------------------------------------------------------------
+
+NOBODY = 65534
+
+
+def _as_nobody(args, **kw):
+    import subprocess
+    return subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *args],
+                          capture_output=True, text=True, **kw)
+
+
+@pytest.fixture
+def request_cleanup():
+    import shutil
+    folders = []
+    yield folders
+    for f in folders:
+        shutil.rmtree(f, ignore_errors=True)
+
+
+def test_an_unprivileged_grader_keeps_its_confinements(request_cleanup):
+    import shutil
+    import sys
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("switching to an unprivileged user needs root and setpriv")
+    probe = _as_nobody([sys.executable, "-c", "import subprocess, sys, mlcourse.grading.grader\n"
+                        "subprocess.run([sys.executable, '-c', 'pass'], check=True)"], cwd="/")
+    if probe.returncode != 0:
+        pytest.skip("this machine's Python or the project is not readable by an unprivileged user: "
+                    + probe.stderr.strip().splitlines()[-1][:120])
+    import pathlib
+    import tempfile
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="mlcourse-nobody-"))  # pytest's tmp_path is root's alone
+    request_cleanup.append(folder)
+    nbformat.write(_read(SOLUTION), str(folder / "ex04_solution.ipynb"))
+    os.chown(folder, NOBODY, NOBODY)
+    os.chmod(folder, 0o755)
+    done = _as_nobody([sys.executable, "-m", "mlcourse", "grade", str(folder / "ex04_solution.ipynb"), "--out",
+                       str(folder / "out"), "--quiet"], cwd="/", env={**os.environ, "HOME": str(folder)})
+    assert done.returncode == 0, done.stderr
+    r = json.load(open(folder / "out" / "report.json"))[0]
+    assert r["score"] == 15 and r["sandbox"]["uid"] == NOBODY
+    enforced = r["sandbox"]["enforced"]
+    assert enforced["file metadata and sockets"] == "on" and enforced["root powers dropped"] == "on"
+    assert enforced["process bound"] == "on" and enforced["process sweep"] == "on"
+    if sandbox.landlock_abi() >= 1:
+        assert enforced["read confinement"] == enforced["write confinement"] == "on"

@@ -178,7 +178,8 @@ def gradebook_csv(reports):
 
 
 def _stem(name):
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.splitext(display_name(name))[0]).strip(".") or "submission"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.splitext(display_name(name))[0]).strip(".")
+    return stem[:120] or "submission"  # room for a suffix and the temporary name within 255 bytes
 
 
 def file_stems(reports):

@@ -207,7 +207,10 @@ class _Call:
         os.close(self.inputs)
         self.out = _grader_file(workdir, f"out_{self.nonce}.bin")
         line = (json.dumps({"nonce": self.nonce, "fn": call["fn"]}) + "\n").encode()
-        os.write(req_fd, line)  # small (< PIPE_BUF) and alone in the pipe: never blocks
+        try:
+            os.write(req_fd, line)  # small (< PIPE_BUF) and alone in the pipe: never blocks
+        except OSError:
+            pass  # the child has gone: the events pipe's end says how
 
     def close(self):
         if self.out is not None:
