@@ -503,6 +503,13 @@ def test_shown_message_keeps_only_mistake_lines_of_a_hidden_failure():
     assert shown.splitlines()[0] == "failed" and "0.0213" not in shown and "(sign)" in shown
     assert reports.csv_cell("=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0" and reports.csv_cell("ok") == "ok"
     assert reports.display_name(os.fsdecode(b"a\xff\x1b[31m.ipynb")) == "a\\xff\\x1b[31m.ipynb"
+    # learner text reaches the instructor's terminal without its escape sequences
+    r = {"submission": "ex04_x.ipynb", "assignment": "ex04", "score": 0, "max_score": 1, "execution_time": 0.1,
+         "notes": ["code cell 1 raised RuntimeError: \x1b[2J\x1b]0;owned\x07"], "sandbox": {},
+         "questions": [{"id": "q8", "function": "inner_update", "score": 0, "max_score": 1, "status": "failed",
+                        "message": "raised ValueError: \x1b[31mred"}], "error": None}
+    for text in (reports.table([r]), reports.table([r, r])):
+        assert "\x1b" not in text and "\\x1b" in text
 
 
 # ---- grading as an unprivileged user -------------------------------------------------------------------

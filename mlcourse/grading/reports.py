@@ -48,7 +48,7 @@ def table(reports):
         lines = _fmt([head] + rows, wrap_last=70)
         lines.append(f"total {_pts(r['score'])}/{_pts(r['max_score'])} for {display_name(r['submission'])} "
                      f"({r['assignment']}, {r['execution_time']:.1f} s)")
-        lines += [f"note: {n}" for n in r["notes"]]
+        lines += [f"note: {printable(n)}" for n in r["notes"]]
         if r.get("sandbox", {}).get("enforced"):
             lines.append(sandbox_line(r["sandbox"]))
         return "\n".join(lines)
@@ -82,7 +82,7 @@ def _first_problem(r):
 
 
 def _fmt(rows, wrap_last):
-    rows = [tuple(str(c) for c in row) for row in rows]
+    rows = [tuple(printable(c) for c in row) for row in rows]
     rows = [row[:-1] + (row[-1][:wrap_last] + ("..." if len(row[-1]) > wrap_last else ""),) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     out = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
@@ -153,6 +153,14 @@ def display_name(name):
         name = os.fsdecode(name)
     text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+_TERMINAL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text):
+    """Text for a terminal: control characters (escape sequences, bidi overrides) shown as escapes."""
+    return _TERMINAL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
