@@ -50,6 +50,20 @@ def install_check_stub():
         pkg.check, pkg.check_all, pkg.feedback = check, check_all, fb
 
 
+class BankFinder:
+    """Refuses, with a clear message, an import of the grader's modules the child does not run (the
+    question bank, the judges, the reports): their files are unreadable here anyway (Landlock)."""
+
+    ALLOWED = ("mlcourse.grading.harness", "mlcourse.grading.codec", "mlcourse.grading.blocking",
+               "mlcourse.grading.sandbox", "mlcourse.grading.feedback")
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.startswith("mlcourse.grading.") and ".".join(fullname.split(".")[:3]) not in self.ALLOWED:
+            raise ImportError(f"{fullname} is not available while a notebook is graded (the question bank and the "
+                              "grader's judges stay with the grader)", name=fullname)
+        return None
+
+
 def main(argv):
     workdir, events, requests = argv[0], int(argv[1]), int(argv[2])
     with open(os.path.join(workdir, "job.json")) as f:
@@ -88,6 +102,7 @@ def grade(workdir, events, requests, info_fd, job, supervisor):
 
     lim = job["limits"]
     install_check_stub()
+    sys.meta_path.insert(0, BankFinder())
     # the engine functions any question forbids are blocked now, for the whole run, before any learner
     # code can rebind a module's names; their modules' files become unreadable with the confinement
     deny = blocking.block_for_run([tuple(e) for e in job.get("forbids", [])])
