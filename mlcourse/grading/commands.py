@@ -11,6 +11,10 @@ import sys
 
 from . import bank  # the rest is imported by the command that needs it: `mlcourse --help` stays fast
 
+# the command line imports nbformat to check the extra before any command runs: skip the optional
+# grammar package jsonschema would build at that import (2-8 s), as ``_nb`` does
+sys.modules.setdefault("rfc3987_syntax", None)
+
 
 def _course_dir(sub):
     return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), sub)
