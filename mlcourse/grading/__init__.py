@@ -6,9 +6,10 @@ the experiments; it never imports ``viz``; needs the ``grading`` extra for noteb
     feedback.py     check("qN") in a notebook          grader.py, runner.py, sandbox.py   mlcourse grade
     assign.py       solutions -> exercises              reports.py, bundle.py              outputs, Gradescope
 
-In a notebook:  ``from mlcourse.grading import check, check_all`` then ``check("q3")``.
+In a notebook:  ``from mlcourse.grading import check, check_all, hint`` then ``check("q3")`` (``hint("q3")``
+prints a hint; its use is recorded in the feedback).
 On the command line:  ``mlcourse grade PATH`` (see ``docs/grading.md``).
 """
-from .feedback import check, check_all
+from .feedback import check, check_all, hint
 
-__all__ = ["check", "check_all"]
+__all__ = ["check", "check_all", "hint"]
