@@ -533,7 +533,8 @@ def _valid_shape(value, inputs):
 
 
 def _conv_valid(x, W):
-    return _conv(np.asarray(x), W)[:, 1:-1, 1:-1] if min(np.shape(x)[1:3]) > 2 else np.zeros((len(x), 0, 0, 1))
+    """The unpadded ('valid') output, or None for an image smaller than the kernel (no such output)."""
+    return _conv(np.asarray(x), W)[:, 1:-1, 1:-1] if min(np.shape(x)[1:3]) > 2 else None
 
 
 Q16 = (
