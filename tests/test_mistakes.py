@@ -278,3 +278,105 @@ def test_the_grader_names_the_detached_inner_step(tmp_path):
     assert by_id["q23"]["score"] == 0
     assert "(a detached inner gradient (FOMAML))" in by_id["q23"]["message"]
     assert all("detached" in t["message"] for t in by_id["q23"]["tests"])
+
+
+# ---- mlcourse grade: one submission per (assignment, k), every question carrying its k-th mistake ------------
+
+_KEY_SOURCE = '''
+import base64
+import hashlib
+import pickle
+
+import numpy as np
+
+
+def _key(a):
+    """The same key for the same inputs, in the grader's child and in the test (arrays by value)."""
+    if isinstance(a, (list, tuple)):
+        return "(" + ",".join(_key(x) for x in a) + ")"
+    if hasattr(a, "X") and hasattr(a, "y"):   # the loss function given by data
+        return "loss" + _key(a.X) + _key(a.y)
+    arr = np.asarray(a, dtype=float)
+    return hashlib.sha1(repr(arr.shape).encode() + arr.tobytes()).hexdigest()
+'''
+_ns = {}
+exec(_KEY_SOURCE, _ns)
+_input_key = _ns["_key"]
+
+# q1 is judged by properties: its mistakes are real sample_episode functions (the k-th flaw of _episode)
+_Q1_FLAWS = ({"relabel": False}, {"distinct": False}, {"per_class": False})
+
+
+def _submission(assignment, k):
+    """(notebook, {qid: mistake}) for the k-th mistake of every question of assignment that has one."""
+    import inspect
+
+    import nbformat
+    carried, cells = {}, [nbformat.v4.new_code_cell(_KEY_SOURCE)]
+    for q in bank.assignment_questions(assignment):
+        ms = MISTAKES[q.id]
+        if k >= len(ms):
+            continue
+        carried[q.id] = ms[k]
+        if q.id == "q1":
+            cells.append(nbformat.v4.new_code_cell(
+                inspect.getsource(_episode) + f"\n\ndef sample_episode(rng, classes, n_way=5, k_shot=1, k_query=5):\n"
+                f"    return _episode(rng, classes, n_way, k_shot, k_query, **{_Q1_FLAWS[k]!r})\n"))
+            continue
+        answers = {_input_key(codec.roundtrip(args)): _wrong(ms[k], args) for t in q.tests for args in t.calls}
+        blob = base64.b64encode(pickle.dumps(answers)).decode()
+        cells.append(nbformat.v4.new_code_cell(
+            f"_ANSWERS_{q.id} = pickle.loads(base64.b64decode('{blob}'))\n\n\n"
+            f"def {q.function}(*args):   # returns what a function with the mistake {ms[k].name!r} returns\n"
+            f"    return _ANSWERS_{q.id}[_key(args)]\n"))
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["mlcourse"] = {"assignment": assignment}
+    return nb, carried
+
+
+GROUPS = [(a, k) for a in ASSIGNMENTS for k in range(max(len(MISTAKES[q.id]) for q in bank.assignment_questions(a)))]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Every (assignment, k) submission graded once, two at a time: {(assignment, k): (report, carried)}."""
+    import nbformat
+
+    from mlcourse.grading import grader, runner
+    folder = tmp_path_factory.mktemp("mistaken")
+    carried = {}
+    for a, k in GROUPS:
+        nb, carried[(a, k)] = _submission(a, k)
+        nbformat.write(nb, str(folder / f"{a}_mistake{k}.ipynb"))
+    reports = grader.grade_path(str(folder), limits=runner.Limits(cell_timeout=60, total_timeout=300), workers=2)
+    by_name = {r["submission"]: r for r in reports}
+    return {(a, k): (by_name[f"{a}_mistake{k}.ipynb"], carried[(a, k)]) for a, k in GROUPS}
+
+
+@pytest.mark.parametrize("assignment,k", GROUPS)
+def test_the_grader_names_each_mistake_of_a_submission(graded, assignment, k):
+    """Each question's k-th mistake, in a submission graded by mlcourse grade: every test it fails names a mistake
+    (hidden tests too, in a line of its own that the report can show without the test), and this one at least once."""
+    report, carried = graded[(assignment, k)]
+    assert report["error"] is None, report["error"]
+    by_id = {q["id"]: q for q in report["questions"]}
+    for qid, m in carried.items():
+        q = bank.question(qid)
+        rq = by_id[qid]
+        named = 0
+        for t, rt in zip(q.tests, rq["tests"]):
+            if qid == "q1":   # a property mistake: named on the tests it fails
+                if rt["score"] < rt["max_score"] and t.judge is not None and "raises" not in t.name:
+                    named += f"{mistakes.PREFIX} ({m.name})" in rt["message"]
+                continue
+            wrong = _wrong(m, t.calls[0])
+            if wrong is None or rt["score"] >= rt["max_score"]:
+                continue
+            lines = [ln.strip() for ln in rt["message"].splitlines() if mistakes.PREFIX in ln]
+            if m.answer is not None and not hasattr(t.judge, "reference"):
+                continue
+            first = next(x for x in MISTAKES[qid] if x.recognises(wrong, t.calls[0]))
+            assert lines == [f"{mistakes.PREFIX} ({first.name}): {first.says}"], (qid, t.name, rt["message"])
+            named += first is m
+        assert named >= 1, (qid, m.name, rq)
+        assert rq["score"] < rq["max_score"], (qid, m.name)

@@ -580,6 +580,8 @@ Q17 = (
 
 def _gap(tr, te, ddof=1, sign=1.0, se=True, add_se=False):
     tr, te = np.asarray(tr, float), np.asarray(te, float)
+    if tr.size == 0 or te.size == 0:   # such a function computes means of nothing: nan, as NumPy gives
+        return np.full(4, np.nan)
 
     def var(a):
         return float(np.var(a, ddof=ddof)) / (a.size if se else 1) if a.size > 1 else 0.0

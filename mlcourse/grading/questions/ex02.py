@@ -82,7 +82,7 @@ def _questions():
                       "theta^(i), then chain the m steps: d theta^(m)/d theta is a product of the m one-step "
                       "derivatives. Keep the trajectory theta^(0), ..., theta^(m) and evaluate each factor at the "
                       "point its step started from.",
-                 spoilers=("prod", "l_s''(theta^(i))", "1 - alpha * grad(grad("), tests=(
+                 spoilers=("prod_i", "prod_(i", "l_s''(theta^(i))", "1 - alpha * grad(grad("), tests=(
             Test("theta = 0.8, alpha = 0.1", (s1d_call(30, 0.8, 0.1),), by_reference(ref_meta_gradient_1d)),
             Test("theta = 0.9, alpha = 0.3, 3 steps", (s1d_call(31, 0.9, 0.3, 3),), by_reference(ref_meta_gradient_1d)),
             Test("theta = -0.5, alpha = 0.05, 2 steps (hidden)", (s1d_call(32, -0.5, 0.05, 2),),
