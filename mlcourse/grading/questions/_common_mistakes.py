@@ -86,6 +86,28 @@ def _m(words, answer=None, matches=None, example=None):
     return Mistake(words[0], words[1], answer=answer, matches=matches, example=example)
 
 
+def _via(earlier, qid, build):
+    """A Mistake: the value is what the right computation gives on top of one of `earlier`'s mistaken answers.
+
+    For a question that builds on the learner's answer to an earlier one (q6 on linear_c, q15 on prototypes, q22 on
+    returns_to_go): build(inputs, wrong_fn) -> the value with the earlier function replaced by wrong_fn.
+    """
+    def matches(value, inputs):
+        for m in earlier:
+            if m.answer is None:
+                continue
+            try:
+                if close(value, build(inputs, m.answer), rtol=1e-4)[0] >= 1.0:
+                    return True
+            except Exception:
+                continue
+        return False
+    return Mistake(f"a mistake of {qid} carried over",
+                   f"This function builds on your answer to {qid}, and that answer looks like one of {qid}'s common "
+                   f"mistakes: run check('{qid}') and fix it first.", matches=matches,
+                   example=lambda *inputs: build(inputs, earlier[-1].answer))
+
+
 # ---- q1 sample_episode (judged by properties: the mistakes are properties too) -------------------------
 
 def _episode(value):
@@ -250,6 +272,7 @@ Q6 = (
        lambda th, al, xs, a: (1 - 2 * al * _x2(xs)) * np.asarray(a) + 2 * al * _x2(xs) * th),
     _m(("the factor 2 lost", "d/dtheta (theta - a)^2 x^2 brings down a factor 2: keep it in c."),
        lambda th, al, xs, a: _step(th, al, xs, a) + al * _x2(xs) * (th - np.asarray(a))),
+    _via(Q5, "q5", lambda inputs, c_fn: (lambda th, al, xs, a: th - c_fn(al, xs) * (th - np.asarray(a)))(*inputs)),
 )
 
 
@@ -509,6 +532,8 @@ Q15 = (
        lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, reduce=np.sum)),
     _m(("the sign of the cross-entropy", "The loss is *minus* the mean log-probability of the true class: a loss to "
         "minimise is never negative."), lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, sign=-1.0)),
+    _via(Q13, "q13", lambda inputs, protos: (lambda zs, ys, zq, yq, n: _ce(_logits(zq, protos(zs, ys, n)),
+                                                                          np.asarray(yq)))(*inputs)),
 )
 
 
@@ -683,10 +708,10 @@ Q21 = (
 
 
 def _advantages(obs, rewards, mask, gamma, ddof=0, baseline=True, standardise="task", fit_masked=True,
-                zero_after=True):
+                zero_after=True, rtg=_rtg):
     obs, rewards, mask = (np.asarray(a, float) for a in (obs, rewards, mask))
     K, N, T = rewards.shape
-    R = _rtg(rewards * mask, gamma)
+    R = np.asarray(rtg(rewards * mask, gamma), float)
     on_all = mask > 0 if fit_masked else np.ones_like(mask, bool)
     t = np.broadcast_to((np.arange(T) / 100.0)[:, None], (N, T, 1))
     A = np.zeros_like(R)
@@ -722,6 +747,7 @@ Q22 = (
     _m(("the steps after an episode's end counted", "Only the steps that happened (mask 1) enter the fit and the "
         "standardisation; the advantage is 0 after the end."),
        lambda o, r, m, g: _advantages(o, r, m, g, fit_masked=False)),
+    _via(Q20, "q20", lambda inputs, rtg: _advantages(*inputs, rtg=rtg)),
 )
 
 MISTAKES = {"q1": Q1, "q2": Q2, "q3": Q3, "q4": Q4, "q5": Q5, "q6": Q6, "q7": Q7, "q8": Q8, "q9": Q9,
