@@ -629,3 +629,25 @@ def test_every_derivation_question_has_answer_forms_that_its_solution_uses():
         assert any(assign.normalise(f) in assign.normalise(block) for f in q.spoilers), q.id
         ex = nbformat.read(os.path.join(EXERCISES, os.path.basename(path)), as_version=4)
         assert assign.spoilers(ex, [q]) == [], q.id
+
+
+def test_a_hint_in_a_real_kernel_leaves_its_marker_and_check_says_so(tmp_path):
+    """In Jupyter: hint() prints the hint, check() notes it, and the saved notebook records it for the grader."""
+    from nbclient import NotebookClient
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import numpy as np\nfrom mlcourse.grading import check, hint"),
+        nbformat.v4.new_code_cell('hint("q5")'),
+        nbformat.v4.new_code_cell("def linear_c(alpha, x_support):\n    return alpha * np.mean(x_support ** 2, axis=1)\n"
+                                  'check("q5")'),
+    ])
+    NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    shown = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert bank.question("q5").hint in shown
+    assert any(feedback.HINT_MIME in o.get("data", {}) for o in nb.cells[1].outputs)
+    checked = "".join(o.get("text", "") for o in nb.cells[2].outputs)
+    assert "(hint used)" in checked.splitlines()[0] and "(the factor 2 lost)" in checked
+    assert feedback.hints_used(nb) == ["q5"]
+    nb.cells[1].source = "pass"                # the call edited away: the output still records the hint
+    assert feedback.hints_used(nb) == ["q5"]
+    nb.cells[1].outputs = []                   # and with the output cleared too, nothing is left (documented)
+    assert feedback.hints_used(nb) == []

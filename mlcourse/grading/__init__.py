@@ -2,7 +2,8 @@
 the experiments; it never imports ``viz``; needs the ``grading`` extra for notebooks).
 
     spec.py         what a question is (Question, Test, judges)
-    questions/      one file per assignment (ex01.py ... ex05.py), found automatically by bank.py
+    questions/      one file per assignment (ex01.py ... ex08.py), found automatically by bank.py;
+                    _common_mistakes.py, the catalogue of the mistakes each question names
     feedback.py     check("qN") in a notebook          grader.py, runner.py, sandbox.py   mlcourse grade
     assign.py       solutions -> exercises              reports.py, bundle.py              outputs, Gradescope
 

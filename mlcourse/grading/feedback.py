@@ -176,7 +176,7 @@ def hint(qid):
         from IPython import get_ipython
         from IPython.display import display
         if get_ipython() is not None:
-            display({HINT_MIME: {"question": q.id}, "text/plain": HINT_LINE.format(qid=q.id)}, raw=True)
+            display({HINT_MIME: {"question": q.id}, "text/plain": ""}, raw=True)   # shows nothing more
     except ImportError:
         pass
     return None
