@@ -13,7 +13,8 @@ function's arguments and returns what a function with that mistake returns; ``ma
 recognises a value by its properties, with ``example(*inputs)`` (a value showing the mistake, for the
 tests) when it has no ``answer``.  ``says`` explains, in the course's words, what went wrong and why,
 never the right formula; a mistake shared by several questions is one (name, says) constant here
-(SIGN, SUM_TASKS, ...), so that it reads the same everywhere.  Register the tuple in ``MISTAKES`` and
+(SIGN, SUM_TASKS, ...), so that it reads the same everywhere; a question built on an earlier answer adds
+``_via(Q5, "q5", build)`` ("a mistake of q5 carried over").  Register the tuple in ``MISTAKES`` and
 end the question file with ``return attach(_questions())``.
 """
 from __future__ import annotations
@@ -316,6 +317,30 @@ def _mloss(th, xs, ys, xq, yq, al, m, sign=1.0):
     return float(_query(_steps(th, xs, ys, sign * al, m), xq, yq))
 
 
+def _adapted(update, th, xs, ys, al, m):
+    """theta' of each task after m calls of update(theta, x_support, y_support, alpha) (a learner's inner_update)."""
+    out = []
+    for x, y in zip(xs, ys):
+        p = th
+        for _ in range(int(m)):
+            p = update(p, x, y, al)
+        out.append(p)
+    return out
+
+
+def _loss_with(update):
+    return lambda th, xs, ys, xq, yq, al, m: float(np.mean([nets.mse(nets.mlp_apply(p, q), r) for p, q, r in
+                                                            zip(_adapted(update, th, xs, ys, al, m), xq, yq)]))
+
+
+def _fomaml_with(update):
+    def fo(th, xs, ys, xq, yq, al, m):
+        gs = [ag_grad(lambda p: nets.mse(nets.mlp_apply(p, q), r))([tuple(map(np.asarray, l)) for l in p])
+              for p, q, r in zip(_adapted(update, th, xs, ys, al, m), xq, yq)]
+        return [tuple(np.mean([g[i][j] for g in gs], axis=0) for j in range(2)) for i in range(len(th))]
+    return fo
+
+
 Q9 = (
     _m(AT_THETA, lambda th, xs, ys, xq, yq, al, m: _mloss(th, xs, ys, xq, yq, al, 0)),
     _m(QUERY_IN_INNER, lambda th, xs, ys, xq, yq, al, m: _mloss(th, xq, yq, xq, yq, al, m)),
@@ -325,6 +350,7 @@ Q9 = (
     _m(("only one inner step", "Each of the inner_steps steps starts from the previous theta': loop over the "
         "steps, feeding theta' back into inner_update."), lambda th, xs, ys, xq, yq, al, m: _mloss(th, xs, ys, xq, yq,
                                                                                                   al, min(m, 1))),
+    _via(Q8, "q8", lambda inputs, update: _loss_with(update)(*inputs)),
 )
 
 
@@ -354,6 +380,7 @@ Q10 = (
        lambda th, xs, ys, xq, yq, al, m: _fo(th, xs, ys, xq, yq, al, 0)),
     _m(SUM_TASKS, lambda th, xs, ys, xq, yq, al, m: tree.scale(len(xs), _fo(th, xs, ys, xq, yq, al, m))),
     _m(SIGN, _fo_signed),
+    _via(Q8, "q8", lambda inputs, update: _fomaml_with(update)(*inputs)),
 )
 
 DETACHED = ("a detached inner gradient (FOMAML)", "A detached (stop-gradient-ed) inner gradient makes theta' - theta "
