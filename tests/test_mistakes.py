@@ -15,7 +15,7 @@ from autograd import grad
 from autograd.tracer import getval
 
 from mlcourse import nets
-from mlcourse.grading import bank, codec, feedback, mistakes
+from mlcourse.grading import assign, bank, codec, feedback, mistakes
 from mlcourse.grading.matching import close, summarize
 from mlcourse.grading.questions._common_mistakes import MISTAKES
 from mlcourse.grading.spec import Outcome, by_reference
@@ -57,6 +57,8 @@ def test_every_question_of_ex01_to_ex08_lists_at_least_three_mistakes_on_every_t
         assert len(set(names)) == len(names), qid
         for m in MISTAKES[qid]:
             assert mistakes.PREFIX not in m.says and "\n" not in m.says, (qid, m.name)
+            # a mistake's words never hand over the answer of a derivation question
+            assert not any(assign.normalise(f) in assign.normalise(m.says) for f in q.spoilers), (qid, m.name)
 
 
 def test_the_mistakes_the_course_names_for_protonets_and_rl_are_listed():

@@ -190,10 +190,10 @@ def _hessian(loss, theta):
 
 
 Q3 = (
-    _m(("the sign of the Hessian term", "theta' = theta - alpha grad L_s(theta): differentiate the minus sign too, "
-        "so the Hessian enters with -alpha."), lambda loss, th, al: np.eye(np.size(th)) + al * _hessian(loss, th)),
-    _m(("the identity forgotten", "d theta/d theta = I contributes as well: the Hessian term is only the "
-        "correction that the inner gradient's dependence on theta adds to it."),
+    _m(("the sign of the Hessian term", "Differentiate theta - alpha grad L_s(theta) term by term and keep the sign "
+        "that stands in front of the gradient term."), lambda loss, th, al: np.eye(np.size(th)) + al * _hessian(loss, th)),
+    _m(("the identity forgotten", "theta' contains theta itself, whose derivative contributes too: the second "
+        "derivatives are only what the inner gradient's dependence on theta adds."),
        lambda loss, th, al: -al * _hessian(loss, th)),
     _m(("FOMAML's approximation", "That is FOMAML's d theta'/d theta ~ I: it drops the dependence of the inner "
         "gradient on theta (a stop-gradient). The question asks for the exact Jacobian, where the Hessian appears."),
@@ -231,13 +231,13 @@ Q4 = (
         "on the inner gradient L_s' (theta' - theta treated as a constant) drops what the inner gradient's "
         "dependence on theta contributes at each step. The question asks for the exact meta-gradient."),
        _q4(curvature="none")),
-    _m(("the curvature at the wrong point", "Taking the curvature at the wrong point: each factor uses L_s'' at the "
-        "point where that step's inner gradient was taken (the *pre-update* theta^(i)), not after the step."),
+    _m(("the curvature at the wrong point", "Taking the curvature at the wrong point: each step's factor belongs to "
+        "the point that step *started* from, not to the point it reached."),
        _q4(curvature="next")),
-    _m(("the curvature only at theta", "For m steps the curvature is taken at each theta^(i) along the inner "
-        "trajectory, one factor per step, not only at the starting theta."), _q4(curvature="first_each")),
-    _m(("one factor for several steps", "Every inner step contributes its own factor 1 - alpha L_s''(theta^(i)): the "
-        "chain rule multiplies one per step."), _q4(curvature="first")),
+    _m(("the curvature only at theta", "For m steps the curvature changes along the inner trajectory: each step's "
+        "factor has its own point, not the starting theta for all of them."), _q4(curvature="first_each")),
+    _m(("one factor for several steps", "Every inner step contributes its own factor: the chain rule through m "
+        "steps multiplies m of them, not one for all."), _q4(curvature="first")),
     _m(("the curvature of the wrong loss", "Taking the curvature of the wrong loss: the factors come from the "
         "*support* loss, the loss of the inner steps, not from the query loss."), _q4(loss="query")),
     _m(AT_THETA, _q4(grad_at="start")),
@@ -293,8 +293,8 @@ Q7 = (
     _m(SWAPPED[:1] + ("c comes from the support points (the inner step sees D_s) and the error is measured on the "
                       "query points: swapping them weighs the tasks wrongly.",),
        lambda al, xs, xq, a: _weighted((1 - 2 * al * _x2(xq)) ** 2 * _x2(xs), a)),
-    _m(("the query inputs left out", "The query MSE after the step is (theta' - a)^2 times the mean of x^2 over "
-        "the *query* points: a task whose query inputs are larger weighs more."),
+    _m(("the query inputs left out", "The query loss after the step depends on the task's *query* inputs too: a "
+        "task whose query inputs are larger weighs more."),
        lambda al, xs, xq, a: _weighted((1 - 2 * al * _x2(xs)) ** 2, a)),
 )
 
@@ -473,12 +473,12 @@ def _joint(th, xs, ys):
 
 
 Q25 = (
-    _m(("the learning rate without alpha", "One Reptile step moves theta by epsilon (theta' - theta), and theta' - "
-        "theta = -alpha grad L_s(theta): both step sizes multiply."),
+    _m(("the learning rate without alpha", "The learning rate leaves alpha out: theta'_T - theta is itself a step "
+        "of size alpha, of which Reptile then moves a fraction."),
        lambda th, xs, ys, al, eps: (float(eps), _joint(th, xs, ys))),
-    _m(("the learning rate without epsilon", "Reptile then moves only a fraction epsilon of the way to the mean "
-        "theta': both step sizes multiply."), lambda th, xs, ys, al, eps: (float(al), _joint(th, xs, ys))),
-    _m(("the direction's sign", "A gradient step is theta - lr * g: the gradient points *up* the joint loss, and "
+    _m(("the learning rate without epsilon", "The learning rate leaves epsilon out: Reptile moves only a fraction "
+        "epsilon of the way to the mean theta'."), lambda th, xs, ys, al, eps: (float(al), _joint(th, xs, ys))),
+    _m(("the direction's sign", "A gradient step is theta - lr * g: the gradient points *up* its loss, and "
         "Reptile's move theta' - theta points down it."),
        lambda th, xs, ys, al, eps: (float(eps * al), tree.scale(-1.0, _joint(th, xs, ys)))),
     _m(SUM_TASKS, lambda th, xs, ys, al, eps: (float(eps * al), tree.scale(len(xs), _joint(th, xs, ys)))),
