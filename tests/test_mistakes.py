@@ -382,3 +382,27 @@ def test_the_grader_names_each_mistake_of_a_submission(graded, assignment, k):
             named += first is m
         assert named >= 1, (qid, m.name, rq)
         assert rq["score"] < rq["max_score"], (qid, m.name)
+
+
+def test_the_catalogue_computes_each_mistake_from_the_right_computation():
+    """With no mistake switched on, the catalogue's own computations give the reference on every test, so each
+    mistaken answer differs from the answer by that one mistake only."""
+    from mlcourse.grading.questions import _common_mistakes as cm
+    right = {
+        "q13": lambda zs, ys, n: cm._protos(zs, ys, n),
+        "q14": lambda zq, c: cm._logits(zq, c),
+        "q15": lambda zs, ys, zq, yq, n: cm._pn_loss(zs, ys, zq, yq, n),
+        "q16": lambda x, W: cm._conv(x, W),
+        "q17": lambda th, al, xs, ys: cm._msgd(th, al, xs, ys),
+        "q18": lambda tr, te: cm._gap(tr, te),
+        "q19": lambda W, b, phi, y, al: cm._anil(W, b, phi, y, al),
+        "q20": lambda r, g: cm._rtg(r, g),
+        "q21": lambda lp, a, m: cm._reinforce(lp, a, m),
+        "q22": lambda o, r, m, g: cm._advantages(o, r, m, g),
+    }
+    for qid, fn in right.items():
+        for t in bank.question(qid).tests:
+            if not hasattr(t.judge, "reference"):
+                continue
+            args = codec.roundtrip(t.calls[0])
+            assert close(codec.roundtrip(fn(*args)), t.judge.reference(*args))[0] == 1.0, (qid, t.name)
