@@ -191,7 +191,8 @@ def _hessian(loss, theta):
 
 Q3 = (
     _m(("the sign of the Hessian term", "Differentiate theta - alpha grad L_s(theta) term by term and keep the sign "
-        "that stands in front of the gradient term."), lambda loss, th, al: np.eye(np.size(th)) + al * _hessian(loss, th)),
+        "that stands in front of the gradient term."),
+       lambda loss, th, al: np.eye(np.size(th)) + al * _hessian(loss, th)),
     _m(("the identity forgotten", "theta' contains theta itself, whose derivative contributes too: the second "
         "derivatives are only what the inner gradient's dependence on theta adds."),
        lambda loss, th, al: -al * _hessian(loss, th)),
@@ -255,7 +256,8 @@ Q5 = (
     _m(("the factor 2 lost", "d/dtheta (theta - a)^2 x^2 brings down a factor 2: keep it in c."),
        lambda al, xs: al * _x2(xs)),
     _m(SUM_SUPPORT[:1] + ("L_s is the *mean* squared error over the K support points: c comes from the mean over "
-                          "the support set, not the sum.",), lambda al, xs: 2 * al * np.sum(np.asarray(xs) ** 2, axis=1)),
+                          "the support set, not the sum.",),
+       lambda al, xs: 2 * al * np.sum(np.asarray(xs) ** 2, axis=1)),
     _m(("squared the mean of x", "Every point contributes its own x_i^2 to the gradient: average the squares, "
         "do not square the average."), lambda al, xs: 2 * al * np.mean(np.asarray(xs), axis=1) ** 2),
 )

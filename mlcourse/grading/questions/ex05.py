@@ -60,7 +60,7 @@ def _questions():
                  hint="Write theta'_T - theta for one inner step, average over the tasks, and multiply by epsilon: the "
                       "update is theta minus a number times a gradient. Which loss has that gradient at theta? No "
                       "task is adapted in it.",
-                 spoilers=("epsilon * alpha", "epsilon alpha", "joint loss", "joint training", "mean_t l_s(theta)",
+                 spoilers=("epsilon * alpha", "epsilon alpha", "joint loss", "joint training", "joint-training", "mean_t l_s(theta)",
                            "pretrain"), tests=(
             Test("3 tasks, alpha = 0.01, epsilon = 0.1", ((th, xs, ys, 0.01, 0.1),),
                  by_reference(ref_reptile_as_gradient_step)),
