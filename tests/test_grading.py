@@ -478,6 +478,33 @@ def _float32_answers():
     return {"prototypes": prototypes, "protonet_logits": protonet_logits, "returns_to_go": returns_to_go}
 
 
+def _float32_advantages():
+    f = np.float32
+    returns_to_go = _float32_answers()["returns_to_go"]
+
+    def baseline_advantages(obs, rewards, mask, gamma):
+        obs, rewards, mask = (np.asarray(a, dtype=f) for a in (obs, rewards, mask))
+        K, N, T = rewards.shape
+        R = returns_to_go(rewards * mask, gamma)
+        t = np.broadcast_to((np.arange(T, dtype=f) / f(100.0))[:, None], (N, T, 1))
+        out = np.zeros_like(R)
+        for k in range(K):
+            s = np.clip(obs[k], -10, 10)
+            phi = np.concatenate([s, s ** 2, t, t ** 2, t ** 3, np.ones((N, T, 1), f)], axis=-1)
+            on = mask[k] > 0
+            X, y = phi[on], R[k][on]
+            w = np.linalg.solve(X.T @ X + f(1e-5) * np.eye(8, dtype=f), X.T @ y)
+            a = y - X @ w
+            out[k][on] = (a - a.mean()) / (a.std() + f(1e-8))
+        return out
+    return {"baseline_advantages": baseline_advantages, "returns_to_go": returns_to_go}
+
+
+def test_a_float32_answer_to_q22_passes_too():
+    res = feedback.run_tests("q22", _float32_advantages(), include_hidden=True)
+    assert all(r.passed for r in res), [(r.name, r.message) for r in res if not r.passed]
+
+
 @pytest.mark.parametrize("qid", ["q13", "q14", "q20"])
 def test_float32_answers_computed_the_straightforward_way_pass_every_test(qid):
     res = feedback.run_tests(qid, _float32_answers(), include_hidden=True)

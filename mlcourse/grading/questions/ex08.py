@@ -114,7 +114,9 @@ def _questions():
 
 
 def _adv_judge():
-    return by_reference(ref_baseline_advantages, also=((sample_std_advantages, DDOF),))
+    # rtol 1e-4: a float32 ridge fit on these features (t^3 / 10^6 beside 1) carries ~1e-5 relative error, while
+    # the closest mistake the question names (ddof=1) is ~1e-2 away
+    return by_reference(ref_baseline_advantages, rtol=1e-4, also=((sample_std_advantages, DDOF),))
 
 
 def questions():
