@@ -436,3 +436,245 @@ def test_the_readme_counts_the_assignments_and_questions_of_the_bank():
         readme = f.read()
     last = list(bank.ASSIGNMENTS)[-1]
     assert f"(ex01–{last}, {len(bank.QUESTIONS)} questions" in readme
+
+
+# ---- tolerances: per element, scale-aware, and the message states the quantity the check uses --------------
+
+def test_close_is_per_element_with_a_scale_aware_floor_and_says_so():
+    ref = np.array([1000.0, 1e-9, -3.0])
+    # an element near 0 of an array whose other entries are large is judged at the array's precision
+    assert matching.close(ref + np.array([0.0, 2e-4, 0.0]), ref, rtol=1e-6)[0] == 1.0
+    frac, msg = matching.close(ref + np.array([0.0, 0.0, 3e-3]), ref, rtol=1e-6)
+    err = float(np.max(matching.relative_errors(ref + np.array([0.0, 0.0, 3e-3]), ref)))
+    assert frac == 0 and f"relative error {err:.2g}" in msg and "|got - ref| / (|ref| + max |ref|)" in msg
+    assert err > 1e-6   # the number printed is the one compared with rtol: never "relative error 5.7e-08" failing 1e-6
+    for scale in (1e-8, 1.0, 1e8):   # the same relative mistake fails at every scale, the same rounding passes
+        r = scale * np.array([0.5, -2.0, 3.0])
+        assert matching.close(r * (1 + 1e-7), r)[0] == 1.0
+        assert matching.close(r * (1 + 1e-3), r)[0] == 0.0
+    zero = np.zeros(3)   # nothing to compute: only exact zeros pass
+    assert matching.close(zero, zero)[0] == 1.0
+    frac, msg = matching.close(zero + 1e-17, zero)
+    assert frac == 0 and "expected exactly 0" in msg
+
+
+def _float32_answers():
+    f = np.float32
+
+    def prototypes(z_support, y_support, n_way):
+        z = np.asarray(z_support, f)
+        return np.stack([z[y_support == k].mean(axis=0) for k in range(n_way)])
+
+    def protonet_logits(z_query, c):
+        return -((np.asarray(z_query, f)[:, None, :] - np.asarray(c, f)[None, :, :]) ** 2).sum(axis=-1)
+
+    def returns_to_go(rewards, gamma):
+        rewards = np.asarray(rewards, f)
+        out, acc = np.zeros_like(rewards), np.zeros(rewards.shape[:-1], f)
+        for t in reversed(range(rewards.shape[-1])):
+            acc = rewards[..., t] + f(gamma) * acc
+            out[..., t] = acc
+        return out
+    return {"prototypes": prototypes, "protonet_logits": protonet_logits, "returns_to_go": returns_to_go}
+
+
+def _float32_advantages():
+    f = np.float32
+    returns_to_go = _float32_answers()["returns_to_go"]
+
+    def baseline_advantages(obs, rewards, mask, gamma):
+        obs, rewards, mask = (np.asarray(a, dtype=f) for a in (obs, rewards, mask))
+        K, N, T = rewards.shape
+        R = returns_to_go(rewards * mask, gamma)
+        t = np.broadcast_to((np.arange(T, dtype=f) / f(100.0))[:, None], (N, T, 1))
+        out = np.zeros_like(R)
+        for k in range(K):
+            s = np.clip(obs[k], -10, 10)
+            phi = np.concatenate([s, s ** 2, t, t ** 2, t ** 3, np.ones((N, T, 1), f)], axis=-1)
+            on = mask[k] > 0
+            X, y = phi[on], R[k][on]
+            w = np.linalg.solve(X.T @ X + f(1e-5) * np.eye(8, dtype=f), X.T @ y)
+            a = y - X @ w
+            out[k][on] = (a - a.mean()) / (a.std() + f(1e-8))
+        return out
+    return {"baseline_advantages": baseline_advantages, "returns_to_go": returns_to_go}
+
+
+def test_a_float32_answer_to_q22_passes_too():
+    res = feedback.run_tests("q22", _float32_advantages(), include_hidden=True)
+    assert all(r.passed for r in res), [(r.name, r.message) for r in res if not r.passed]
+
+
+@pytest.mark.parametrize("qid", ["q13", "q14", "q20"])
+def test_float32_answers_computed_the_straightforward_way_pass_every_test(qid):
+    res = feedback.run_tests(qid, _float32_answers(), include_hidden=True)
+    assert all(r.passed for r in res), [(r.name, r.message) for r in res if not r.passed]
+
+
+# ---- questions whose wording allows two readings, or rules a shortcut out --------------------------------
+
+def test_q22_accepts_the_sample_standard_deviation_with_a_note():
+    from mlcourse.grading.questions import ex08
+    for t in bank.question("q22").tests:
+        args = codec.roundtrip(t.calls[0])
+        pts, msg = bank.judge_test(t, [bank.Outcome(value=ex08.sample_std_advantages(*args))])
+        assert pts == t.points and "ddof=1" in msg and msg.startswith("accepted"), (t.name, msg)
+        pts, msg = bank.judge_test(t, [bank.Outcome(value=t.judge.reference(*args))])
+        assert pts == t.points and msg.startswith("matches")
+    with open(os.path.join(SOLUTIONS, "ex08_maml_rl.ipynb"), encoding="utf-8") as f:
+        assert "ddof=0" in f.read()   # the prompt says which standard deviation
+
+
+def _ex08_answers(**changes):
+    def reinforce_loss(log_probs, advantages, mask):
+        lp, adv, m = (np.asarray(a, float) for a in (log_probs, advantages, mask))
+        masked = m if changes.get("mask", True) else 1.0
+        steps = m.sum(axis=(1, 2)) if changes.get("steps", True) else m.shape[1] * m.shape[2]
+        return -(lp * adv * masked).sum(axis=(1, 2)) / steps
+    return {"reinforce_loss": reinforce_loss}
+
+
+@pytest.mark.parametrize("change", [{"steps": False}, {"mask": False}])
+def test_check_catches_a_reinforce_loss_that_ignores_early_ends(change, capsys):
+    """Dividing by T (all N*T steps) or summing past an episode's end fails a *public* test of q21."""
+    feedback.check("q21", _ex08_answers())
+    assert "3/3 public tests passed" in capsys.readouterr().out
+    feedback.check("q21", _ex08_answers(**change))
+    out = capsys.readouterr().out
+    assert "\N{BALLOT X} episodes that end early" in out and "this looks like a common mistake" in out, out
+
+
+def test_every_question_of_ex08_exercises_early_ended_episodes_in_public():
+    for qid in ("q20", "q21", "q22"):
+        public = [t for t in bank.question(qid).tests if not t.hidden]
+        masks = [np.asarray(a) for t in public for a in t.calls[0]
+                 if isinstance(a, np.ndarray) and a.ndim == 3 and set(np.unique(a)) <= {0.0, 1.0}]
+        rewards_end = [t for t in public if "end early" in t.name]
+        assert rewards_end, qid
+        if qid != "q20":   # q20 takes only rewards (0 after the end)
+            assert any(not m.all() for m in masks), qid
+
+
+def test_q24_as_the_difference_of_two_meta_gradients_does_not_get_full_marks():
+    from mlcourse import maml, tree
+    from mlcourse.tasks import TaskBatch
+    q = bank.question("q24")
+    earned = 0.0
+    names = []
+    for t in q.tests:
+        th, xs, ys, xq, yq, alpha = codec.roundtrip(t.calls[0])
+        b = TaskBatch(xs, ys, xq, yq)
+        diff = codec.roundtrip(tree.sub(maml.maml_grad(th, b, alpha, 1), maml.fomaml_grad(th, b, alpha, 1)))
+        pts, msg = bank.judge_test(t, [bank.Outcome(value=diff)])
+        earned += pts
+        if pts < t.points:
+            names.append(msg.split("(", 2)[-1])
+        # the reference is the term itself, which equals the difference wherever the difference keeps digits
+        if alpha > 1e-3:
+            assert pts == t.points
+    assert earned < q.points
+    assert any("two meta-gradients subtracted" in n for n in names) and not any(t.hidden for t in q.tests
+                                                                                if "1e-18" in t.name)
+
+
+def test_q15s_hidden_test_tells_prototypes_from_the_queries_from_the_answer():
+    from mlcourse.grading.questions._common_mistakes import MISTAKES
+    t = next(t for t in bank.question("q15").tests if t.hidden)
+    args = codec.roundtrip(t.calls[0])
+    assert t.judge.reference(*args) > 1.0   # overlapping classes: a loss far from 0
+    for name in ("prototypes from the queries", "a naive softmax"):
+        m = next(m for m in MISTAKES["q15"] if m.name == name)
+        pts, msg = bank.judge_test(t, [bank.Outcome(value=codec.roundtrip(m.wrong_answer(*args)))])
+        assert pts == 0 and f"({name})" in msg
+
+
+# ---- hints: opt-in, recorded -------------------------------------------------------------------------------
+
+def test_every_question_has_a_hint_that_is_not_its_answer():
+    for q in bank.QUESTIONS.values():
+        assert q.hint, q.id
+        assert not any(assign.normalise(f) in assign.normalise(q.hint) for f in q.spoilers), q.id
+
+
+def test_hint_prints_the_hint_and_check_then_says_it_was_used(capsys, monkeypatch):
+    monkeypatch.setattr(feedback, "_HINTS_SHOWN", set())
+    ns = {"linear_c": lambda alpha, xs: 2 * alpha * np.mean(np.asarray(xs) ** 2, axis=1)}
+    feedback.check("q5", ns)
+    assert "(hint used)" not in capsys.readouterr().out
+    feedback.hint("q5")
+    out = capsys.readouterr().out
+    assert bank.question("q5").hint in out and "hint used for q5" in out
+    feedback.check("q5", ns)
+    assert "(hint used)" in capsys.readouterr().out
+    feedback.check("q6", {})
+    assert "(hint used)" not in capsys.readouterr().out
+
+
+def test_hints_used_reads_the_call_and_the_marker_from_a_notebook():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1\nhint( 'q3' )"),
+        nbformat.v4.new_code_cell("print('no call here')", outputs=[
+            nbformat.v4.new_output("stream", name="stdout", text="hint used for q7 (check() and ...)\n")]),
+        nbformat.v4.new_code_cell("", outputs=[
+            nbformat.v4.new_output("display_data", data={feedback.HINT_MIME: {"question": "q24"},
+                                                         "text/plain": "hint used for q24"})]),
+        nbformat.v4.new_markdown_cell("hint('q9') in prose is not a call"),
+        nbformat.v4.new_code_cell("hint('q99')  # not a question"),
+    ])
+    assert feedback.hints_used(nb) == ["q3", "q7", "q24"]
+    with open(os.path.join(SOLUTIONS, "ex02_meta_gradient.ipynb"), encoding="utf-8") as f:
+        assert feedback.hints_used(nbformat.read(f, as_version=4)) == []
+
+
+# ---- no spoilers: the learner versions never show a derivation question's answer ---------------------------
+
+def test_a_learner_version_showing_a_derivation_answer_is_refused():
+    """The check itself can fail: put q3's old docstring (its answer) back into the learner version."""
+    nb = nbformat.read(os.path.join(SOLUTIONS, "ex02_meta_gradient.ipynb"), as_version=4)
+    ex = assign.make_exercise(nb)
+    assert assign.spoilers(ex, bank.assignment_questions("ex02")) == []
+    cell = next(c for c in ex.cells if c.source.startswith("def dtheta_prime_dtheta("))
+    cell.source = cell.source.replace('"""', '"""I - alpha H: ', 1)
+    assert ("q3", "I - alpha H") in assign.spoilers(ex, bank.assignment_questions("ex02"))
+    md = next(c for c in ex.cells if c.cell_type == "markdown" and "q3" in c.source)
+    for answer in (r"$I - \alpha H$", "I − αH", "np.eye(d) - alpha * H"):
+        md.source += "\n" + answer
+        assert any(qid == "q3" for qid, _ in assign.spoilers(ex, bank.assignment_questions("ex02"))), answer
+
+
+def test_every_derivation_question_has_answer_forms_that_its_solution_uses():
+    """Each derivation question lists forms of its answer, and its solution block writes one (so the check bites)."""
+    derivations = {"q3", "q4", "q5", "q6", "q7", "q25"}
+    assert {q.id for q in bank.QUESTIONS.values() if q.spoilers} >= derivations
+    for q in bank.QUESTIONS.values():
+        if not q.spoilers:
+            continue
+        path = next(p for p in assign.notebooks(SOLUTIONS) if os.path.basename(p).startswith(q.assignment))
+        nb = nbformat.read(path, as_version=4)
+        block = "\n".join(c.source.split(assign.BEGIN, 1)[1] for c in nb.cells
+                          if c.cell_type == "code" and f"def {q.function}(" in c.source and assign.BEGIN in c.source)
+        assert any(assign.normalise(f) in assign.normalise(block) for f in q.spoilers), q.id
+        ex = nbformat.read(os.path.join(EXERCISES, os.path.basename(path)), as_version=4)
+        assert assign.spoilers(ex, [q]) == [], q.id
+
+
+def test_a_hint_in_a_real_kernel_leaves_its_marker_and_check_says_so(tmp_path):
+    """In Jupyter: hint() prints the hint, check() notes it, and the saved notebook records it for the grader."""
+    from nbclient import NotebookClient
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import numpy as np\nfrom mlcourse.grading import check, hint"),
+        nbformat.v4.new_code_cell('hint("q5")'),
+        nbformat.v4.new_code_cell("def linear_c(alpha, x_support):\n    return alpha * np.mean(x_support ** 2, axis=1)\n"
+                                  'check("q5")'),
+    ])
+    NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    shown = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert bank.question("q5").hint in shown
+    assert any(feedback.HINT_MIME in o.get("data", {}) for o in nb.cells[1].outputs)
+    checked = "".join(o.get("text", "") for o in nb.cells[2].outputs)
+    assert "(hint used)" in checked.splitlines()[0] and "(the factor 2 lost)" in checked
+    assert feedback.hints_used(nb) == ["q5"]
+    nb.cells[1].source = "pass"                # the call edited away: the output still records the hint
+    assert feedback.hints_used(nb) == ["q5"]
+    nb.cells[1].outputs = []                   # and with the output cleared too, nothing is left (documented)
+    assert feedback.hints_used(nb) == []

@@ -1,22 +1,31 @@
-"""Feedback that names the mistake: every common mistake of ex01-ex05, fed as an answer, is named.
+"""Feedback that names the mistake: every common mistake of ex01-ex08, fed as an answer, is named.
 
-Each question of ex01-ex05 lists at least two of the lesson's common mistakes (``questions/_common_mistakes.py``).
-A mistaken answer is computed by the engine from a public test's inputs and handed to ``check()`` as the
-learner's output; the printed feedback must name that mistake and must not show the reference.
+Each question of ex01-ex08 lists at least three of the lesson's common mistakes (``questions/_common_mistakes.py``).
+A mistaken answer is computed by the engine from a test's inputs and handed to ``check()`` as the learner's
+output, and to ``mlcourse grade`` in a submission notebook whose functions return it; the printed feedback must
+name that mistake and must not show the reference (for a hidden test: only the line naming the mistake).
 """
+import base64
+import os
+import pickle
+
 import numpy as np
 import pytest
 from autograd import grad
 from autograd.tracer import getval
 
 from mlcourse import nets
-from mlcourse.grading import bank, codec, feedback, mistakes
+from mlcourse.grading import assign, bank, codec, feedback, mistakes
 from mlcourse.grading.matching import close, summarize
 from mlcourse.grading.questions._common_mistakes import MISTAKES
 from mlcourse.grading.spec import Outcome, by_reference
 
-EX01_05 = [q.id for q in bank.QUESTIONS.values() if q.assignment in ("ex01", "ex02", "ex03", "ex04", "ex05")]
-VALUE_MISTAKES = [(qid, m.name) for qid in EX01_05 for m in MISTAKES.get(qid, ()) if m.answer is not None]
+ASSIGNMENTS = ("ex01", "ex02", "ex03", "ex04", "ex05", "ex06", "ex07", "ex08")
+EX01_08 = [q.id for q in bank.QUESTIONS.values() if q.assignment in ASSIGNMENTS]
+# every mistake that can be fed as a value: answer= mistakes, and matches= mistakes with an example
+VALUE_MISTAKES = [(qid, m.name) for qid in EX01_08 for m in MISTAKES.get(qid, ())
+                  if m.answer is not None or m.example is not None]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _key(args):
@@ -24,35 +33,78 @@ def _key(args):
     return repr(spec) + "".join(np.asarray(arrays[k]).tobytes().hex() for k in sorted(arrays))
 
 
-def test_every_question_of_ex01_to_ex05_lists_at_least_two_mistakes_on_every_test():
-    assert set(EX01_05) >= {"q1", "q7", "q12", "q23", "q24", "q25"}
-    for qid in EX01_05:
+def _mistake(qid, name):
+    return next(m for m in MISTAKES[qid] if m.name == name)
+
+
+def _wrong(m, args):
+    """What a function with mistake m returns on args (as the grader would receive it), or None if it cannot."""
+    try:
+        return codec.roundtrip(m.wrong_answer(*codec.roundtrip(args)))
+    except Exception:
+        return None
+
+
+def test_every_question_of_ex01_to_ex08_lists_at_least_three_mistakes_on_every_test():
+    assert set(EX01_08) >= {"q1", "q7", "q12", "q13", "q16", "q20", "q22", "q23", "q24", "q25"}
+    assert len(EX01_08) == 25
+    for qid in EX01_08:
         q = bank.question(qid)
-        assert len(MISTAKES[qid]) >= 2, qid
+        assert len(MISTAKES[qid]) >= 3, qid
         for t in q.tests:
             assert tuple(t.judge.mistakes) == tuple(MISTAKES[qid]), (qid, t.name)
         names = [m.name for m in MISTAKES[qid]]
         assert len(set(names)) == len(names), qid
+        for m in MISTAKES[qid]:
+            assert mistakes.PREFIX not in m.says and "\n" not in m.says, (qid, m.name)
+            # a mistake's words never hand over the answer of a derivation question
+            assert not any(assign.normalise(f) in assign.normalise(m.says) for f in q.spoilers), (qid, m.name)
+
+
+def test_the_mistakes_the_course_names_for_protonets_and_rl_are_listed():
+    named = {qid: {m.name for m in MISTAKES[qid]} for qid in EX01_08}
+    for qid, name in [("q15", "prototypes from the queries"), ("q14", "the minus sign missing on the logits"),
+                      ("q15", "the minus sign missing on the logits"), ("q14", "unsquared distances"),
+                      ("q16", "a flipped kernel"), ("q16", "padding on one side only"), ("q16", "no padding ('valid')"),
+                      ("q15", "a naive softmax"), ("q20", "returns-to-go off by one"),
+                      ("q20", "undiscounted returns-to-go"), ("q21", "the REINFORCE loss with the wrong sign"),
+                      ("q21", "divided by all N*T steps"), ("q4", "FOMAML's direction (the inner gradient detached)"),
+                      ("q23", "a detached inner gradient (FOMAML)"), ("q24", "two meta-gradients subtracted")]:
+        assert name in named[qid], (qid, name)
+    # one name, one wording: a sum over tasks where the mean is meant reads the same in every question
+    says = {m.says for qid in EX01_08 for m in MISTAKES[qid] if m.name == "a sum over tasks where the mean is meant"}
+    assert len(says) == 1
+    assert {qid for qid in EX01_08 for m in MISTAKES[qid] if m.name == "a sum over tasks where the mean is meant"} \
+        >= {"q2", "q9", "q10", "q11", "q23", "q24", "q25"}
+    # FOMAML is a stop-gradient on the inner gradient, never "theta' treated as a constant" (that gives 0)
+    for qid in EX01_08:
+        for m in MISTAKES[qid]:
+            assert "theta' treated as a constant" not in m.says + m.name, (qid, m.name)
 
 
 @pytest.mark.parametrize("qid,name", VALUE_MISTAKES)
 def test_check_names_the_mistake_without_showing_the_answer(qid, name, capsys):
     q = bank.question(qid)
-    m = next(m for m in MISTAKES[qid] if m.name == name)
+    m = _mistake(qid, name)
     public = [t for t in q.tests if not t.hidden]
     answers, distinct = {}, []
     for t in public:
         ref = t.judge.reference(*codec.roundtrip(t.calls[0]))
-        wrong = m.answer(*codec.roundtrip(t.calls[0]))
+        wrong = _wrong(m, t.calls[0])
         answers[_key(t.calls[0])] = wrong
-        if close(wrong, ref)[0] < 1.0:
+        if wrong is not None and close(wrong, ref)[0] < 1.0:
             distinct.append(t.name)
-    assert distinct, f"{qid}: the mistake {name!r} gives the right answer on every public test"
 
     def learner(*args):   # the learner's function, with this mistake
         return answers[_key(args)]
     feedback.check(qid, {q.function: learner})
     out = capsys.readouterr().out
+    if not distinct:   # only a hidden test tells it from the answer (a naive softmax): check() passes it
+        assert f"{len(public)}/{len(public)} public tests passed" in out, out
+        assert any(_wrong(m, t.calls[0]) is not None
+                   and bank.judge_test(t, [Outcome(value=_wrong(m, t.calls[0]))])[0] < t.points
+                   for t in q.tests if t.hidden), f"{qid}: {name!r} passes every test"
+        return
     named = 0
     for t in public:
         if t.name not in distinct:
@@ -74,16 +126,17 @@ def test_check_names_the_mistake_without_showing_the_answer(qid, name, capsys):
 
 @pytest.mark.parametrize("qid,name", VALUE_MISTAKES)
 def test_the_judge_names_the_mistake_for_the_grader_too(qid, name):
-    """The grader calls the same judges (bank.judge_test) on the outputs it received."""
+    """The grader calls the same judges (bank.judge_test) on the outputs it received, hidden tests included."""
     q = bank.question(qid)
-    m = next(m for m in MISTAKES[qid] if m.name == name)
+    m = _mistake(qid, name)
     named = 0
     for t in q.tests:
-        ref = t.judge.reference(*codec.roundtrip(t.calls[0]))
-        wrong = codec.roundtrip(m.answer(*codec.roundtrip(t.calls[0])))
-        if close(wrong, ref)[0] >= 1.0:
-            continue
+        wrong = _wrong(m, t.calls[0])
+        if wrong is None or (m.answer is not None and not hasattr(t.judge, "reference")):
+            continue   # a value mistake says nothing about a test of a ValueError
         pts, msg = bank.judge_test(t, [Outcome(value=wrong)])
+        if pts == t.points:
+            continue
         assert pts == 0.0
         first = next(x for x in MISTAKES[qid] if x.recognises(wrong, t.calls[0]))
         assert f"{mistakes.PREFIX} ({first.name})" in msg
@@ -227,3 +280,129 @@ def test_the_grader_names_the_detached_inner_step(tmp_path):
     assert by_id["q23"]["score"] == 0
     assert "(a detached inner gradient (FOMAML))" in by_id["q23"]["message"]
     assert all("detached" in t["message"] for t in by_id["q23"]["tests"])
+
+
+# ---- mlcourse grade: one submission per (assignment, k), every question carrying its k-th mistake ------------
+
+_KEY_SOURCE = '''
+import base64
+import hashlib
+import pickle
+
+import numpy as np
+
+
+def _key(a):
+    """The same key for the same inputs, in the grader's child and in the test (arrays by value)."""
+    if isinstance(a, (list, tuple)):
+        return "(" + ",".join(_key(x) for x in a) + ")"
+    if hasattr(a, "X") and hasattr(a, "y"):   # the loss function given by data
+        return "loss" + _key(a.X) + _key(a.y)
+    arr = np.asarray(a, dtype=float)
+    return hashlib.sha1(repr(arr.shape).encode() + arr.tobytes()).hexdigest()
+'''
+_ns = {}
+exec(_KEY_SOURCE, _ns)
+_input_key = _ns["_key"]
+
+# q1 is judged by properties: its mistakes are real sample_episode functions (the k-th flaw of _episode)
+_Q1_FLAWS = ({"relabel": False}, {"distinct": False}, {"per_class": False})
+
+
+def _submission(assignment, k):
+    """(notebook, {qid: mistake}) for the k-th mistake of every question of assignment that has one."""
+    import inspect
+
+    import nbformat
+    carried, cells = {}, [nbformat.v4.new_code_cell(_KEY_SOURCE)]
+    for q in bank.assignment_questions(assignment):
+        ms = MISTAKES[q.id]
+        if k >= len(ms):
+            continue
+        carried[q.id] = ms[k]
+        if q.id == "q1":
+            cells.append(nbformat.v4.new_code_cell(
+                inspect.getsource(_episode) + f"\n\ndef sample_episode(rng, classes, n_way=5, k_shot=1, k_query=5):\n"
+                f"    return _episode(rng, classes, n_way, k_shot, k_query, **{_Q1_FLAWS[k]!r})\n"))
+            continue
+        answers = {_input_key(codec.roundtrip(args)): _wrong(ms[k], args) for t in q.tests for args in t.calls}
+        blob = base64.b64encode(pickle.dumps(answers)).decode()
+        cells.append(nbformat.v4.new_code_cell(
+            f"_ANSWERS_{q.id} = pickle.loads(base64.b64decode('{blob}'))\n\n\n"
+            f"def {q.function}(*args):   # returns what a function with the mistake {ms[k].name!r} returns\n"
+            f"    return _ANSWERS_{q.id}[_key(args)]\n"))
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["mlcourse"] = {"assignment": assignment}
+    return nb, carried
+
+
+GROUPS = [(a, k) for a in ASSIGNMENTS for k in range(max(len(MISTAKES[q.id]) for q in bank.assignment_questions(a)))]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Every (assignment, k) submission graded once, two at a time: {(assignment, k): (report, carried)}."""
+    import nbformat
+
+    from mlcourse.grading import grader, runner
+    folder = tmp_path_factory.mktemp("mistaken")
+    carried = {}
+    for a, k in GROUPS:
+        nb, carried[(a, k)] = _submission(a, k)
+        nbformat.write(nb, str(folder / f"{a}_mistake{k}.ipynb"))
+    reports = grader.grade_path(str(folder), limits=runner.Limits(cell_timeout=60, total_timeout=300), workers=2)
+    by_name = {r["submission"]: r for r in reports}
+    return {(a, k): (by_name[f"{a}_mistake{k}.ipynb"], carried[(a, k)]) for a, k in GROUPS}
+
+
+@pytest.mark.parametrize("assignment,k", GROUPS)
+def test_the_grader_names_each_mistake_of_a_submission(graded, assignment, k):
+    """Each question's k-th mistake, in a submission graded by mlcourse grade: every test it fails names a mistake
+    (hidden tests too, in a line of its own that the report can show without the test), and this one at least once."""
+    report, carried = graded[(assignment, k)]
+    assert report["error"] is None, report["error"]
+    by_id = {q["id"]: q for q in report["questions"]}
+    for qid, m in carried.items():
+        q = bank.question(qid)
+        rq = by_id[qid]
+        named = 0
+        for t, rt in zip(q.tests, rq["tests"]):
+            if qid == "q1":   # a property mistake: named on the tests it fails
+                if rt["score"] < rt["max_score"] and t.judge is not None and "raises" not in t.name:
+                    named += f"{mistakes.PREFIX} ({m.name})" in rt["message"]
+                continue
+            wrong = _wrong(m, t.calls[0])
+            if wrong is None or rt["score"] >= rt["max_score"]:
+                continue
+            lines = [ln.strip() for ln in rt["message"].splitlines() if mistakes.PREFIX in ln]
+            if m.answer is not None and not hasattr(t.judge, "reference"):
+                continue
+            first = next(x for x in MISTAKES[qid] if x.recognises(wrong, t.calls[0]))
+            assert lines == [f"{mistakes.PREFIX} ({first.name}): {first.says}"], (qid, t.name, rt["message"])
+            named += first is m
+        assert named >= 1, (qid, m.name, rq)
+        assert rq["score"] < rq["max_score"], (qid, m.name)
+
+
+def test_the_catalogue_computes_each_mistake_from_the_right_computation():
+    """With no mistake switched on, the catalogue's own computations give the reference on every test, so each
+    mistaken answer differs from the answer by that one mistake only."""
+    from mlcourse.grading.questions import _common_mistakes as cm
+    right = {
+        "q13": lambda zs, ys, n: cm._protos(zs, ys, n),
+        "q14": lambda zq, c: cm._logits(zq, c),
+        "q15": lambda zs, ys, zq, yq, n: cm._pn_loss(zs, ys, zq, yq, n),
+        "q16": lambda x, W: cm._conv(x, W),
+        "q17": lambda th, al, xs, ys: cm._msgd(th, al, xs, ys),
+        "q18": lambda tr, te: cm._gap(tr, te),
+        "q19": lambda W, b, phi, y, al: cm._anil(W, b, phi, y, al),
+        "q20": lambda r, g: cm._rtg(r, g),
+        "q21": lambda lp, a, m: cm._reinforce(lp, a, m),
+        "q22": lambda o, r, m, g: cm._advantages(o, r, m, g),
+    }
+    for qid, fn in right.items():
+        for t in bank.question(qid).tests:
+            if not hasattr(t.judge, "reference"):
+                continue
+            args = codec.roundtrip(t.calls[0])
+            assert close(codec.roundtrip(fn(*args)), t.judge.reference(*args))[0] == 1.0, (qid, t.name)

@@ -169,6 +169,46 @@ def drift(solutions_dir, exercises_dir):
     return problems
 
 
+_GREEK = {"α": "alpha", "θ": "theta", "ε": "epsilon", "∇": "grad", "·": "", "−": "-", "²": "^2", "ℒ": "l",
+          "𝓛": "l", "⊤": "^t", "∑": "sum", "∏": "prod"}
+_LATEX = ((r"\\mathcal\{(\w)\}", r"\1"), (r"\\(?:bar|overline)\{([^{}]*)\}", r"mean(\1)"), (r"\\nabla", "grad"),
+          (r"\\(?:left|right|big|Big|bigl|bigr|,|;|!|quad|cdot|odot|mathrm|operatorname|text)", ""),
+          (r"\*\*", "^"), (r"\\", ""), (r"[\s{}$*,]", ""))
+
+
+def normalise(text):
+    """Text as the spoiler check compares it: lower case, Greek spelled out, LaTeX markup, spaces, '*' dropped.
+
+    "I - \\alpha H", "I - alpha * H" and "I − α H" all become "i-alphah"; ``**`` becomes ``^``.
+    """
+    out = text
+    for k, v in _GREEK.items():
+        out = out.replace(k, v)
+    for pattern, repl in _LATEX:
+        out = re.sub(pattern, repl, out)
+    return out.lower()
+
+
+def learner_text(nb):
+    """Everything a learner reads in a notebook: every cell's source and every output's text."""
+    parts = []
+    for c in nb.cells:
+        parts.append(c.source)
+        for o in c.get("outputs", []):
+            parts.append(o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"]))
+            for key in ("text/plain", "text/markdown", "text/html"):
+                v = o.get("data", {}).get(key)
+                if v:
+                    parts.append(v if isinstance(v, str) else "".join(v))
+    return "\n".join(parts)
+
+
+def spoilers(nb, questions):
+    """(question id, form) for each answer form of `questions` that the learner notebook nb shows."""
+    text = normalise(learner_text(nb))
+    return [(q.id, form) for q in questions for form in q.spoilers if normalise(form) in text]
+
+
 def validate(solutions_dir=None):
     """Problems with the question bank (and, given solutions_dir, with the solution notebooks)."""
     problems = []
@@ -202,6 +242,13 @@ def validate(solutions_dir=None):
                 problems.append(f"{path}: no check('{q.id}') cell")
         if BEGIN not in code:
             problems.append(f"{path}: no {BEGIN} block, so the exercise would equal the solution")
+        # a derivation question's answer must not be printed in the learner version (nor in an earlier one)
+        shown = [q for q in bank.QUESTIONS.values() if q.assignment >= a]
+        for qid, form in spoilers(make_exercise(nb), shown):
+            problems.append(f"{path}: the learner version shows {qid}'s answer ({form!r}); move it to the hint")
+        for q in shown:
+            if q.assignment == a and any(normalise(f) in normalise(q.title) for f in q.spoilers):
+                problems.append(f"{q.id}'s title gives its answer away")
     for a in sorted(set(bank.ASSIGNMENTS) - seen):
         problems.append(f"no solution notebook for assignment {a}")
     return problems

@@ -1,15 +1,22 @@
-"""Instant feedback in the notebook: ``check("q3")`` and ``check_all()``.
+"""Instant feedback in the notebook: ``check("q3")``, ``check_all()`` and the opt-in ``hint("q3")``.
 
 These run a question's *public* tests on the learner's current definitions (looked up in the
 notebook's namespace), compare with the engine's reference in the same kernel, and print what
 passed and, for a failure, the input, the expected property and what came back.  The reference
 value itself is never printed.  This is feedback, not grading: ``mlcourse grade`` runs the same
 tests plus hidden ones in a separate process that learner code cannot reach.
+
+``hint("q3")`` prints the question's hint (a nudge, never the answer).  Using one costs no points and
+is recorded: check() says "hint used" for the rest of the session, and the call leaves a marker in the
+cell's output (``HINT_MIME``, plus the printed line) that ``hints_used(nb)`` finds in the submitted
+notebook, together with any hint("qN") call in a code cell, for the grader's feedback.  The record is
+the notebook itself: a learner who deletes the cell removes it, which is why a hint costs nothing.
 """
 from __future__ import annotations
 
 import inspect
 import os
+import re
 import signal
 import threading
 from dataclasses import dataclass
@@ -18,6 +25,11 @@ from . import bank, blocking
 from .codec import roundtrip
 
 GRADING_ENV = "MLCOURSE_GRADING"
+HINT_MIME = "application/vnd.mlcourse.hint+json"
+HINT_LINE = "hint used for {qid}"          # printed by hint(); hints_used() reads it back from the outputs
+_HINT_CALL = re.compile(r"""\bhint\(\s*(?:qid\s*=\s*)?['"]\s*(q\d+)\s*['"]""", re.I)
+_HINT_TEXT = re.compile(r"hint used for (q\d+)")
+_HINTS_SHOWN = set()                       # this kernel's hints, for check()
 
 
 @dataclass(frozen=True)
@@ -88,10 +100,10 @@ def run_tests(qid, namespace, include_hidden=False):
     return results
 
 
-def format_results(q, results):
+def format_results(q, results, hinted=False):
     passed = sum(r.passed for r in results)
     lines = [f"{q.id} {q.function}: {passed}/{len(results)} public tests passed"
-             + ("" if passed < len(results) else " \N{CHECK MARK}")]
+             + ("" if passed < len(results) else " \N{CHECK MARK}") + (" (hint used)" if hinted else "")]
     for r, t in zip(results, [t for t in q.tests if not t.hidden]):
         if r.passed:
             lines.append(f"  \N{CHECK MARK} {r.name}")
@@ -120,7 +132,7 @@ def check(qid, namespace=None):
         return None
     ns = namespace if namespace is not None else _caller_namespace()
     q = bank.question(qid)
-    print(format_results(q, run_tests(qid, ns)))
+    print(format_results(q, run_tests(qid, ns), q.id in _HINTS_SHOWN))
     return None
 
 
@@ -140,8 +152,57 @@ def check_all(assignment=None, namespace=None):
     total = earned = 0.0
     for q in qs:
         res = run_tests(q.id, ns)
-        print(format_results(q, res))
+        print(format_results(q, res, q.id in _HINTS_SHOWN))
         total += sum(r.max_points for r in res)
         earned += sum(r.points for r in res)
     print(f"public tests: {earned:g}/{total:g} points (the grader also runs hidden tests)")
     return None
+
+
+def hint(qid):
+    """Print question qid's hint (opt-in: using it is recorded in check()'s and the grader's feedback).
+
+    Returns None.  The hint is a nudge toward the method, never the answer; it costs no points.
+    """
+    q = bank.question(qid)
+    if os.environ.get(GRADING_ENV):
+        print(HINT_LINE.format(qid=q.id))
+        return None
+    _HINTS_SHOWN.add(q.id)
+    text = q.hint or "this question has no hint; reread the question and run check() for feedback"
+    print(f"{HINT_LINE.format(qid=q.id)} (check() and the grader's feedback will say so; it costs no points)\n"
+          f"hint for {q.id} {q.function}: {text}")
+    try:  # a machine-readable marker in the cell's output, for hints_used()
+        from IPython import get_ipython
+        from IPython.display import display
+        if get_ipython() is not None:
+            display({HINT_MIME: {"question": q.id}, "text/plain": ""}, raw=True)   # shows nothing more
+    except ImportError:
+        pass
+    return None
+
+
+def hints_used(nb):
+    """Sorted ids of the questions whose hint a notebook (nbformat node or dict) used.
+
+    A hint counts as used when a code cell calls hint("qN") or an output carries the marker hint() leaves
+    (its HINT_MIME data or its printed line), so clearing the outputs or editing the call away alone does not
+    hide it; deleting the cell with its output does (the record is the notebook).
+    """
+    used = set()
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        src = cell.get("source", "")
+        used.update(m.lower() for m in _HINT_CALL.findall(src if isinstance(src, str) else "".join(src)))
+        for o in cell.get("outputs", []):
+            data = o.get("data", {}) or {}
+            marker = data.get(HINT_MIME)
+            if isinstance(marker, dict) and isinstance(marker.get("question"), str):
+                used.add(marker["question"].lower())
+            text = o.get("text", "")
+            text = text if isinstance(text, str) else "".join(text)
+            plain = data.get("text/plain", "")
+            text += "\n" + (plain if isinstance(plain, str) else "".join(plain))
+            used.update(m.lower() for m in _HINT_TEXT.findall(text))
+    return sorted((q for q in used if q in bank.QUESTIONS), key=lambda q: int(q[1:]))

@@ -9,7 +9,7 @@ lesson's words, and never the right answer.  Nothing changes for a right answer,
 answers are computed in the grader's process, from the test's inputs, like the references.
 
     Mistake(name, says, answer=fn(*inputs) -> the mistaken value)       # compared with matching.close
-    Mistake(name, says, matches=fn(value, inputs) -> bool)              # for property judges
+    Mistake(name, says, matches=fn(value, inputs) -> bool, example=fn(*inputs))  # by properties
     judge = naming(by_reference(ref), Mistake(...), Mistake(...))
     judge.mistakes                                                      # the list, for tests and tools
 """
@@ -33,12 +33,20 @@ class Mistake:
     says: str                    # shown to the learner: what the mistake is and why it is one (no values)
     answer: object = None        # answer(*inputs) -> what a function with this mistake returns
     matches: object = None       # or matches(value, inputs) -> bool
-    rtol: float = 1e-6
-    atol: float = 1e-9
+    example: object = None       # with matches: example(*inputs) -> a value with this mistake (for tests, tools)
+    rtol: float = 1e-4           # "looks like": looser than a pass, so a float32 mistake is recognised too
+    atol: float = 1e-300
 
     def __post_init__(self):
         if (self.answer is None) == (self.matches is None):
             raise ValueError(f"mistake {self.name!r}: give exactly one of answer= or matches=.")
+        if self.example is not None and self.matches is None:
+            raise ValueError(f"mistake {self.name!r}: example= goes with matches= (answer= is its own example).")
+
+    def wrong_answer(self, *inputs):
+        """What a function with this mistake returns on inputs (answer, else example; None if neither)."""
+        fn = self.answer if self.answer is not None else self.example
+        return None if fn is None else fn(*inputs)
 
     def recognises(self, value, inputs):
         """Whether value is what this mistake gives on inputs (a mistake that cannot be computed: no)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .codec import Seed, TanhLoss, roundtrip
-from .matching import close, summarize
+from .matching import ATOL, RTOL, close, summarize
 
 __all__ = ["Outcome", "Test", "Question", "first_value", "by_reference", "raises"]
 
@@ -49,6 +49,11 @@ class Question:
     # dotted names of engine functions the learner is asked to write here ("mlcourse.maml.maml_loss");
     # while this question's function is graded (and in check()), calling one of them raises
     forbids: tuple = ()
+    # hint("qN") prints this (opt-in; its use is recorded in the feedback): a nudge, never the answer
+    hint: str = ""
+    # a derivation question's answer, as it would be written (normalised by assign.normalise): none of these
+    # may appear in the learner version of its notebook or of an earlier one (assign.validate checks)
+    spoilers: tuple = ()
 
     @property
     def points(self):
@@ -63,8 +68,12 @@ def first_value(outcomes):
     return o.value, None
 
 
-def by_reference(reference, rtol=1e-6, atol=1e-9):
-    """Judge: the single call's value must match reference(*inputs) (computed here, in the grader)."""
+def by_reference(reference, rtol=RTOL, atol=ATOL, also=()):
+    """Judge: the single call's value must match reference(*inputs) (computed here, in the grader).
+
+    also: (answer, note) pairs: other answers the question's words allow (``answer(*inputs)``); a
+    value matching one of them earns full marks and the note says which reading it took.
+    """
     cache = {}  # id(calls) -> (calls, reference value): the inputs are fixed, so is the answer
 
     def judge(outcomes, calls):
@@ -73,8 +82,14 @@ def by_reference(reference, rtol=1e-6, atol=1e-9):
             return 0.0, err
         if id(calls) not in cache or cache[id(calls)][0] is not calls:
             cache[id(calls)] = (calls, reference(*roundtrip(calls[0])))
-        return close(got, cache[id(calls)][1], rtol, atol)
+        frac, msg = close(got, cache[id(calls)][1], rtol, atol)
+        if frac < 1.0:
+            for answer, note in also:
+                if close(got, answer(*roundtrip(calls[0])), rtol, atol)[0] >= 1.0:
+                    return 1.0, f"accepted: {note}"
+        return frac, msg
     judge.reference = reference  # for the instructor's tools and tests, never shown to learners
+    judge.also = tuple(also)
     return judge
 
 

@@ -1,10 +1,21 @@
-"""The lesson's common mistakes for q1-q12 and q23-q25, as wrong answers the engine computes.
+"""The lesson's common mistakes for every question of ex01-ex08, as wrong answers the engine computes.
 
 ``MISTAKES[qid]`` lists, for one question, the mistakes a learner's answer is compared with when
 it fails (``mistakes.naming``): each computes, from the test's own inputs, what a function with
 that mistake returns (the inner step's sign flipped, FOMAML where MAML was asked, a sum where a
 mean was asked, support and query swapped, ...), and says in the course's words what went wrong,
 never the right answer.  ``attach(questions)`` wraps every test of those questions.
+
+The catalogue's format (a new assignment's questions follow it): one tuple per question, named after
+it (``Q13 = (...)``), of at least three ``Mistake``s made with ``_m((name, says), answer=...)`` or
+``_m((name, says), matches=...)``; ``answer(*inputs)`` takes a test's inputs in the order of the
+function's arguments and returns what a function with that mistake returns; ``matches(value, inputs)``
+recognises a value by its properties, with ``example(*inputs)`` (a value showing the mistake, for the
+tests) when it has no ``answer``.  ``says`` explains, in the course's words, what went wrong and why,
+never the right formula; a mistake shared by several questions is one (name, says) constant here
+(SIGN, SUM_TASKS, ...), so that it reads the same everywhere; a question built on an earlier answer adds
+``_via(Q5, "q5", build)`` ("a mistake of q5 carried over").  Register the tuple in ``MISTAKES`` and
+end the question file with ``return attach(_questions())``.
 """
 from __future__ import annotations
 
@@ -14,8 +25,10 @@ import numpy as np
 from autograd import elementwise_grad
 from autograd import grad as ag_grad
 
-from ... import checks, maml, nets, tasks, tree
+from ... import checks, conv, maml, nets, protonet, taskpool, tasks, tree
+from ...rl import policy_gradient
 from ...tasks import TaskBatch
+from ..matching import close
 from ..mistakes import Mistake, naming
 
 __all__ = ["MISTAKES", "attach"]
@@ -64,12 +77,36 @@ QUERY_IN_INNER = ("adapting on the query set", "Leaking the query set into adapt
                   "D_s; the query set only scores the adapted parameters.")
 SWAPPED = ("support and query swapped", "Adapt on D_s (x_support, y_support) and score on D_q (x_query, y_query), "
            "not the other way round.")
-SUM_TASKS = ("a sum where a mean was asked", "The expectation over tasks is estimated by the *mean* over the tasks "
-             "given, not their sum (a sum changes the scale with the number of tasks).")
+SUM_TASKS = ("a sum over tasks where the mean is meant", "The expectation over tasks is estimated by the *mean* "
+             "over the tasks given, not their sum (a sum changes the scale with the number of tasks).")
+SUM_SUPPORT = ("a sum over the support points where the mean is meant", "L_s is the *mean* squared error over "
+               "the support points (nets.mse): a sum makes the step K times larger.")
 
 
-def _m(words, answer=None, matches=None):
-    return Mistake(words[0], words[1], answer=answer, matches=matches)
+def _m(words, answer=None, matches=None, example=None):
+    return Mistake(words[0], words[1], answer=answer, matches=matches, example=example)
+
+
+def _via(earlier, qid, build):
+    """A Mistake: the value is what the right computation gives on top of one of `earlier`'s mistaken answers.
+
+    For a question that builds on the learner's answer to an earlier one (q6 on linear_c, q15 on prototypes, q22 on
+    returns_to_go): build(inputs, wrong_fn) -> the value with the earlier function replaced by wrong_fn.
+    """
+    def matches(value, inputs):
+        for m in earlier:
+            if m.answer is None:
+                continue
+            try:
+                if close(value, build(inputs, m.answer), rtol=1e-4)[0] >= 1.0:
+                    return True
+            except Exception:
+                continue
+        return False
+    return Mistake(f"a mistake of {qid} carried over",
+                   f"This function builds on your answer to {qid}, and that answer looks like one of {qid}'s common "
+                   f"mistakes: run check('{qid}') and fix it first.", matches=matches,
+                   example=lambda *inputs: build(inputs, earlier[-1].answer))
 
 
 # ---- q1 sample_episode (judged by properties: the mistakes are properties too) -------------------------
@@ -153,10 +190,11 @@ def _hessian(loss, theta):
 
 
 Q3 = (
-    _m(("the sign of the Hessian term", "theta' = theta - alpha grad L_s(theta): differentiate the minus sign too, "
-        "so the Hessian enters with -alpha."), lambda loss, th, al: np.eye(np.size(th)) + al * _hessian(loss, th)),
-    _m(("the identity forgotten", "d theta/d theta = I contributes as well: the Hessian term is only the "
-        "correction that the inner gradient's dependence on theta adds to it."),
+    _m(("the sign of the Hessian term", "Differentiate theta - alpha grad L_s(theta) term by term and keep the sign "
+        "that stands in front of the gradient term."),
+       lambda loss, th, al: np.eye(np.size(th)) + al * _hessian(loss, th)),
+    _m(("the identity forgotten", "theta' contains theta itself, whose derivative contributes too: the second "
+        "derivatives are only what the inner gradient's dependence on theta adds."),
        lambda loss, th, al: -al * _hessian(loss, th)),
     _m(("FOMAML's approximation", "That is FOMAML's d theta'/d theta ~ I: it drops the dependence of the inner "
         "gradient on theta (a stop-gradient). The question asks for the exact Jacobian, where the Hessian appears."),
@@ -190,16 +228,17 @@ def _q4(**how):
 
 
 Q4 = (
-    _m(("theta' treated as a constant", "Treating theta' as a constant gives FOMAML's L_q'(theta') alone: it drops "
-        "the factors that the inner gradient's dependence on theta contributes (one 1 - alpha L_s'' per step)."),
+    _m(("FOMAML's direction (the inner gradient detached)", "That is FOMAML's L_q'(theta') alone: a stop-gradient "
+        "on the inner gradient L_s' (theta' - theta treated as a constant) drops what the inner gradient's "
+        "dependence on theta contributes at each step. The question asks for the exact meta-gradient."),
        _q4(curvature="none")),
-    _m(("the curvature at the wrong point", "Taking the curvature at the wrong point: each factor uses L_s'' at the "
-        "point where that step's inner gradient was taken (the *pre-update* theta^(i)), not after the step."),
+    _m(("the curvature at the wrong point", "Taking the curvature at the wrong point: each step's factor belongs to "
+        "the point that step *started* from, not to the point it reached."),
        _q4(curvature="next")),
-    _m(("the curvature only at theta", "For m steps the curvature is taken at each theta^(i) along the inner "
-        "trajectory, one factor per step, not only at the starting theta."), _q4(curvature="first_each")),
-    _m(("one factor for several steps", "Every inner step contributes its own factor 1 - alpha L_s''(theta^(i)): the "
-        "chain rule multiplies one per step."), _q4(curvature="first")),
+    _m(("the curvature only at theta", "For m steps the curvature changes along the inner trajectory: each step's "
+        "factor has its own point, not the starting theta for all of them."), _q4(curvature="first_each")),
+    _m(("one factor for several steps", "Every inner step contributes its own factor: the chain rule through m "
+        "steps multiplies m of them, not one for all."), _q4(curvature="first")),
     _m(("the curvature of the wrong loss", "Taking the curvature of the wrong loss: the factors come from the "
         "*support* loss, the loss of the inner steps, not from the query loss."), _q4(loss="query")),
     _m(AT_THETA, _q4(grad_at="start")),
@@ -216,8 +255,9 @@ def _x2(x):
 Q5 = (
     _m(("the factor 2 lost", "d/dtheta (theta - a)^2 x^2 brings down a factor 2: keep it in c."),
        lambda al, xs: al * _x2(xs)),
-    _m(("a sum where a mean was asked", "L_s is the *mean* squared error over the K support points, so c uses "
-        "the mean over the support set, not the sum."), lambda al, xs: 2 * al * np.sum(np.asarray(xs) ** 2, axis=1)),
+    _m(SUM_SUPPORT[:1] + ("L_s is the *mean* squared error over the K support points: c comes from the mean over "
+                          "the support set, not the sum.",),
+       lambda al, xs: 2 * al * np.sum(np.asarray(xs) ** 2, axis=1)),
     _m(("squared the mean of x", "Every point contributes its own x_i^2 to the gradient: average the squares, "
         "do not square the average."), lambda al, xs: 2 * al * np.mean(np.asarray(xs), axis=1) ** 2),
 )
@@ -235,6 +275,7 @@ Q6 = (
        lambda th, al, xs, a: (1 - 2 * al * _x2(xs)) * np.asarray(a) + 2 * al * _x2(xs) * th),
     _m(("the factor 2 lost", "d/dtheta (theta - a)^2 x^2 brings down a factor 2: keep it in c."),
        lambda th, al, xs, a: _step(th, al, xs, a) + al * _x2(xs) * (th - np.asarray(a))),
+    _via(Q5, "q5", lambda inputs, c_fn: (lambda th, al, xs, a: th - c_fn(al, xs) * (th - np.asarray(a)))(*inputs)),
 )
 
 
@@ -254,8 +295,8 @@ Q7 = (
     _m(SWAPPED[:1] + ("c comes from the support points (the inner step sees D_s) and the error is measured on the "
                       "query points: swapping them weighs the tasks wrongly.",),
        lambda al, xs, xq, a: _weighted((1 - 2 * al * _x2(xq)) ** 2 * _x2(xs), a)),
-    _m(("the query inputs left out", "The query MSE after the step is (theta' - a)^2 times the mean of x^2 over "
-        "the *query* points: a task whose query inputs are larger weighs more."),
+    _m(("the query inputs left out", "The query loss after the step depends on the task's *query* inputs too: a "
+        "task whose query inputs are larger weighs more."),
        lambda al, xs, xq, a: _weighted((1 - 2 * al * _x2(xs)) ** 2, a)),
 )
 
@@ -268,9 +309,7 @@ def _one(theta_tasks):
 
 Q8 = (
     _m(SIGN, lambda th, xs, ys, al: _one(_steps(th, xs[None], ys[None], -al, 1))),
-    _m(("a sum where a mean was asked", "L_s is the *mean* squared error over the support points (nets.mse): the "
-        "gradient of the sum is K times larger."), lambda th, xs, ys, al: _one(_steps(th, xs[None], ys[None],
-                                                                                      al * len(xs), 1))),
+    _m(SUM_SUPPORT, lambda th, xs, ys, al: _one(_steps(th, xs[None], ys[None], al * len(xs), 1))),
     _m(("returned the gradient", "inner_update returns the adapted parameters theta', not the gradient."),
        lambda th, xs, ys, al: [tuple(p) for p in ag_grad(lambda p: nets.mse(nets.mlp_apply(p, xs), ys))(th)]),
 )
@@ -278,6 +317,30 @@ Q8 = (
 
 def _mloss(th, xs, ys, xq, yq, al, m, sign=1.0):
     return float(_query(_steps(th, xs, ys, sign * al, m), xq, yq))
+
+
+def _adapted(update, th, xs, ys, al, m):
+    """theta' of each task after m calls of update(theta, x_support, y_support, alpha) (a learner's inner_update)."""
+    out = []
+    for x, y in zip(xs, ys):
+        p = th
+        for _ in range(int(m)):
+            p = update(p, x, y, al)
+        out.append(p)
+    return out
+
+
+def _loss_with(update):
+    return lambda th, xs, ys, xq, yq, al, m: float(np.mean([nets.mse(nets.mlp_apply(p, q), r) for p, q, r in
+                                                            zip(_adapted(update, th, xs, ys, al, m), xq, yq)]))
+
+
+def _fomaml_with(update):
+    def fo(th, xs, ys, xq, yq, al, m):
+        gs = [ag_grad(lambda p: nets.mse(nets.mlp_apply(p, q), r))([tuple(map(np.asarray, l)) for l in p])
+              for p, q, r in zip(_adapted(update, th, xs, ys, al, m), xq, yq)]
+        return [tuple(np.mean([g[i][j] for g in gs], axis=0) for j in range(2)) for i in range(len(th))]
+    return fo
 
 
 Q9 = (
@@ -289,6 +352,7 @@ Q9 = (
     _m(("only one inner step", "Each of the inner_steps steps starts from the previous theta': loop over the "
         "steps, feeding theta' back into inner_update."), lambda th, xs, ys, xq, yq, al, m: _mloss(th, xs, ys, xq, yq,
                                                                                                   al, min(m, 1))),
+    _via(Q8, "q8", lambda inputs, update: _loss_with(update)(*inputs)),
 )
 
 
@@ -318,11 +382,13 @@ Q10 = (
        lambda th, xs, ys, xq, yq, al, m: _fo(th, xs, ys, xq, yq, al, 0)),
     _m(SUM_TASKS, lambda th, xs, ys, xq, yq, al, m: tree.scale(len(xs), _fo(th, xs, ys, xq, yq, al, m))),
     _m(SIGN, _fo_signed),
+    _via(Q8, "q8", lambda inputs, update: _fomaml_with(update)(*inputs)),
 )
 
-DETACHED = ("a detached inner gradient (FOMAML)", "Treating theta' as a constant: a detached or stop-gradient-ed "
-            "inner gradient (converting to plain NumPy, float(), np.array of autograd values ...) silently turns "
-            "the MAML meta-gradient into FOMAML's direction. Keep every operation of maml_loss in autograd.numpy.")
+DETACHED = ("a detached inner gradient (FOMAML)", "A detached (stop-gradient-ed) inner gradient makes theta' - theta "
+            "a constant for autograd, which silently turns the MAML meta-gradient into FOMAML's direction. Converting "
+            "to plain NumPy, float(), np.array of autograd values ... detaches it: keep every operation of maml_loss "
+            "in autograd.numpy.")
 
 Q23 = (
     _m(DETACHED, _fo),
@@ -343,6 +409,14 @@ def _hvp_term(th, xs, ys, xq, yq, al, at_prime=False, hessian_of_query=False):
     return tree.scale(-al, tree.tree_map(lambda a: np.mean(a, axis=0), Hv))
 
 
+def _rounding_level(value, theta):
+    """value shaped like theta with every entry at the level of float64 rounding (what q23 - q10 gives for tiny alpha)."""
+    leaves = [np.asarray(a, float) for pair in value for a in pair]
+    return (len(leaves) == 2 * len(theta) and all(a.shape == np.shape(t) for a, t in
+                                                  zip(leaves, [t for pair in theta for t in pair]))
+            and max(float(np.max(np.abs(a), initial=0.0)) for a in leaves) < 1e-12)
+
+
 Q24 = (
     _m(("the sign of the correction", "MAML = (I - alpha H_s) grad L_q(theta'), so MAML - FOMAML = -alpha H_s "
         "grad L_q(theta'): the correction enters with a minus sign."),
@@ -353,6 +427,11 @@ Q24 = (
     _m(("the Hessian of the wrong loss", "The Hessian comes from the support loss, the loss of the inner step; the "
         "query loss only gives the vector it multiplies."), lambda *a: _hvp_term(*a, hessian_of_query=True)),
     _m(SUM_TASKS, lambda *a: tree.scale(len(a[1]), _hvp_term(*a))),
+    _m(("two meta-gradients subtracted", "Subtracting the two meta-gradients (q23 - q10) is what the question rules "
+        "out: with a small alpha they are nearly equal, and their difference keeps only rounding error. Compute "
+        "the correction term itself, with Hessian-vector products."),
+       matches=lambda value, inputs: float(inputs[5]) < 1e-6 and _rounding_level(value, inputs[0]),
+       example=lambda th, xs, ys, xq, yq, al: tree.sub(_exact(th, xs, ys, xq, yq, al, 1), _fo(th, xs, ys, xq, yq, al, 1))),
 )
 
 
@@ -396,16 +475,309 @@ def _joint(th, xs, ys):
 
 
 Q25 = (
-    _m(("the learning rate without alpha", "One Reptile step moves theta by epsilon (theta' - theta), and theta' - "
-        "theta = -alpha grad L_s(theta): both step sizes multiply."),
+    _m(("the learning rate without alpha", "The learning rate leaves alpha out: theta'_T - theta is itself a step "
+        "of size alpha, of which Reptile then moves a fraction."),
        lambda th, xs, ys, al, eps: (float(eps), _joint(th, xs, ys))),
-    _m(("the learning rate without epsilon", "Reptile then moves only a fraction epsilon of the way to the mean "
-        "theta': both step sizes multiply."), lambda th, xs, ys, al, eps: (float(al), _joint(th, xs, ys))),
-    _m(("the direction's sign", "A gradient step is theta - lr * g: the gradient points *up* the joint loss, and "
+    _m(("the learning rate without epsilon", "The learning rate leaves epsilon out: Reptile moves only a fraction "
+        "epsilon of the way to the mean theta'."), lambda th, xs, ys, al, eps: (float(al), _joint(th, xs, ys))),
+    _m(("the direction's sign", "A gradient step is theta - lr * g: the gradient points *up* its loss, and "
         "Reptile's move theta' - theta points down it."),
        lambda th, xs, ys, al, eps: (float(eps * al), tree.scale(-1.0, _joint(th, xs, ys)))),
     _m(SUM_TASKS, lambda th, xs, ys, al, eps: (float(eps * al), tree.scale(len(xs), _joint(th, xs, ys)))),
 )
 
+# ---- ex06: q13 prototypes, q14 protonet_logits, q15 protonet_loss, q16 conv3x3_same ---------------------
+
+def _protos(zs, ys, n_way, how="mean"):
+    zs, ys = np.asarray(zs, float), np.asarray(ys)
+    if how == "sorted":   # rows assumed grouped by class, in label order
+        return zs.reshape(n_way, -1, zs.shape[1]).mean(axis=1)
+    if how == "all":
+        return np.tile(zs.mean(axis=0), (n_way, 1))
+    agg = np.sum if how == "sum" else np.mean
+    return np.stack([agg(zs[ys == k], axis=0) for k in range(n_way)])
+
+
+def _logits(zq, c, how="exact"):
+    d = np.asarray(zq, float)[:, None, :] - np.asarray(c, float)[None, :, :]
+    sq = (d ** 2).sum(axis=-1)
+    return {"exact": -sq, "plus": sq, "unsquared": -np.sqrt(sq), "mean": -(d ** 2).mean(axis=-1),
+            "dot": np.asarray(zq, float) @ np.asarray(c, float).T}[how]
+
+
+def _ce(logits, yq, naive=False, reduce=np.mean, sign=1.0):
+    if naive:
+        with np.errstate(all="ignore"):
+            p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+            return float(-sign * reduce(np.log(p[np.arange(len(yq)), yq])))
+    m = logits.max(axis=1, keepdims=True)
+    log_p = logits - m - np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
+    return float(-sign * reduce(log_p[np.arange(len(yq)), np.asarray(yq)]))
+
+
+def _pn_loss(zs, ys, zq, yq, n_way, protos_from="support", logits="exact", **ce):
+    c = _protos(zq, yq, n_way) if protos_from == "query" else _protos(zs, ys, n_way)
+    return _ce(_logits(zq, c, logits), np.asarray(yq), **ce)
+
+
+def _nonfinite(value, inputs):
+    return not np.all(np.isfinite(np.asarray(value, dtype=float)))
+
+
+PLUS = ("the minus sign missing on the logits", "The logit is *minus* the squared distance: the nearest prototype "
+        "must get the largest logit, and without the minus the farthest one does.")
+UNSQUARED = ("unsquared distances", "ProtoNets use the *squared* Euclidean distance (a Bregman divergence, which makes "
+             "the classifier linear in the embedding); the plain distance is another model.")
+
+Q13 = (
+    _m(("rows assumed sorted by class", "The support rows come in any order: select each class's rows by their label "
+        "(y_support == k), do not reshape them into blocks."), lambda zs, ys, n: _protos(zs, ys, n, "sorted")),
+    _m(("a sum where the mean is meant", "A prototype is the *mean* of its class's support embeddings; a sum grows "
+        "with K and moves the prototype away from the class."), lambda zs, ys, n: _protos(zs, ys, n, "sum")),
+    _m(("one mean for all classes", "Each class has its own prototype, the mean over *its* support examples only, not "
+        "over the whole support set."), lambda zs, ys, n: _protos(zs, ys, n, "all")),
+)
+
+Q14 = (
+    _m(PLUS, lambda zq, c: _logits(zq, c, "plus")),
+    _m(UNSQUARED, lambda zq, c: _logits(zq, c, "unsquared")),
+    _m(("a mean over dimensions where the sum is meant", "The squared distance sums the squared differences over "
+        "the d embedding dimensions; a mean divides it by d."), lambda zq, c: _logits(zq, c, "mean")),
+    _m(("a dot product instead of a distance", "ProtoNet logits are minus squared distances, not dot products "
+        "z . c_k (those ignore the prototypes' norms)."), lambda zq, c: _logits(zq, c, "dot")),
+)
+
+Q15 = (
+    _m(("prototypes from the queries", "Prototypes come from the *support* set only; the query set is what the "
+        "episode's loss scores. Building them from the queries lets the answer leak into the classifier."),
+       lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, protos_from="query")),
+    _m(("a naive softmax", "exp of logits in the thousands under- or overflows: compute log-softmax stably, subtracting "
+        "each row's maximum before exp (log-sum-exp)."), matches=_nonfinite,
+       example=lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, naive=True)),
+    _m(PLUS, lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, logits="plus")),
+    _m(UNSQUARED, lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, logits="unsquared")),
+    _m(("a sum over queries where the mean is meant", "The episode's loss is the *mean* cross-entropy over its "
+        "queries: a sum grows with the number of queries."),
+       lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, reduce=np.sum)),
+    _m(("the sign of the cross-entropy", "The loss is *minus* the mean log-probability of the true class: a loss to "
+        "minimise is never negative."), lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, sign=-1.0)),
+    _via(Q13, "q13", lambda inputs, protos: (lambda zs, ys, zq, yq, n: _ce(_logits(zq, protos(zs, ys, n)),
+                                                                          np.asarray(yq)))(*inputs)),
+)
+
+
+def _conv(x, W, flip=False, pad="zeros"):
+    x, W = np.asarray(x, float), np.asarray(W, float)
+    n, H, Wd, C = x.shape
+    if flip:
+        W = W[::-1, ::-1]
+    if pad == "end":      # both padding rows and columns after the image: the output shifts by one pixel
+        xp = np.pad(x, ((0, 0), (0, 2), (0, 2), (0, 0)))
+    else:
+        xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge" if pad == "edge" else "constant")
+    return np.einsum("nhwabc,abco->nhwo",
+                     np.stack([np.stack([xp[:, a:a + H, b:b + Wd] for b in range(3)], axis=3) for a in range(3)],
+                              axis=3), W)
+
+
+def _valid_shape(value, inputs):
+    x, W = inputs
+    n, H, Wd, _ = np.shape(x)
+    return np.shape(value) == (n, H - 2, Wd - 2, np.shape(W)[3])
+
+
+def _conv_valid(x, W):
+    """The unpadded ('valid') output, or None for an image smaller than the kernel (no such output)."""
+    return _conv(np.asarray(x), W)[:, 1:-1, 1:-1] if min(np.shape(x)[1:3]) > 2 else None
+
+
+Q16 = (
+    _m(("a flipped kernel", "Deep-learning 'convolutions' are cross-correlations: W[a, b] multiplies x_pad[i + a, j + b] "
+        "as written. Flipping the kernel (the textbook convolution) gives another layer."),
+       lambda x, W: _conv(x, W, flip=True)),
+    _m(("padding on one side only", "'same' pads one row and one column of zeros on *every* side; all the padding on "
+        "one side shifts the output by a pixel."), lambda x, W: _conv(x, W, pad="end")),
+    _m(("the edge repeated instead of zeros", "The padding is zeros: repeating the border pixels (np.pad's 'edge' "
+        "mode) changes every output on the border."), lambda x, W: _conv(x, W, pad="edge")),
+    _m(("no padding ('valid')", "Without padding the output shrinks by 2 in height and width: 'same' pads the input "
+        "first so that the output keeps the image's size."), matches=_valid_shape, example=_conv_valid),
+)
+
+
+# ---- ex07: q17 metasgd_step, q18 meta_gap, q19 anil_head_step ------------------------------------------
+
+def _msgd(th, al, xs, ys, sign=1.0, scale=1.0, mean_alpha=False):
+    g = ag_grad(lambda p: nets.mse(nets.mlp_apply(p, xs), ys))(th)
+    if mean_alpha:
+        m = float(np.mean(np.concatenate([np.ravel(a) for pair in al for a in pair])))
+        al = tree.tree_map(lambda a: np.full_like(np.asarray(a, float), m), al)
+    return [(W - sign * scale * aW * gW, b - sign * scale * ab * gb) for (W, b), (aW, ab), (gW, gb) in zip(th, al, g)]
+
+
+def _negative_accepted(value, inputs):
+    _, al, _, _ = inputs
+    return (any(np.any(np.asarray(a) < 0) for pair in al for a in pair)
+            and isinstance(value, (list, tuple)))
+
+
+Q17 = (
+    _m(SIGN, lambda th, al, xs, ys: _msgd(th, al, xs, ys, sign=-1.0)),
+    _m(SUM_SUPPORT, lambda th, al, xs, ys: _msgd(th, al, xs, ys, scale=float(len(xs)))),
+    _m(("one step size for all", "Meta-SGD's alpha has one entry per parameter, multiplied entry by entry with the "
+        "gradient; one shared (average) step size is MAML's step."),
+       lambda th, al, xs, ys: _msgd(th, al, xs, ys, mean_alpha=True)),
+    _m(("a negative step size accepted", "A negative entry of alpha climbs the support loss: the function must "
+        "reject it with a ValueError, not take the step."), matches=_negative_accepted,
+       example=lambda th, al, xs, ys: _msgd(th, al, xs, ys)),
+)
+
+
+def _gap(tr, te, ddof=1, sign=1.0, se=True, add_se=False):
+    tr, te = np.asarray(tr, float), np.asarray(te, float)
+    if tr.size == 0 or te.size == 0:   # such a function computes means of nothing: nan, as NumPy gives
+        return np.full(4, np.nan)
+
+    def var(a):
+        return float(np.var(a, ddof=ddof)) / (a.size if se else 1) if a.size > 1 else 0.0
+    half = 1.96 * (np.sqrt(var(tr)) + np.sqrt(var(te)) if add_se else np.sqrt(var(tr) + var(te)))
+    return np.array([tr.mean(), te.mean(), sign * (te.mean() - tr.mean()), half])
+
+
+Q18 = (
+    _m(("the variance with ddof=0", "The interval uses the *sample* variance (ddof=1), as the question says: with few "
+        "tasks, ddof=0 understates the uncertainty."), lambda tr, te: _gap(tr, te, ddof=0)),
+    _m(("the gap's sign", "The gap is meta-test minus meta-train: overfitting across tasks shows as a *positive* "
+        "gap."), lambda tr, te: _gap(tr, te, sign=-1.0)),
+    _m(("the spread of the losses instead of the error of the means", "The interval is for the difference of two "
+        "*means*: divide each variance by its number of tasks (s^2 / n), or the interval does not shrink with more "
+        "tasks."), lambda tr, te: _gap(tr, te, se=False)),
+    _m(("standard errors added instead of variances", "For independent means the *variances* add; adding the two "
+        "standard errors overstates the interval."), lambda tr, te: _gap(tr, te, add_se=True)),
+)
+
+
+def _anil(W, b, phi, y, al, sign=1.0, denom="Kd", bias=True):
+    W, b, phi, y = (np.asarray(a, float) for a in (W, b, phi, y))
+    K, d = y.shape
+    n = {"Kd": K * d, "K": K, "1": 1}[denom]
+    r = phi @ W + b - y
+    return W - sign * al * 2.0 / n * phi.T @ r, (b - sign * al * 2.0 / n * r.sum(axis=0)) if bias else b
+
+
+def _anil_no2(W, b, phi, y, al):
+    W, b, phi, y = (np.asarray(a, float) for a in (W, b, phi, y))
+    K, d = y.shape
+    r = phi @ W + b - y
+    return W - al / (K * d) * phi.T @ r, b - al / (K * d) * r.sum(axis=0)
+
+
+Q19 = (
+    _m(SIGN, lambda W, b, phi, y, al: _anil(W, b, phi, y, al, sign=-1.0)),
+    _m(("the mean over examples only", "The mean squared error averages over the K examples *and* the d outputs: the "
+        "gradient divides by K d."), lambda W, b, phi, y, al: _anil(W, b, phi, y, al, denom="K")),
+    _m(("the factor 2 lost", "d/dW of a squared residual brings down a factor 2: keep it."), _anil_no2),
+    _m(("the bias left out", "The head is phi W + b: its bias takes the step too."),
+       lambda W, b, phi, y, al: _anil(W, b, phi, y, al, bias=False)),
+)
+
+
+# ---- ex08: q20 returns_to_go, q21 reinforce_loss, q22 baseline_advantages --------------------------------
+
+def _rtg(r, gamma, how="exact"):
+    r = np.asarray(r, float)
+    T = r.shape[-1]
+    t = np.arange(T)
+    if how == "undiscounted":
+        gamma = 1.0
+    if how == "forward":      # the sum up to t, not from t
+        w = np.where(t[None, :] <= t[:, None], float(gamma) ** np.abs(t[:, None] - t[None, :]), 0.0)
+    elif how == "from_start":  # gamma^t' instead of gamma^(t'-t)
+        w = np.where(t[None, :] >= t[:, None], float(gamma) ** t[None, :].astype(float), 0.0)
+    else:
+        w = np.where(t[None, :] >= t[:, None], float(gamma) ** np.clip(t[None, :] - t[:, None], 0, None), 0.0)
+    out = r @ w.T
+    if how == "off_by_one":   # from the next step on
+        out = np.concatenate([out[..., 1:], np.zeros(r.shape[:-1] + (1,))], axis=-1)
+    return out
+
+
+Q20 = (
+    _m(("returns-to-go off by one", "R_t includes the reward of step t itself: the sum runs over t' >= t, not t' > t."),
+       lambda r, g: _rtg(r, g, "off_by_one")),
+    _m(("undiscounted returns-to-go", "Each later reward is discounted by gamma once per step of delay; without the "
+        "discount gamma plays no part."), lambda r, g: _rtg(r, g, "undiscounted")),
+    _m(("the rewards before t summed", "The return-to-go is what the trajectory collects from step t *on*: the "
+        "rewards already received do not depend on the action at t."), lambda r, g: _rtg(r, g, "forward")),
+    _m(("discounted from the episode's start", "The discount counts the delay from t (gamma^(t' - t)), not from the "
+        "start of the episode."), lambda r, g: _rtg(r, g, "from_start")),
+)
+
+
+def _reinforce(lp, adv, mask, sign=1.0, denom="steps", masked=True):
+    lp, adv, mask = (np.asarray(a, float) for a in (lp, adv, mask))
+    terms = lp * adv * (mask if masked else 1.0)
+    if denom == "trajectory":
+        per = terms.sum(axis=2) / np.maximum(mask.sum(axis=2), 1.0)
+        return -sign * per.mean(axis=1)
+    n = mask.sum(axis=(1, 2)) if denom == "steps" else float(mask.shape[1] * mask.shape[2])
+    return -sign * terms.sum(axis=(1, 2)) / n
+
+
+Q21 = (
+    _m(("the REINFORCE loss with the wrong sign", "Gradient *descent* on the surrogate must climb the expected return: "
+        "the loss is minus the advantage-weighted log-probability."), lambda lp, a, m: _reinforce(lp, a, m, sign=-1.0)),
+    _m(("divided by all N*T steps", "Episodes can end before the horizon: divide by the number of steps that "
+        "happened (the sum of the mask), not by N*T."), lambda lp, a, m: _reinforce(lp, a, m, denom="all")),
+    _m(("the mask ignored", "Steps after an episode's end never happened: whatever log_probs and advantages hold "
+        "there, only the steps with mask 1 count."), lambda lp, a, m: _reinforce(lp, a, m, masked=False)),
+    _m(("a mean of per-trajectory means", "Every step that happened weighs the same: average over the task's steps, "
+        "not per trajectory first (trajectories of different lengths would weigh alike)."),
+       lambda lp, a, m: _reinforce(lp, a, m, denom="trajectory")),
+)
+
+
+def _advantages(obs, rewards, mask, gamma, ddof=0, baseline=True, standardise="task", fit_masked=True, rtg=_rtg):
+    """q22's advantages, one piece done the mistaken way (or, with the defaults, done right: tests compare it)."""
+    obs, rewards, mask = (np.asarray(a, float) for a in (obs, rewards, mask))
+    K, N, T = rewards.shape
+    R = np.asarray(rtg(rewards * mask, gamma), float)
+    on_all = mask > 0 if fit_masked else np.ones_like(mask, bool)
+    t = np.broadcast_to((np.arange(T) / 100.0)[:, None], (N, T, 1))
+    A = np.zeros_like(R)
+    for k in range(K):
+        s = np.clip(obs[k], -10, 10)
+        phi = np.concatenate([s, s ** 2, t, t ** 2, t ** 3, np.ones((N, T, 1))], axis=-1)
+        on = on_all[k]
+        w = np.linalg.solve(phi[on].T @ phi[on] + 1e-5 * np.eye(8), phi[on].T @ R[k][on])
+        A[k] = R[k] - (phi @ w if baseline else 0.0)
+    out = np.zeros_like(A)
+    if standardise == "task":
+        for k in range(K):
+            on = on_all[k]
+            out[k][on] = (A[k][on] - A[k][on].mean()) / (A[k][on].std(ddof=ddof) + 1e-8)
+    elif standardise == "all":
+        out[on_all] = (A[on_all] - A[on_all].mean()) / (A[on_all].std(ddof=ddof) + 1e-8)
+    else:
+        out[on_all] = A[on_all]
+    return out
+
+
+Q22 = (
+    _m(("not standardised", "The last step standardises each task's advantages: subtract their mean and divide by "
+        "their standard deviation (plus 1e-8)."), lambda o, r, m, g: _advantages(o, r, m, g, standardise="none")),
+    _m(("the baseline not subtracted", "The advantage is the return-to-go *minus* the fitted baseline b(s_t, t): "
+        "standardising the returns alone keeps their variance from the state and time."),
+       lambda o, r, m, g: _advantages(o, r, m, g, baseline=False)),
+    _m(("standardised over all tasks together", "Each task is standardised over its *own* steps: tasks have rewards "
+        "of different scales, and one task's advantages must not shift another's."),
+       lambda o, r, m, g: _advantages(o, r, m, g, standardise="all")),
+    _m(("the steps after an episode's end counted", "Only the steps that happened (mask 1) enter the fit and the "
+        "standardisation; the advantage is 0 after the end."),
+       lambda o, r, m, g: _advantages(o, r, m, g, fit_masked=False)),
+    _via(Q20, "q20", lambda inputs, rtg: _advantages(*inputs, rtg=rtg)),
+)
+
 MISTAKES = {"q1": Q1, "q2": Q2, "q3": Q3, "q4": Q4, "q5": Q5, "q6": Q6, "q7": Q7, "q8": Q8, "q9": Q9,
-            "q10": Q10, "q11": Q11, "q12": Q12, "q23": Q23, "q24": Q24, "q25": Q25}
+            "q10": Q10, "q11": Q11, "q12": Q12, "q23": Q23, "q24": Q24, "q25": Q25,
+            "q13": Q13, "q14": Q14, "q15": Q15, "q16": Q16, "q17": Q17, "q18": Q18, "q19": Q19,
+            "q20": Q20, "q21": Q21, "q22": Q22}

@@ -92,7 +92,10 @@ def _equal(a, b):
 
 def _questions():
     pool8, pool20 = _pool(8, 6), _pool(20, 7)
-    return [Question("q1", ASSIGNMENT, "sample_episode", "Sample an N-way K-shot episode", forbids=("mlcourse.tasks.sample_episode",), tests=(
+    return [Question("q1", ASSIGNMENT, "sample_episode", "Sample an N-way K-shot episode", forbids=("mlcourse.tasks.sample_episode",),
+        hint="rng.choice(len(classes), size=n_way, replace=False) draws the classes; for each, one permutation of its "
+             "examples gives K + Q distinct ones, the first K for the support set and the next Q for the query set. "
+             "The label is the class's position in the draw (0 .. N-1), not its index in the pool.", tests=(
         Test("5-way 1-shot, 2 query", ((Seed(0), pool8, 5, 1, 2),), episode_properties),
         Test("3-way 2-shot, 3 query", ((Seed(1), pool8, 3, 2, 3),), episode_properties),
         Test("deterministic for a given rng", tuple((Seed(s), pool20, 5, 1, 2) for s in (3, 3, 4, 5)),

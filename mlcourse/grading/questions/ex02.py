@@ -56,7 +56,10 @@ def _questions():
     def s1d_call(seed, theta, alpha, steps=1):
         return (theta,) + _scalar(seed) + (alpha, steps)
     return [
-        Question("q2", ASSIGNMENT, "meta_objective", "Practice (easy): the meta-objective with a query set", forbids=INNER_LOOP + ("mlcourse.maml.maml_loss", "mlcourse.maml._maml_loss_autograd", "mlcourse.maml.multistep_loss", "mlcourse.maml.query_losses"), tests=(
+        Question("q2", ASSIGNMENT, "meta_objective", "Practice (easy): the meta-objective with a query set", forbids=INNER_LOOP + ("mlcourse.maml.maml_loss", "mlcourse.maml._maml_loss_autograd", "mlcourse.maml.multistep_loss", "mlcourse.maml.query_losses"),
+                 hint="Write theta x - y and differentiate the mean squared error of one task by hand: dL_s/dtheta is "
+                      "a mean over the task's support points. Keep one row per task (axis=1) until the final mean "
+                      "over tasks.", tests=(
             Test("one task", (lin_call(10, 1, 5, 0.3, 0.1),), by_reference(ref_meta_objective)),
             Test("four tasks", (lin_call(11, 4, 5, 1.2, 0.05),), by_reference(ref_meta_objective)),
             Test("alpha = 0 is the plain query loss", (lin_call(12, 3, 4, -0.5, 0.0),),
@@ -64,13 +67,22 @@ def _questions():
             Test("ten tasks, large step (hidden)", (lin_call(13, 10, 8, 2.0, 0.4),), by_reference(ref_meta_objective),
                  hidden=True),
         )),
-        Question("q3", ASSIGNMENT, "dtheta_prime_dtheta", "Practice (medium): d theta'/d theta for one inner step", forbids=("mlcourse.checks.hessian_vector_product", "mlcourse.checks.finite_difference_hvp", "mlcourse.checks.support_hvp", "mlcourse.fastpath.hvp"), tests=(
+        Question("q3", ASSIGNMENT, "dtheta_prime_dtheta", "Practice (medium): d theta'/d theta for one inner step", forbids=("mlcourse.checks.hessian_vector_product", "mlcourse.checks.finite_difference_hvp", "mlcourse.checks.support_hvp", "mlcourse.fastpath.hvp"),
+                 hint="theta' has two terms. The derivative of theta with respect to itself is the identity; the "
+                      "derivative of a gradient is the matrix of second derivatives, autograd.hessian(loss)(theta). "
+                      "Keep the constant in front of it, sign included.",
+                 spoilers=("I - alpha H", "-alpha H", "-alpha * hessian", "-alpha grad^2"), tests=(
             Test("2 parameters", (tanh_call(20, 6, 2, 0.1),), by_reference(ref_dtheta_prime)),
             Test("3 parameters, alpha = 0.5", (tanh_call(21, 8, 3, 0.5),), by_reference(ref_dtheta_prime)),
             Test("alpha = 0 gives the identity", (tanh_call(22, 5, 4, 0.0),), by_reference(ref_dtheta_prime)),
             Test("5 parameters (hidden)", (tanh_call(23, 12, 5, 0.3),), by_reference(ref_dtheta_prime), hidden=True),
         )),
-        Question("q4", ASSIGNMENT, "meta_gradient_1d", "The 1D meta-gradient through one and several inner steps", forbids=("mlcourse.checks.check_worked_example_1", "mlcourse.checks.meta_gradient_1d", "mlcourse.checks.meta_gradient_steps", "mlcourse.checks.meta_gradient_autograd"), tests=(
+        Question("q4", ASSIGNMENT, "meta_gradient_1d", "The 1D meta-gradient through one and several inner steps", forbids=("mlcourse.checks.check_worked_example_1", "mlcourse.checks.meta_gradient_1d", "mlcourse.checks.meta_gradient_steps", "mlcourse.checks.meta_gradient_autograd"),
+                 hint="Differentiate one step theta^(i+1) = theta^(i) - alpha L_s'(theta^(i)) with respect to "
+                      "theta^(i), then chain the m steps: d theta^(m)/d theta is a product of the m one-step "
+                      "derivatives. Keep the trajectory theta^(0), ..., theta^(m) and evaluate each factor at the "
+                      "point its step started from.",
+                 spoilers=("prod_i", "prod_(i", "l_s''(theta^(i))", "1 - alpha * grad(grad("), tests=(
             Test("theta = 0.8, alpha = 0.1", (s1d_call(30, 0.8, 0.1),), by_reference(ref_meta_gradient_1d)),
             Test("theta = 0.9, alpha = 0.3, 3 steps", (s1d_call(31, 0.9, 0.3, 3),), by_reference(ref_meta_gradient_1d)),
             Test("theta = -0.5, alpha = 0.05, 2 steps (hidden)", (s1d_call(32, -0.5, 0.05, 2),),

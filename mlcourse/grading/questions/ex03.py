@@ -30,12 +30,18 @@ def _questions():
     xs50, _, xq50, _, a50 = linear(42, 50, 5)
     same_s, same_q = np.tile(xs3[:1], (3, 1)), np.tile(linear(43, 1, 5)[2], (3, 1))
     return [
-        Question("q5", ASSIGNMENT, "linear_c", "The step factor c of one inner step on y = a x (derived)", forbids=("mlcourse.checks.linear_c",), tests=(
+        Question("q5", ASSIGNMENT, "linear_c", "The step factor c of one inner step on y = a x (derived)", forbids=("mlcourse.checks.linear_c",),
+                 hint="theta x_i - y_i = (theta - a) x_i. Differentiate (1/K) sum_i ((theta - a) x_i)^2 with respect to "
+                      "theta and read off the number that multiplies (theta - a) in alpha times that gradient.",
+                 spoilers=("2 alpha", "2.0 * alpha", "alpha * 2", "2 * alpha"), tests=(
             Test("three tasks, alpha = 0.1", ((0.1, xs3),), by_reference(checks.linear_c)),
             Test("six tasks, alpha = 0.25", ((0.25, xs6),), by_reference(checks.linear_c)),
             Test("alpha = 0 (hidden)", ((0.0, xs6),), by_reference(checks.linear_c), hidden=True),
         )),
-        Question("q6", ASSIGNMENT, "linear_inner_step", "One inner step on y = a x in closed form", forbids=("mlcourse.checks.linear_inner_step", "mlcourse.checks.linear_trajectories", "mlcourse.checks.linear_c"), tests=(
+        Question("q6", ASSIGNMENT, "linear_inner_step", "One inner step on y = a x in closed form", forbids=("mlcourse.checks.linear_inner_step", "mlcourse.checks.linear_trajectories", "mlcourse.checks.linear_c"),
+                 hint="Call your linear_c and apply theta' = theta - c (theta - a) to every task at once (c and the "
+                      "slopes are arrays of shape (num_tasks,)).",
+                 spoilers=("(1 - c) theta + c a", "(1.0 - c) * theta + c", "theta + c (a - theta)"), tests=(
             Test("three tasks", ((0.5, 0.1, xs3, a3),), by_reference(checks.linear_inner_step)),
             Test("six tasks, theta = 2", ((2.0, 0.25, xs6, a6),), by_reference(checks.linear_inner_step)),
             Test("c > 1 overshoots (hidden)", ((0.0, 3.0, xs6, a6),), by_reference(checks.linear_inner_step),
@@ -45,6 +51,11 @@ def _questions():
                  "Practice (hard), made exact: the best initialisation when c varies with the task",
                  forbids=("mlcourse.checks.best_initialisation", "mlcourse.checks.check_best_initialisation",
                           "mlcourse.maml.maml_loss", "mlcourse.maml.maml_grad", "mlcourse.maml.maml_value_and_grad"),
+                 hint="For one task, theta' x_j - a x_j = (theta' - a) x_j and theta' - a = (1 - c)(theta - a), so its "
+                      "query loss is a task-dependent weight times (theta - a)^2. Minimising a mean of w_T (theta - "
+                      "a_T)^2 over theta is a weighted average of the slopes.",
+                 spoilers=("mean(x_q^2)", "mean(xq^2", "mean(np.asarray(x_query)^2", "e[wa]/e[w]", "/np.sum(w)",
+                           "sum(w a)/sum(w)"),
                  tests=(
             Test("one c shared by all tasks (the lesson's case)", ((0.1, same_s, same_q, np.array([0.5, 1.0, 3.0])),),
                  by_reference(ref_best_initialisation)),
