@@ -186,3 +186,21 @@ def test_report_says_where_each_split_is_or_the_command(capsys, env, tmp_path, m
 def test_missing_data_message_names_the_command(env):
     with pytest.raises(omniglot.MissingDataError, match="mlcourse data omniglot --split images_background_small1"):
         omniglot.find_split("images_background_small1")
+
+
+@pytest.mark.skipif(data_dir() is None, reason="needs ../shared/data/omniglot (or $MLCOURSE_OMNIGLOT)")
+def test_the_protocols_one_command_fetches_both_of_its_splits(capsys, env):
+    """What notebook 06 prints when Omniglot is missing is one command; it gets every split the protocol reads."""
+    from mlcourse.data import protocol
+    assert protocol.missing_splits() == protocol.SPLITS
+    command = omniglot.download_command(*protocol.missing_splits())
+    argv = command.split()[1:]
+    assert argv == ["data", "omniglot", "--split", *protocol.SPLITS]
+    with serve(data_dir()) as url:
+        code, out, err = run(capsys, *argv, "--url", url)
+    assert code == 0, err
+    assert protocol.missing_splits() == ()
+    assert sorted(p.name for p in env.iterdir()) == sorted(f"{s}.zip" for s in protocol.SPLITS)
+    # one zip URL cannot serve two splits
+    code, _, err = run(capsys, *argv, "--url", url + "images_background_small1.zip")
+    assert "--url names one zip" in one_error_line(code, err)

@@ -11,7 +11,7 @@ import numpy as np
 from .. import tasks
 from ._render import Timed, new_figure, png_bytes
 
-__all__ = ["try_load_omniglot", "episode_mosaic", "plot_regression_episode", "plot_omniglot_episode",
+__all__ = ["try_load_omniglot", "try_load_protocol", "episode_mosaic", "plot_regression_episode", "plot_omniglot_episode",
            "static_figure", "EpisodeViewer"]
 
 
@@ -25,6 +25,22 @@ def try_load_omniglot(split="images_background_small1", size=28):
               f"    {omniglot.download_command(split)}\n\n"
               f"(or `mlcourse data` to see where each split is looked for). Details: {e}")
         return None
+
+
+def try_load_protocol(root=None, size=28):
+    """(training classes, evaluation data) of the few-shot protocol (``mlcourse.data.protocol``), or
+    (None, None) after one printed note: which splits are missing and the one command that gets them."""
+    from ..data import omniglot, protocol
+    missing = protocol.missing_splits(root)
+    if missing:
+        print(f"Omniglot is not on this computer (missing: {', '.join(missing)}).\n"
+              f"The cells that need its images skip them; everything the shipped results hold (scores with their "
+              f"intervals, times, settings, the comparison figure) still shows. To get the images, run in a "
+              f"terminal\n\n    {omniglot.download_command(*missing)}\n\n"
+              f"then restart the kernel and run all cells (or point {omniglot.ENV_VAR} at a folder that holds "
+              f"the zips; `mlcourse data` shows where each split is looked for).")
+        return None, None
+    return protocol.training_classes(root, size), protocol.evaluation_data(root, size)
 
 
 def episode_mosaic(x_support, y_support, x_query, y_query, n_way, gap=4):
