@@ -408,8 +408,8 @@ def build_parser():
 
     s = sub.add_parser("data", help="where each data set was found, or how to get it; `data omniglot` downloads",
                        description="Without an argument: for each Omniglot split, where it was found or the one "
-                       "command that provides it.  `mlcourse data omniglot --split NAME [NAME ...]` downloads NAME.zip from "
-                       "the official release into the cache (checksum verified, written atomically).")
+                       "command that provides it.  `mlcourse data omniglot --split NAME [NAME ...]` downloads each "
+                       "NAME.zip from the official release into the cache (checksum verified, written atomically).")
     s.add_argument("dataset", nargs="?", choices=("omniglot",), help="download this data set (omniglot)")
     s.add_argument("--split", nargs="+", default=["images_background_small1"], metavar="NAME",
                    help="which zips (one or more): images_background, images_evaluation, images_background_small1 "

@@ -25,13 +25,18 @@ def outputs_text(cell):
     return "\n".join(parts)
 
 
-@pytest.mark.timeout(300)
-def test_notebook06_runs_without_omniglot_and_says_so_once(monkeypatch, tmp_path):
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def run_without_data(monkeypatch, tmp_path, release_url):
+    """Notebook 06 executed with MLCOURSE_OMNIGLOT at an empty folder, no cache, and the release at
+    release_url; its code cells."""
     from nbclient import NotebookClient
     empty = tmp_path / "omniglot"
     empty.mkdir()
     monkeypatch.setenv(omniglot.ENV_VAR, str(empty))                # a folder without the zips
     monkeypatch.setenv("MLCOURSE_CACHE", str(tmp_path / "cache"))   # and no cache
+    monkeypatch.setenv(omniglot.URL_ENV_VAR, release_url)
     assert protocol.missing_splits() == protocol.SPLITS
     nb = nbformat.read(NB06, as_version=4)
     for cell in nb.cells:
@@ -39,7 +44,12 @@ def test_notebook06_runs_without_omniglot_and_says_so_once(monkeypatch, tmp_path
             cell.outputs, cell.execution_count = [], None
     NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": os.path.dirname(NB06)}}).execute()
-    code = [c for c in nb.cells if c.cell_type == "code"]
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.mark.timeout(300)
+def test_notebook06_runs_without_omniglot_and_says_so_once(monkeypatch, tmp_path):
+    code = run_without_data(monkeypatch, tmp_path, "http://127.0.0.1:9/")   # no server there: no button
     errors = [(n, o["ename"], o["evalue"]) for n, c in enumerate(code) for o in c.outputs
               if o.get("output_type") == "error"]
     assert not errors, errors
@@ -55,3 +65,16 @@ def test_notebook06_runs_without_omniglot_and_says_so_once(monkeypatch, tmp_path
     assert "| speed at meta-test | very fast |" in shown
     figures = sum("image/png" in o.get("data", {}) for c in code for o in c.outputs)
     assert figures >= 1
+    assert not any(WIDGET in o.get("data", {}) for o in code[0].outputs) and "button" not in texts[0]
+
+
+@pytest.mark.timeout(300)
+def test_with_the_release_reachable_the_note_offers_a_download_button(monkeypatch, tmp_path):
+    from test_data_cli import serve
+    with serve(tmp_path) as url:   # any server that answers stands for a reachable release
+        code = run_without_data(monkeypatch, tmp_path, url)
+    first = code[0].outputs
+    assert not any(o.get("output_type") == "error" for c in code for o in c.outputs)
+    assert sum(outputs_text(c).count(NOTE) for c in code) == 1
+    assert "press the button below" in outputs_text(code[0])
+    assert sum(WIDGET in o.get("data", {}) for o in first) == 1

@@ -27,8 +27,8 @@ from .._validate import check_count
 from ..protonet import Episode
 from .omniglot import MissingDataError, find_split, load_split, with_rotations
 
-__all__ = ["TRAIN_SPLIT", "EVAL_SPLIT", "SPLITS", "missing_splits", "EVAL_ALPHABETS", "WITHIN_ALPHABETS", "EVAL_SEED", "NUM_EPISODES",
-           "EpisodeSet", "training_classes", "evaluation_data", "evaluation_episodes", "within_alphabet_episodes",
+__all__ = ["TRAIN_SPLIT", "EVAL_SPLIT", "SPLITS", "missing_splits", "EVAL_ALPHABETS", "WITHIN_ALPHABETS", "EVAL_SEED",
+           "NUM_EPISODES", "EpisodeSet", "training_classes", "evaluation_data", "evaluation_episodes", "within_alphabet_episodes",
            "pooled_episodes", "score"]
 
 TRAIN_SPLIT = "images_background_small1"
