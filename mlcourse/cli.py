@@ -282,12 +282,16 @@ def cmd_data(args):
                 print(f"  {name:<{width}}  missing: run `{omniglot.download_command(name)}`, or put {name}.zip "
                       f"(or the folder {name}/) into ${omniglot.ENV_VAR} or the cache folder")
         return 0
-    if args.split not in (*omniglot.SPLITS, omniglot.BENCHMARK):
-        raise CLIError(f"unknown split {args.split!r}; choose from {', '.join((*omniglot.SPLITS, omniglot.BENCHMARK))}.")
+    for split in args.split:
+        if split not in (*omniglot.SPLITS, omniglot.BENCHMARK):
+            raise CLIError(f"unknown split {split!r}; choose from {', '.join((*omniglot.SPLITS, omniglot.BENCHMARK))}.")
+    if args.url and args.url.lower().endswith(".zip") and len(set(args.split)) > 1:
+        raise CLIError("--url names one zip; with several splits give the folder that holds them (a base URL).")
     dest = args.dest or (omniglot.default_cache_dir() / "omniglot")
-    path = omniglot.download(args.split, dest=dest, url=args.url, overwrite=args.overwrite,
-                             progress=lambda text: print(text, flush=True))
-    print(f"{args.split}: {path}")
+    for split in dict.fromkeys(args.split):   # each named split once, in the order given
+        path = omniglot.download(split, dest=dest, url=args.url, overwrite=args.overwrite,
+                                 progress=lambda text: print(text, flush=True))
+        print(f"{split}: {path}")
     return 0
 
 
@@ -404,12 +408,12 @@ def build_parser():
 
     s = sub.add_parser("data", help="where each data set was found, or how to get it; `data omniglot` downloads",
                        description="Without an argument: for each Omniglot split, where it was found or the one "
-                       "command that provides it.  `mlcourse data omniglot --split NAME` downloads NAME.zip from "
-                       "the official release into the cache (checksum verified, written atomically).")
+                       "command that provides it.  `mlcourse data omniglot --split NAME [NAME ...]` downloads each "
+                       "NAME.zip from the official release into the cache (checksum verified, written atomically).")
     s.add_argument("dataset", nargs="?", choices=("omniglot",), help="download this data set (omniglot)")
-    s.add_argument("--split", default="images_background_small1",
-                   help="which zip: images_background, images_evaluation, images_background_small1 (default), "
-                   "images_background_small2, or all_runs (the 2015 one-shot benchmark)")
+    s.add_argument("--split", nargs="+", default=["images_background_small1"], metavar="NAME",
+                   help="which zips (one or more): images_background, images_evaluation, images_background_small1 "
+                   "(default), images_background_small2, or all_runs (the 2015 one-shot benchmark)")
     s.add_argument("--url", help="the zip's URL, or a base URL holding the release (default: $MLCOURSE_OMNIGLOT_URL, "
                    "else the official GitHub release)")
     s.add_argument("--dest", help="folder to write into (default: the cache folder, where loading looks)")

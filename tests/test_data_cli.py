@@ -186,3 +186,41 @@ def test_report_says_where_each_split_is_or_the_command(capsys, env, tmp_path, m
 def test_missing_data_message_names_the_command(env):
     with pytest.raises(omniglot.MissingDataError, match="mlcourse data omniglot --split images_background_small1"):
         omniglot.find_split("images_background_small1")
+
+
+@pytest.mark.skipif(data_dir() is None, reason="needs ../shared/data/omniglot (or $MLCOURSE_OMNIGLOT)")
+def test_the_protocols_one_command_fetches_both_of_its_splits(capsys, env):
+    """What notebook 06 prints when Omniglot is missing is one command; it gets every split the protocol reads."""
+    from mlcourse.data import protocol
+    assert protocol.missing_splits() == protocol.SPLITS
+    command = omniglot.download_command(*protocol.missing_splits())
+    argv = command.split()[1:]
+    assert argv == ["data", "omniglot", "--split", *protocol.SPLITS]
+    with serve(data_dir()) as url:
+        code, out, err = run(capsys, *argv, "--url", url)
+    assert code == 0, err
+    assert protocol.missing_splits() == ()
+    assert sorted(p.name for p in env.iterdir()) == sorted(f"{s}.zip" for s in protocol.SPLITS)
+    # one zip URL cannot serve two splits
+    code, _, err = run(capsys, *argv, "--url", url + "images_background_small1.zip")
+    assert "--url names one zip" in one_error_line(code, err)
+
+
+@pytest.mark.skipif(data_dir() is None, reason="needs ../shared/data/omniglot (or $MLCOURSE_OMNIGLOT)")
+def test_notebook_download_button_fetches_each_split_and_fills_its_bar(env):
+    """The button notebook 06 offers beside the command: one click downloads every missing split into the
+    cache, one step of the bar per split; a failed download re-enables the button and writes nothing."""
+    from mlcourse.data import protocol
+    from mlcourse.viz import episodes
+    box = episodes.download_button(protocol.SPLITS, url="http://127.0.0.1:9/")
+    button, bar = box.children[0].children
+    button.click()
+    assert bar.value == 0 and not button.disabled
+    assert not env.exists() or not any(env.iterdir())
+    with serve(data_dir()) as url:
+        box = episodes.download_button(protocol.SPLITS, url=url)
+        button, bar = box.children[0].children
+        assert bar.max == len(protocol.SPLITS) and bar.value == 0
+        button.click()
+    assert bar.value == bar.max and button.disabled
+    assert protocol.missing_splits() == ()

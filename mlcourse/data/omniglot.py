@@ -63,9 +63,9 @@ class DownloadError(ValueError):
     """A download failed (network, HTTP status, truncated or corrupt file); nothing was written."""
 
 
-def download_command(split="images_background_small1") -> str:
-    """The one shell command that fetches ``split`` into the cache."""
-    return f"mlcourse data omniglot --split {split}"
+def download_command(*splits) -> str:
+    """The one shell command that fetches ``splits`` (default: images_background_small1) into the cache."""
+    return "mlcourse data omniglot --split " + " ".join(splits or ("images_background_small1",))
 
 
 def _how_to_get(split, looked):

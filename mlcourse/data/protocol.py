@@ -25,10 +25,10 @@ import numpy as np
 
 from .._validate import check_count
 from ..protonet import Episode
-from .omniglot import load_split, with_rotations
+from .omniglot import MissingDataError, find_split, load_split, with_rotations
 
-__all__ = ["TRAIN_SPLIT", "EVAL_SPLIT", "EVAL_ALPHABETS", "WITHIN_ALPHABETS", "EVAL_SEED", "NUM_EPISODES",
-           "EpisodeSet", "training_classes", "evaluation_data", "evaluation_episodes", "within_alphabet_episodes",
+__all__ = ["TRAIN_SPLIT", "EVAL_SPLIT", "SPLITS", "missing_splits", "EVAL_ALPHABETS", "WITHIN_ALPHABETS", "EVAL_SEED",
+           "NUM_EPISODES", "EpisodeSet", "training_classes", "evaluation_data", "evaluation_episodes", "within_alphabet_episodes",
            "pooled_episodes", "score"]
 
 TRAIN_SPLIT = "images_background_small1"
@@ -37,6 +37,18 @@ EVAL_ALPHABETS = ("Japanese_(katakana)", "Sanskrit", "Tagalog")   # small2 minus
 WITHIN_ALPHABETS = ("Japanese_(katakana)", "Sanskrit")            # the two with >= 20 characters
 EVAL_SEED = 20150611
 NUM_EPISODES = 1000
+SPLITS = (TRAIN_SPLIT, EVAL_SPLIT)   # what the protocol reads
+
+
+def missing_splits(root=None) -> tuple:
+    """The names in SPLITS that are neither under ``root``, nor in $MLCOURSE_OMNIGLOT, nor in the cache."""
+    missing = []
+    for split in SPLITS:
+        try:
+            find_split(split, root)
+        except MissingDataError:
+            missing.append(split)
+    return tuple(missing)
 
 
 def training_classes(root=None, size=28):

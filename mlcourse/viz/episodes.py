@@ -6,12 +6,15 @@ episodes from ``mlcourse.data.omniglot.OmniglotEpisodes`` (N-way K-shot).
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .. import tasks
 from ._render import Timed, new_figure, png_bytes
 
-__all__ = ["try_load_omniglot", "episode_mosaic", "plot_regression_episode", "plot_omniglot_episode",
+__all__ = ["try_load_omniglot", "try_load_protocol", "download_button", "episode_mosaic", "plot_regression_episode",
+           "plot_omniglot_episode",
            "static_figure", "EpisodeViewer"]
 
 
@@ -25,6 +28,75 @@ def try_load_omniglot(split="images_background_small1", size=28):
               f"    {omniglot.download_command(split)}\n\n"
               f"(or `mlcourse data` to see where each split is looked for). Details: {e}")
         return None
+
+
+def try_load_protocol(root=None, size=28):
+    """(training classes, evaluation data) of the few-shot protocol (``mlcourse.data.protocol``), or
+    (None, None) after one printed note: which splits are missing and the one command that gets them."""
+    from ..data import omniglot, protocol
+    missing = protocol.missing_splits(root)
+    if missing:
+        # in a notebook, and when the release's server answers, a button offers the same download
+        offer = _in_kernel() and _reachable(os.environ.get(omniglot.URL_ENV_VAR) or omniglot.OFFICIAL_URL)
+        print(f"Omniglot is not on this computer (missing: {', '.join(missing)}).\n"
+              f"The cells that need its images skip them; everything the shipped results hold (scores with their "
+              f"intervals, times, settings, the comparison figure) still shows. To get the images, run in a "
+              f"terminal\n\n    {omniglot.download_command(*missing)}\n\n"
+              + ("or press the button below, " if offer else "")
+              + f"then restart the kernel and run all cells (or point {omniglot.ENV_VAR} at a folder that holds "
+              f"the zips; `mlcourse data` shows where each split is looked for).")
+        if offer:
+            from IPython.display import display
+            display(download_button(missing))
+        return None, None
+    return protocol.training_classes(root, size), protocol.evaluation_data(root, size)
+
+
+def download_button(splits, url=None):
+    """A button that downloads ``splits`` into the cache (``omniglot.download``), a progress bar with one step
+    per split, and the download's messages under them.  The button offers the same as the printed command."""
+    import ipywidgets as w
+    from ..data import omniglot
+    splits = tuple(splits)
+    button = w.Button(description=f"download {len(splits)} zip{'s' if len(splits) > 1 else ''}", icon="download")
+    bar = w.IntProgress(value=0, min=0, max=len(splits), layout=w.Layout(width="240px"))
+    out = w.Output()
+
+    def fetch(_):
+        button.disabled = True
+        bar.value = 0
+        with out:
+            try:
+                for split in splits:
+                    omniglot.download(split, url=url, progress=print)
+                    bar.value += 1
+                print("Done: restart the kernel and run all cells.")
+            except (omniglot.DownloadError, OSError) as e:
+                print(e)
+                button.disabled = False   # let the learner try again
+    button.on_click(fetch)
+    return w.VBox([w.HBox([button, bar]), out])
+
+
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (where a widget can be shown), False in a plain Python process."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def _reachable(url, timeout=2.0) -> bool:
+    """True if a TCP connection to url's host opens within timeout seconds (nothing is sent)."""
+    import socket
+    import urllib.parse
+    u = urllib.parse.urlsplit(url)
+    try:
+        with socket.create_connection((u.hostname, u.port or (443 if u.scheme == "https" else 80)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def episode_mosaic(x_support, y_support, x_query, y_query, n_way, gap=4):
