@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from ..rl import maml_rl, point_navigation, policy
+from ._alt import LIVE_WIDGETS, describe, describe_widget
 
 COLORS = {"maml": "C0", "pretrained": "C1", "random": "C7"}
 LABELS = {"maml": "MAML", "pretrained": "pretrained", "random": "random init."}
@@ -68,7 +69,10 @@ def trajectories_figure(thetas, goals, alpha=0.1, steps=3, seed=0, methods=("mam
             if r == 0:
                 ax.set_title(f"goal ({goals[c, 0]:.2f}, {goals[c, 1]:.2f})", fontsize=9)
     fig.tight_layout()
-    return fig
+    where = "; ".join(f"({g[0]:.2f}, {g[1]:.2f})" for g in goals)
+    return describe(fig, f"Grid of 2-D navigation paths: rows {', '.join(LABELS.get(m, m) for m in methods)}, columns "
+                         f"goals {where} (star). Each panel draws the policy's path after 0 to {steps} policy-gradient "
+                         f"steps of α = {alpha}, with the return of each in the legend.")
 
 
 def returns_figure(ax, summary):
@@ -134,4 +138,4 @@ def navigation_widget(thetas, alpha=0.1, steps=3, num_trajectories=40, seed=0):
     box.update, box.state, box.figure = update, state, fig
     box.controls = {"goal_x": gx, "goal_y": gy, "method": method}
     box.last_seconds = update()
-    return box
+    return describe_widget(box, LIVE_WIDGETS['navigation_widget'])
