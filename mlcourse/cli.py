@@ -447,7 +447,8 @@ def cmd_site(args):
     require("site", "site", ("sphinx", "myst_nb", "sphinx_book_theme", "ipywidgets", "matplotlib")
             + (("playwright", "axe_playwright_python") if args.check else ()))
     from .site import build as site_build
-    r = site_build.build(args.out, root=args.source, repo_url=args.repository_url, branch=args.branch)
+    r = site_build.build(args.out, root=args.source or course_root(), repo_url=args.repository_url,
+                         branch=args.branch)
     print(f"built {len(r['pages'])} pages in {r['seconds']:.1f} s: {os.path.join(r['out'], 'index.html')}")
     if not args.check:
         return 0

@@ -1,6 +1,7 @@
 """The course website built once per test session (tests/test_site*.py import the `site` fixture)."""
 from __future__ import annotations
 
+import os
 import tempfile
 
 import pytest
@@ -15,5 +16,6 @@ def site():
     if not _BUILT:
         from mlcourse.site import build
         out = tempfile.mkdtemp(prefix="mlcourse-site-test-") + "/site"
-        _BUILT.update(out=out, info=build.build(out, repo_url=REPO))
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        _BUILT.update(out=out, info=build.build(out, root, repo_url=REPO))
     return _BUILT

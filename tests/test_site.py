@@ -217,3 +217,15 @@ def test_page_keeps_a_figure_s_own_alt_text_and_gives_others_a_specific_one():
     widget_md = page["cells"][-1]["outputs"][-1]["data"]["text/markdown"]
     assert widget_md.startswith("*Live widget: draw a new task") and "Binder" in widget_md
     assert "mlcourse-launch" in page["cells"][1]["source"]
+
+
+def test_cli_says_which_extra_is_missing_and_refuses_to_replace_a_foreign_folder(tmp_path):
+    from labtools import mlcourse_without
+    r = mlcourse_without({"sphinx"}, "site", str(tmp_path / "out"))
+    assert r.returncode == 3 and "pip install 'mlcourse[site]'" in r.stderr.strip().splitlines()[-1]
+    keep = tmp_path / "notes"
+    keep.mkdir()
+    (keep / "mine.txt").write_text("not a site")
+    r = mlcourse_without(set(), "site", str(keep))
+    assert r.returncode == 1 and "does not hold an earlier build" in r.stderr
+    assert (keep / "mine.txt").read_text() == "not a site"

@@ -160,12 +160,16 @@ def audit(out, pages=None):
             if page.locator("mjx-container, .math").count():
                 page.wait_for_function("() => !window.MathJax || (MathJax.startup && MathJax.startup.promise)")
                 page.evaluate("() => window.MathJax && MathJax.startup.promise")
+            page.wait_for_load_state("networkidle")
+            # what the page itself failed to load (axe's own stylesheet fetches, which resolve a CSS
+            # @import against the page instead of the stylesheet, come after this)
+            failed = [u for u in failed_requests if u.startswith(base)]
             res = axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG_TAGS},
                                          "resultTypes": ["violations"]})
             violations = res.response["violations"]
             row = static_checks(out, rel)
             row.update(page=rel, violations=[(v["id"], v["impact"], len(v["nodes"]), v["help"]) for v in violations],
-                       failed_requests=[u for u in failed_requests if u.startswith(base)])
+                       failed_requests=failed)
             rows.append(row)
         ctx.close()
     return rows

@@ -281,16 +281,16 @@ def write_source(src, root, repo_url, branch):
     return [("index.md", TITLE)] + pages
 
 
-def build(out, root=None, repo_url=None, branch="main", quiet=True):
-    """Build the site into `out` (created or replaced); return {"pages": [...], "seconds": float}."""
+def build(out, root, repo_url=None, branch="main", quiet=True):
+    """Build the site of the course folder `root` (notebooks/, exercises/, README.md) into `out`.
+
+    `out` is created, or replaced when it holds an earlier build.  Returns {"pages", "titles", "seconds", "out"}.
+    """
     try:
         from sphinx.application import Sphinx
         import myst_nb  # noqa: F401
     except ImportError as e:
         raise ImportError(f"{e.name} is not installed: pip install 'mlcourse[site]'") from None
-    if root is None:
-        from mlcourse.cli import course_root
-        root = course_root()
     repo_url = launch.check_repository_url(repo_url or launch.repository_url())
     t0 = time.perf_counter()
     out = os.path.abspath(out)
