@@ -160,7 +160,6 @@ def audit(out, pages=None):
             if page.locator("mjx-container, .math").count():
                 page.wait_for_function("() => !window.MathJax || (MathJax.startup && MathJax.startup.promise)")
                 page.evaluate("() => window.MathJax && MathJax.startup.promise")
-            page.wait_for_load_state("networkidle")
             # what the page itself failed to load (axe's own stylesheet fetches, which resolve a CSS
             # @import against the page instead of the stylesheet, come after this)
             failed = [u for u in failed_requests if u.startswith(base)]
