@@ -46,9 +46,27 @@ def alt_text(fig):
 
 
 def describe_widget(widget, what):
-    """Mark an ipywidgets widget as a live widget of the course doing `what`; return it."""
-    setattr(widget, WIDGET_ATTR, " ".join(str(what).split()))
+    """Mark an ipywidgets widget as a live widget of the course doing `what`; return it.
+
+    Its pictures (Image widgets) get `what` as their tooltip, the title a screen reader announces.
+    """
+    what = " ".join(str(what).split())
+    setattr(widget, WIDGET_ATTR, what)
+    for image in _images(widget):
+        if hasattr(image, "tooltip") and not image.tooltip:
+            image.tooltip = f"Picture of the live widget: {what}"
     return widget
+
+
+def _images(widget):
+    import ipywidgets
+    stack, found = [widget], []
+    while stack:
+        w = stack.pop(0)
+        if isinstance(w, ipywidgets.Image):
+            found.append(w)
+        stack.extend(getattr(w, "children", ()) or ())
+    return found
 
 
 def figure_bundle(fig):
@@ -62,13 +80,9 @@ def figure_bundle(fig):
 
 def _first_png(widget):
     """PNG bytes of the first Image widget under `widget` (what the live widget shows first)."""
-    import ipywidgets
-    stack = [widget]
-    while stack:
-        w = stack.pop(0)
-        if isinstance(w, ipywidgets.Image) and w.value:
+    for w in _images(widget):
+        if w.value:
             return bytes(w.value), getattr(w, "format", "png")
-        stack.extend(getattr(w, "children", ()) or ())
     return None, None
 
 

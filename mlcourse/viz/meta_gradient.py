@@ -91,7 +91,7 @@ def static_figure(batch, theta=0.3, alpha=0.3, steps=1, num=200):
     b.legend(fontsize=8)
     fig.tight_layout()
     negative = grid[mg["factor"] < 0]
-    where = (f"negative, so MAML and FOMAML disagree in sign, for θ from {negative.min():.2f} to {negative.max():.2f}"
+    where = (f"negative (MAML and FOMAML disagree in sign) for θ between {negative.min():.2f} and {negative.max():.2f}"
              if negative.size else "positive everywhere on the plot")
     return describe(fig, f"Three panels for one 1-D task with α = {alpha} and {steps} inner step(s). Left: support "
                          f"and query losses over θ; θ = {theta} steps to θ′ = {float(p['theta_prime']):.2f}, and the "

@@ -76,8 +76,7 @@ def gap_figure(summary, width=9, height=3.4):
     fig.tight_layout()
     gaps = ", ".join(f"{n} {r['final']['gap']:.3g}" for n, r in zip(names, plain))
     return describe(fig, f"Bars of the meta-test minus meta-train gap with 95% intervals per pool size, at the end of "
-                         f"training ({gaps}), after early stopping and with task augmentation: the gap shrinks as the "
-                         f"pool grows and with either mitigation.")
+                         f"training ({gaps}), beside the same gap after early stopping and with task augmentation.")
 
 
 def _fit(theta, task, alpha, steps):
@@ -167,8 +166,8 @@ def within_task_figure(summary, k_shot=5, width=10.5, height=3.4):
     fig.tight_layout()
     return describe(fig, f"Support and query MSE (log axes) against inner steps when adapting the shipped MAML from "
                          f"K = {k_shot} points, one panel per noise level on the support labels "
-                         f"({', '.join(str(n) for n in noises)}), one line style per α ({', '.join(map(str, alphas))}): "
-                         f"the support error keeps falling while the query error turns up.")
+                         f"({', '.join(str(n) for n in noises)}), one line style per α ({', '.join(map(str, alphas))}), "
+                         f"support in one colour and query in another.")
 
 
 def within_task_widget(theta, num_tasks=100, seed=0, max_steps=500):
