@@ -2,8 +2,9 @@
 
 A figure function of ``mlcourse.viz`` ends with ``return describe(fig, "what the figure shows")``.
 In IPython (JupyterLab, nbclient, Colab) the figure is then published as PNG with that text as the
-image's ``alt`` metadata and as its ``text/plain`` (instead of ``<Figure size ...>``), so the
-notebook file, the course website and anything reading the output get the same words.  A widget
+image's ``alt`` metadata (its ``text/plain`` stays matplotlib's ``<Figure size ...>``, which stored
+outputs are compared on), so the notebook file, the course website and anything reading the
+output's metadata get the same words.  A widget
 built here carries ``describe_widget(widget, what)``: its output keeps the live view, adds the PNG it
 shows first and the line "Live widget: what".
 """
@@ -70,11 +71,11 @@ def _images(widget):
 
 
 def figure_bundle(fig):
-    """(data, metadata) of a described figure: PNG as the inline backend draws it, alt text beside."""
+    """(data, metadata) of a described figure: PNG as the inline backend draws it, alt text in its metadata."""
     from IPython.core.pylabtools import print_figure
     alt = alt_text(fig)
     png = print_figure(fig, "png", bbox_inches="tight")
-    return ({"image/png": base64.b64encode(png).decode("ascii"), "text/plain": alt},
+    return ({"image/png": base64.b64encode(png).decode("ascii"), "text/plain": repr(fig)},
             {"image/png": {"alt": alt}})
 
 
