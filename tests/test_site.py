@@ -229,3 +229,27 @@ def test_cli_says_which_extra_is_missing_and_refuses_to_replace_a_foreign_folder
     r = mlcourse_without(set(), "site", str(keep))
     assert r.returncode == 1 and "does not hold an earlier build" in r.stderr
     assert (keep / "mine.txt").read_text() == "not a site"
+
+
+def test_a_freshly_executed_notebook_gives_the_site_its_alt_texts_and_widget_picture(tmp_path, monkeypatch):
+    """Execute notebook 02 as `mlcourse assign` does, build a one-notebook site from it, read the page."""
+    pytest.importorskip("nbclient")
+    monkeypatch.delenv("MPLBACKEND", raising=False)   # the kernel draws inline, as a learner's does
+    import nbformat
+    from mlcourse.grading.assign import clean_metadata, execute
+    course = tmp_path / "course"
+    (course / "notebooks").mkdir(parents=True)
+    nb = nbformat.read(os.path.join(ROOT, "notebooks", "02_meta_gradient_1d.ipynb"), as_version=4)
+    execute(nb, str(course / "notebooks"), timeout=120)
+    nbformat.write(clean_metadata(nb), str(course / "notebooks" / "02_meta_gradient_1d.ipynb"))
+    (course / "README.md").write_text("## Course map\n\n| # | notebook |\n|---|---|\n| 02 | `02_meta_gradient_1d` |\n")
+    stored = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    alts = [o["metadata"]["image/png"]["alt"] for o in stored]
+    assert len(alts) >= 2 and all(len(a.split()) >= 8 for a in alts)          # the figure and the widget's picture
+    assert any(a.startswith("First view of the live widget") for a in alts)
+    out = tmp_path / "site"
+    build.build(str(out), str(course), repo_url=REPO)
+    text = page_text(out / "notebooks" / "02_meta_gradient_1d.html")
+    shown = [html.unescape(a) for a in re.findall(r'<img [^>]*alt="([^"]*)"', text)]
+    assert sorted(shown) == sorted(alts)
+    assert "Live widget: move θ, α and the number of inner steps" in visible_text(text)
