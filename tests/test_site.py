@@ -253,3 +253,14 @@ def test_a_freshly_executed_notebook_gives_the_site_its_alt_texts_and_widget_pic
     shown = [html.unescape(a) for a in re.findall(r'<img [^>]*alt="([^"]*)"', text)]
     assert sorted(shown) == sorted(alts)
     assert "Live widget: move θ, α and the number of inner steps" in visible_text(text)
+
+
+def test_cli_builds_and_rebuilds_into_its_own_folder(tmp_path, capsys):
+    from mlcourse.cli import main
+    out = tmp_path / "web"
+    for _ in range(2):    # the second build replaces the first (the folder holds the build's marker)
+        assert main(["site", str(out), "--repository-url", REPO, "--branch", "v2"]) == 0
+        line = capsys.readouterr().out.strip().splitlines()[-1]
+        assert re.match(r"built \d+ pages in [\d.]+ s: ", line), line
+    assert (out / build.MARKER).exists() and (out / "index.html").exists()
+    assert "/blob/v2/notebooks/05_maml_sinusoid.ipynb" in page_text(out / "notebooks" / "05_maml_sinusoid.html")
