@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._alt import describe, describe_widget
+from ._alt import describe
 from .. import checks
 
 
