@@ -32,15 +32,16 @@ def test_audit_finds_no_violation_broken_link_or_poor_text_alternative(site):
     assert images >= 20 and sum(len(r["alts"]) for r in rows) == images   # every figure was looked at
 
 
-def test_audit_fails_on_a_missing_alt_a_broken_link_and_a_skipped_heading(site, tmp_path):
-    """The same audit on a page with three planted mistakes reports each of them."""
+def test_audit_fails_on_a_missing_alt_a_broken_link_a_skipped_heading_and_a_remote_asset(site, tmp_path):
+    """The same audit on a page with planted mistakes reports each of them."""
     out = tmp_path / "site"
     shutil.copytree(site["out"], out)
     page = out / "notebooks" / "00_welcome.html"
     text = page.read_text(encoding="utf-8")
     img = re.search(r'<img [^>]*src="(\.\./_images/[^"]+)"[^>]*>', text)
     planted = (f'<img src="{img.group(1)}"><a href="missing_page.html">gone</a>'
-               f'<h4>skipped levels</h4><img src="{img.group(1)}" alt="figure">')
+               f'<h4>skipped levels</h4><img src="{img.group(1)}" alt="figure">'
+               '<img src="http://127.0.0.2:9/elsewhere.png" alt="A picture loaded from another host">')
     page.write_text(text.replace("</main>", planted + "</main>", 1), encoding="utf-8")
     found = audit.problems(audit.audit(str(out), pages=["notebooks/00_welcome.html"]))
     assert any("axe image-alt" in f for f in found), found
@@ -48,6 +49,7 @@ def test_audit_fails_on_a_missing_alt_a_broken_link_and_a_skipped_heading(site, 
     assert any("heading order h2->h4" in f or "heading order h3->h4" in f or "heading order h1->h4" in f
                for f in found), found
     assert any("'figure': empty or generic" in f for f in found), found
+    assert any("(not bundled) http://127.0.0.2:9/elsewhere.png" in f for f in found), found
 
 
 def test_alt_problems_flags_empty_generic_and_duplicated_texts():

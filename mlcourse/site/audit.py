@@ -151,18 +151,21 @@ def audit(out, pages=None):
     with serve(out) as base, browser() as b:
         ctx = b.new_context(viewport={"width": 1280, "height": 900})
         page = ctx.new_page()
-        failed_requests = []
+        failed_requests, external = [], []
         page.on("requestfailed", lambda r: failed_requests.append(r.url))
+        page.on("request", lambda r: None if r.url.startswith((base, "data:", "blob:", "about:"))
+                else external.append(r.url))
         page.on("response", lambda r: failed_requests.append(r.url) if r.status >= 400 else None)
         for rel in pages:
             failed_requests.clear()
+            external.clear()
             page.goto(base + rel, wait_until="load")
             if page.locator("mjx-container, .math").count():
                 page.wait_for_function("() => !window.MathJax || (MathJax.startup && MathJax.startup.promise)")
                 page.evaluate("() => window.MathJax && MathJax.startup.promise")
             # what the page itself failed to load (axe's own stylesheet fetches, which resolve a CSS
             # @import against the page instead of the stylesheet, come after this)
-            failed = [u for u in failed_requests if u.startswith(base)]
+            failed = [u for u in failed_requests if u.startswith(base)] + [f"(not bundled) {u}" for u in external]
             res = axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG_TAGS},
                                          "resultTypes": ["violations"]})
             violations = res.response["violations"]
