@@ -65,8 +65,8 @@ def launch_urls(repo_url, path, branch="main"):
 
 
 def install_requirement(repo_url):
-    """What pip installs when the package is missing: the course extra from the repository."""
-    return f"mlcourse[course] @ git+{check_repository_url(repo_url)}"
+    """What pip installs when the package is missing: the notebooks' and the exercises' extras, from the repository."""
+    return f"mlcourse[course,grading] @ git+{check_repository_url(repo_url)}"
 
 
 def install_cell_source(requirement):
