@@ -19,7 +19,8 @@ from matplotlib.colors import to_rgb  # noqa: E402
 from mlcourse import viz  # noqa: E402,F401  (sets the style, registers nothing outside IPython)
 from mlcourse.experiments import shipped  # noqa: E402
 from mlcourse.site.audit import alt_problems  # noqa: E402
-from mlcourse.viz import _alt, _style, direction_plots, geometry, meta_gradient, overfitting, welcome  # noqa: E402
+from mlcourse.viz import (_alt, _style, direction_plots, geometry, meta_gradient, navigation,  # noqa: E402
+                          overfitting, sinusoid, welcome)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +41,13 @@ def figures():
         "overfitting.within_task_figure": overfitting.within_task_figure(of),
         "overfitting.sweep_figure": overfitting.sweep_figure(of),
     }
-    yield figs
     import matplotlib.pyplot as plt
+    for name, draw, result in (("sinusoid.mse_vs_steps", sinusoid.mse_vs_steps, "sinusoid_variants"),
+                               ("navigation.returns_figure", navigation.returns_figure, "navigation")):
+        fig, ax = plt.subplots()          # functions that draw on the caller's axes describe a one-axes figure
+        draw(ax, shipped.load(result)["summary"])
+        figs[name] = fig
+    yield figs
     plt.close("all")
 
 

@@ -5,6 +5,7 @@ greyscale and with colour-vision deficiencies) and, in IPython, teaches the disp
 figure with its text alternative (``_alt.describe``) and each live widget with its first picture
 and a one-line description.
 """
+from ._alt import describe  # noqa: F401  (a notebook's own figure: describe(fig, "what it shows"))
 from ._alt import register as _register
 from ._style import apply as _apply_style
 

@@ -42,6 +42,13 @@ def describe(fig, alt):
     return fig
 
 
+def describe_axes(ax, alt):
+    """For a function that draws on a caller's axes: describe the figure when these axes are all it holds."""
+    if len(ax.figure.axes) == 1:
+        describe(ax.figure, alt)
+    return ax
+
+
 def alt_text(fig):
     return getattr(fig, ALT_ATTR, None)
 

@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from ..rl import maml_rl, point_navigation, policy
-from ._alt import LIVE_WIDGETS, describe, describe_widget
+from ._alt import LIVE_WIDGETS, describe, describe_axes, describe_widget
 
 COLORS = {"maml": "C0", "pretrained": "C1", "random": "C7"}
 LABELS = {"maml": "MAML", "pretrained": "pretrained", "random": "random init."}
@@ -88,6 +88,10 @@ def returns_figure(ax, summary):
     ax.set(xlabel="policy-gradient steps at meta-test", ylabel="average return", xticks=[0, 1, 2, 3])
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
+    ends = "; ".join(f"{LABELS.get(m, m)} {r['return'][0]:.1f} before and {r['return'][-1]:.1f} after {r['steps'][-1]} "
+                     f"step(s)" for m, r in summary["results"].items())
+    describe_axes(ax, f"Average return (95% intervals) against policy-gradient steps at meta-test, one line per "
+                      f"policy ({ends}); crosses mark the paper's numbers.")
 
 
 def navigation_widget(thetas, alpha=0.1, steps=3, num_trajectories=40, seed=0):
