@@ -263,4 +263,5 @@ def test_cli_builds_and_rebuilds_into_its_own_folder(tmp_path, capsys):
         line = capsys.readouterr().out.strip().splitlines()[-1]
         assert re.match(r"built \d+ pages in [\d.]+ s: ", line), line
     assert (out / build.MARKER).exists() and (out / "index.html").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["web"]       # nothing written beside it
     assert "/blob/v2/notebooks/05_maml_sinusoid.ipynb" in page_text(out / "notebooks" / "05_maml_sinusoid.html")

@@ -302,11 +302,11 @@ def build(out, root, repo_url=None, branch="main", quiet=True):
     with tempfile.TemporaryDirectory(prefix="mlcourse-site-") as tmp:
         src = os.path.join(tmp, "src")
         pages = write_source(src, root, repo_url, branch)
-        if os.path.isdir(out):
-            shutil.rmtree(out)
+        # built inside tmp (MyST-NB writes beside the output folder), moved to `out` once it succeeded
+        html_dir = os.path.join(tmp, "build", "html")
         import io
         sink = io.StringIO()
-        app = Sphinx(src, src, out, os.path.join(tmp, "doctrees"), "html",
+        app = Sphinx(src, src, html_dir, os.path.join(tmp, "doctrees"), "html",
                      status=sink if quiet else None, warning=sink if quiet else None,
                      freshenv=True, parallel=1)
         with warnings.catch_warnings():   # nbformat: "cell is missing an id field" (ids are stripped on commit)
@@ -314,7 +314,10 @@ def build(out, root, repo_url=None, branch="main", quiet=True):
             app.build(force_all=True)
         if app.statuscode:
             raise RuntimeError(f"the site build failed:\n{sink.getvalue()[-3000:]}")
-        with open(os.path.join(out, MARKER), "w") as f:
+        with open(os.path.join(html_dir, MARKER), "w") as f:
             f.write("built by `mlcourse site`; the next build replaces this folder\n")
+        if os.path.isdir(out):
+            shutil.rmtree(out)
+        shutil.move(html_dir, out)
     return {"pages": [os.path.splitext(p)[0] + ".html" for p, _ in pages], "titles": dict(pages),
             "seconds": time.perf_counter() - t0, "out": out}
