@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: course headless test bench clean
+.PHONY: course headless test bench site site-check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
-	touch $(VENV)/.runtime $@
+	touch $(VENV)/.runtime $(VENV)/.site $@
 
 course: $(VENV)/.runtime
 	$(BIN)/mlcourse course
@@ -29,8 +29,19 @@ headless: $(VENV)/.runtime
 test: $(VENV)/.test
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=120 --timeout=900 tests notebooks solutions exercises
 
+# the course as a static website in _site/ (offline; open _site/index.html); site-check also audits it
+$(VENV)/.site: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[site]"
+	touch $@
+
+site: $(VENV)/.site
+	$(BIN)/mlcourse site _site
+
+site-check: $(VENV)/.site
+	$(BIN)/mlcourse site _site --check
+
 bench: $(VENV)/.runtime
 	$(BIN)/mlcourse bench
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache _site

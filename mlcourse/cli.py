@@ -430,9 +430,41 @@ def build_parser():
     sub.add_parser("bench", help="time a meta-iteration of every engine path (mlcourse bench --help)",
                    add_help=False)
 
+    s = sub.add_parser("site", help="build the course as a static website in OUT (default _site); --check audits it")
+    s.add_argument("out", nargs="?", default="_site", metavar="OUT",
+                   help="output folder (replaced when it holds an earlier build; default: _site)")
+    s.add_argument("--check", action="store_true",
+                   help="then audit every page in headless Chromium: axe-core WCAG 2.1 A/AA, links, images, headings")
+    s.add_argument("--repository-url", default=None,
+                   help="repository the launch links open (default: [project.urls] Repository of pyproject.toml)")
+    s.add_argument("--branch", default="main", help="branch the Binder and Colab links open (default: main)")
+    s.add_argument("--source", default=None, help="course folder holding notebooks/, exercises/ and README.md")
+    s.set_defaults(func=cmd_site)
+
     from .grading.commands import add_commands  # listed always; each says which extra it needs when missing
     add_commands(sub)
     return p
+
+
+def cmd_site(args):
+    """mlcourse site [OUT] [--check]: the static website (needs the [site] extra)."""
+    require("site", "site", ("sphinx", "myst_nb", "sphinx_book_theme", "ipywidgets", "matplotlib")
+            + (("playwright", "axe_playwright_python") if args.check else ()))
+    from .site import build as site_build
+    r = site_build.build(args.out, root=args.source or course_root(), repo_url=args.repository_url,
+                         branch=args.branch)
+    print(f"built {len(r['pages'])} pages in {r['seconds']:.1f} s: {os.path.join(r['out'], 'index.html')}")
+    if not args.check:
+        return 0
+    from .site import audit
+    rows = audit.audit(r["out"])
+    print(audit.table(rows))
+    found = audit.problems(rows)
+    for line in found:
+        print(f"FAIL {line}")
+    print(f"{len(rows)} pages audited (axe-core WCAG 2.1 A/AA, internal links, images, headings, text "
+          f"alternatives): {len(found)} problem(s)")
+    return 1 if found else 0
 
 
 def main(argv=None):

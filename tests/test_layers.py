@@ -3,6 +3,7 @@
     engine        mlcourse/*.py (but cli, __main__) and mlcourse/data/   numpy, autograd, tqdm, the standard library
     experiments   mlcourse/experiments/
     course        mlcourse/viz/ and mlcourse/grading/ (they do not import each other)
+    site          mlcourse/site/: the website of the course (reads viz's widget descriptions)
     top           mlcourse/cli.py, mlcourse/__main__.py
 
 A module may import its own layer and the layers below it, never one above.  The one import the
@@ -21,7 +22,7 @@ import mlcourse
 from labtools import run_without
 
 PKG = Path(mlcourse.__file__).resolve().parent
-RANK = {"engine": 0, "experiments": 1, "viz": 2, "grading": 2, "top": 3}
+RANK = {"engine": 0, "experiments": 1, "viz": 2, "grading": 2, "site": 3, "top": 4}
 ENGINE_DEPENDENCIES = {"numpy", "autograd", "tqdm"}
 LAZY_EXCEPTIONS = {("mlcourse.data.omniglot", "PIL")}   # Pillow decodes Omniglot's PNGs, imported on first use
 COURSE_STACK = {"matplotlib", "ipywidgets", "jupyterlab", "jupyter", "jupyter_client", "jupyter_core",
@@ -34,7 +35,7 @@ def layer(module):
     parts = module.split(".")
     if parts[:2] in (["mlcourse", "cli"], ["mlcourse", "__main__"]):
         return "top"
-    if len(parts) > 1 and parts[1] in ("experiments", "viz", "grading"):
+    if len(parts) > 1 and parts[1] in ("experiments", "viz", "grading", "site"):
         return parts[1]
     return "engine"
 

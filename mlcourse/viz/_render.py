@@ -81,5 +81,8 @@ class Timed:
         self.last_redraw_s = time.perf_counter() - t0
         return out
 
-    def _repr_mimebundle_(self, **kwargs):   # display(obj) shows the widget
+    def _repr_mimebundle_(self, **kwargs):   # display(obj) shows the widget (its first picture for static readers)
+        from ._alt import WIDGET_ATTR, widget_bundle
+        if getattr(self.widget, WIDGET_ATTR, None) is not None:
+            return widget_bundle(self.widget, **kwargs)
         return self.widget._repr_mimebundle_(**kwargs)

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from ._alt import LIVE_WIDGETS, describe, describe_widget
 from .. import checks, tasks
 from . import _render  # noqa: F401  (one BLAS thread for the notebook: see _render)
 from .sinusoid import COLORS, LABELS
@@ -49,7 +50,9 @@ def adaptation_figure(thetas, batch, steps=(0, 1, 10), alpha=0.01):
             if i == 0:
                 axes[i, j].set_title(f"after {s} step{'s' if s != 1 else ''} (alpha = {alpha})")
     fig.tight_layout()
-    return fig
+    return describe(fig, f"Grid of {batch.num_tasks} sinusoid tasks (rows) after {', '.join(map(str, steps))} test-time "
+                         f"steps of α = {alpha} (columns): each panel shows the true curve, the support points and "
+                         f"the fits of {', '.join(LABELS.get(m, m) for m in thetas)}.")
 
 
 def objective_figure(runs, paper=None, colors=None, title=None):
@@ -78,7 +81,10 @@ def objective_figure(runs, paper=None, colors=None, title=None):
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return fig
+    ends = "; ".join(f"{label}: {float(r['mse'][0]):.3g} after {r['steps'][0]} and {float(r['mse'][-1]):.3g} after "
+                     f"{r['steps'][-1]} steps" for label, r in runs.items())
+    return describe(fig, f"Query MSE (log axis, shaded 95% intervals) against test-time gradient steps, one line per "
+                         f"run ({ends})" + ("; crosses mark the paper's MAML numbers." if paper is not None else "."))
 
 
 def adaptation_widget(thetas, alpha=0.01, k_shot=5, k_query=100, max_steps=10, seed=0, dpi=72):
@@ -153,4 +159,4 @@ def adaptation_widget(thetas, alpha=0.01, k_shot=5, k_query=100, max_steps=10, s
     box.state, box.figure = state, fig
     box.controls = {"steps": step, "seed": seed_box, "new_task": button, "methods": shown}
     box.last_seconds = update()
-    return box
+    return describe_widget(box, LIVE_WIDGETS['adaptation_widget'])

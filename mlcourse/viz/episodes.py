@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from ._alt import LIVE_WIDGETS, describe, describe_widget
 from .. import tasks
 from ._render import Timed, new_figure, png_bytes
 
@@ -163,7 +164,12 @@ def static_figure(seed=0, omniglot_data=None, num_tasks=3, k_shot=5, n_way=5):
         plot_omniglot_episode(axes[2], ep, n_way)
         axes[2].set_title(f"Omniglot: a {n_way}-way 1-shot episode", fontsize=10)
     fig.tight_layout()
-    return fig
+    omni = (f"right, a {n_way}-way 1-shot Omniglot episode: one support image per class left of a red line, "
+            f"five query images per class right of it" if omniglot_data is not None
+            else "right, a note that the Omniglot data were not found")
+    return describe(fig, f"Three kinds of tasks side by side. Left, {num_tasks} sinusoid tasks y = A sin(x − φ) "
+                         f"and middle, {num_tasks} linear-slope tasks y = a·x, each curve with its K = {k_shot} "
+                         f"support points filled and its query points hollow; {omni}.")
 
 
 class EpisodeViewer(Timed):
@@ -184,6 +190,7 @@ class EpisodeViewer(Timed):
         for s in (self.family, self.k_shot, self.n_way, self.seed):
             s.observe(lambda ch: self.redraw(), names="value")
         self.widget = w.VBox([self.family, w.HBox([self.k_shot, self.n_way, self.seed]), self.image, self.readout])
+        describe_widget(self.widget, LIVE_WIDGETS['EpisodeViewer'])
         self.redraw()
 
     def sample(self):

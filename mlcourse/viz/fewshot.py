@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._alt import LIVE_WIDGETS, describe, describe_widget
 from .. import protonet
 from ..conv import conv4_apply
 from ..data.omniglot import OmniglotEpisodes
@@ -206,7 +207,12 @@ def static_figure(theta, data, n_way=5, k_shot=1, k_query=3, seed=0, stats=None)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1.2, 1, 1]})
     draw_analysis(axes, a)
     fig.tight_layout()
-    return fig, a
+    wrong = int(np.sum(a.y_pred != a.y_query)) if hasattr(a, "y_pred") else None
+    return describe(fig, f"One {n_way}-way {k_shot}-shot Omniglot episode in three panels: the support and query "
+                         f"images, the embeddings projected to 2-D with each class's prototype as a star, and the "
+                         f"query-to-prototype distance matrix" +
+                         (f"; {wrong} of {len(a.y_query)} queries are misclassified (circled)." if wrong is not None
+                          else ".")), a
 
 
 class PrototypeExplorer(Timed):
@@ -225,6 +231,7 @@ class PrototypeExplorer(Timed):
         for s in (self.seed, self.n_way, self.k_shot):
             s.observe(lambda ch: self.redraw(), names="value")
         self.widget = w.VBox([w.HBox([self.seed, self.n_way, self.k_shot]), self.image, self.readout])
+        describe_widget(self.widget, LIVE_WIDGETS['PrototypeExplorer'])
         self.redraw()
 
     def redraw(self):
@@ -260,4 +267,6 @@ def comparison_figure(rows, metric_labels):
         ax.set_title(label, fontsize=9)
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    return fig
+    summary = "; ".join(f"{r[0]}: " + ", ".join(f"{label} {v:.3g}" for label, (v, _) in zip(metric_labels, r[1]))
+                        for r in rows)
+    return describe(fig, f"Horizontal bars with 95% intervals comparing {len(rows)} methods ({summary}).")

@@ -15,6 +15,7 @@ import functools
 
 import numpy as np
 
+from ._alt import LIVE_WIDGETS, describe, describe_widget
 from .. import checks, maml, nets, tasks, train
 from ._render import Blitter, Timed, new_figure
 
@@ -89,7 +90,13 @@ def static_figure(batch, theta=0.0, alpha=0.6, maml_runs=None, cs=(0.5, 1.7, 2.0
     c.legend(fontsize=8)
     c.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
+    starts = ", ".join(f"{th[0]:.1f}" for _, th in (maml_runs or []) if len(th))
+    return describe(fig, f"Three panels on linear tasks y = a·x. Left: from θ = {theta}, one step of α = {alpha} moves "
+                         f"θ towards each of {len(slope)} task slopes a (c from {cvals.min():.2f} to {cvals.max():.2f}). "
+                         f"Middle: the distance |1 − c|^k to a over 10 inner steps for c = "
+                         f"{', '.join(str(v) for v in cs)}, shrinking for c < 2 and growing for c > 2. Right: exact "
+                         f"MAML's θ over meta-iterations" + (f" from starts {starts}" if starts else "") +
+                         f", settling at the mean slope E[a] = {mean_slope}.")
 
 
 class GeometryAnimation(Timed):
@@ -128,6 +135,7 @@ class GeometryAnimation(Timed):
         controls = w.HBox([self.play, self.step_button, self.speed])
         self.widget = w.VBox([controls, w.HBox([self.frame, self.zoom]), w.HBox([self.theta, self.alpha]),
                               self.image, self.readout])
+        describe_widget(self.widget, LIVE_WIDGETS['GeometryAnimation'])
         self.redraw()
 
     def _on_speed(self, change):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._alt import LIVE_WIDGETS, describe, describe_widget
 from .. import checks, tasks
 from ._render import Blitter, Timed, new_figure
 
@@ -89,7 +90,13 @@ def static_figure(batch, theta=0.3, alpha=0.3, steps=1, num=200):
     b.axvline(theta, color="k", lw=0.8)
     b.legend(fontsize=8)
     fig.tight_layout()
-    return fig
+    negative = grid[mg["factor"] < 0]
+    where = (f"negative (MAML and FOMAML disagree in sign) for θ between {negative.min():.2f} and {negative.max():.2f}"
+             if negative.size else "positive everywhere on the plot")
+    return describe(fig, f"Three panels for one 1-D task with α = {alpha} and {steps} inner step(s). Left: support "
+                         f"and query losses over θ; θ = {theta} steps to θ′ = {float(p['theta_prime']):.2f}, and the "
+                         f"support minimum is at {t_min:.2f}. Middle: the curvature factor over θ, {where}. Right: "
+                         f"the exact and first-order meta-gradients over θ.")
 
 
 class MetaGradientExplorer(Timed):
@@ -114,6 +121,7 @@ class MetaGradientExplorer(Timed):
         for s in (self.theta, self.alpha, self.steps):
             s.observe(self._on_change, names="value")
         self.widget = w.VBox([w.HBox([self.theta, self.alpha, self.steps]), self.image, self.readout])
+        describe_widget(self.widget, LIVE_WIDGETS['MetaGradientExplorer'])
         self.redraw()
 
     def _on_change(self, _change):

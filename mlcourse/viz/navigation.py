@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from ..rl import maml_rl, point_navigation, policy
+from ._alt import LIVE_WIDGETS, describe, describe_axes, describe_widget
 
 COLORS = {"maml": "C0", "pretrained": "C1", "random": "C7"}
 LABELS = {"maml": "MAML", "pretrained": "pretrained", "random": "random init."}
@@ -68,7 +69,10 @@ def trajectories_figure(thetas, goals, alpha=0.1, steps=3, seed=0, methods=("mam
             if r == 0:
                 ax.set_title(f"goal ({goals[c, 0]:.2f}, {goals[c, 1]:.2f})", fontsize=9)
     fig.tight_layout()
-    return fig
+    where = "; ".join(f"({g[0]:.2f}, {g[1]:.2f})" for g in goals)
+    return describe(fig, f"Grid of 2-D navigation paths: rows {', '.join(LABELS.get(m, m) for m in methods)}, columns "
+                         f"goals {where} (star). Each panel draws the policy's path after 0 to {steps} policy-gradient "
+                         f"steps of α = {alpha}, with the return of each in the legend.")
 
 
 def returns_figure(ax, summary):
@@ -84,6 +88,10 @@ def returns_figure(ax, summary):
     ax.set(xlabel="policy-gradient steps at meta-test", ylabel="average return", xticks=[0, 1, 2, 3])
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
+    ends = "; ".join(f"{LABELS.get(m, m)} {r['return'][0]:.1f} before and {r['return'][-1]:.1f} after {r['steps'][-1]} "
+                     f"step(s)" for m, r in summary["results"].items())
+    describe_axes(ax, f"Average return (95% intervals) against policy-gradient steps at meta-test, one line per "
+                      f"policy ({ends}); crosses mark the paper's numbers.")
 
 
 def navigation_widget(thetas, alpha=0.1, steps=3, num_trajectories=40, seed=0):
@@ -134,4 +142,4 @@ def navigation_widget(thetas, alpha=0.1, steps=3, num_trajectories=40, seed=0):
     box.update, box.state, box.figure = update, state, fig
     box.controls = {"goal_x": gx, "goal_y": gy, "method": method}
     box.last_seconds = update()
-    return box
+    return describe_widget(box, LIVE_WIDGETS['navigation_widget'])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import maml, metasgd, nets, taskpool, tasks
+from ._alt import LIVE_WIDGETS, describe, describe_widget
 from ._render import new_figure, png_bytes
 
 __all__ = ["pool_curves_figure", "gap_figure", "pool_widget", "within_task_figure", "within_task_widget",
@@ -43,7 +44,10 @@ def pool_curves_figure(summary, runs=None, width=10, height=3.8):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.subplots_adjust(left=0.08, right=0.7, bottom=0.14)
-    return fig
+    ends = "; ".join(f"{_label(r)}: meta-train {r['train'][-1]:.3g}, meta-test {r['test'][-1]:.3g}" for r in runs)
+    return describe(fig, f"Query MSE after adaptation along meta-training (log axis), meta-train dashed and meta-test "
+                         f"solid, one pair of lines per pool of training tasks; at the end {ends}. Circles mark "
+                         f"early stopping.")
 
 
 def gap_figure(summary, width=9, height=3.4):
@@ -70,7 +74,9 @@ def gap_figure(summary, width=9, height=3.4):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    return fig
+    gaps = ", ".join(f"{n} {r['final']['gap']:.3g}" for n, r in zip(names, plain))
+    return describe(fig, f"Bars of the meta-test minus meta-train gap with 95% intervals per pool size, at the end of "
+                         f"training ({gaps}), beside the same gap after early stopping and with task augmentation.")
 
 
 def _fit(theta, task, alpha, steps):
@@ -131,7 +137,7 @@ def pool_widget(loaded, seed=0):
     update()
     box = W.VBox([W.HBox([pick, aug, early]), text, image])
     box.update, box.state, box.controls = update, state, {"pool": pick, "augmented": aug, "early": early}
-    return box
+    return describe_widget(box, LIVE_WIDGETS['pool_widget'])
 
 
 def within_task_figure(summary, k_shot=5, width=10.5, height=3.4):
@@ -158,7 +164,10 @@ def within_task_figure(summary, k_shot=5, width=10.5, height=3.4):
     fig.suptitle(f"within-task overfitting: adapting the shipped MAML from K = {k_shot} points "
                  "(query: 50 clean points of the same task)", fontsize=10)
     fig.tight_layout()
-    return fig
+    return describe(fig, f"Support and query MSE (log axes) against inner steps when adapting the shipped MAML from "
+                         f"K = {k_shot} points, one panel per noise level on the support labels "
+                         f"({', '.join(str(n) for n in noises)}), one line style per α ({', '.join(map(str, alphas))}), "
+                         f"support in one colour and query in another.")
 
 
 def within_task_widget(theta, num_tasks=100, seed=0, max_steps=500):
@@ -209,7 +218,7 @@ def within_task_widget(theta, num_tasks=100, seed=0, max_steps=500):
     update()
     box = W.VBox([W.HBox([alpha, steps]), W.HBox([k, noise]), text, image])
     box.update, box.state, box.controls = update, state, {"alpha": alpha, "steps": steps, "k": k, "noise": noise}
-    return box
+    return describe_widget(box, LIVE_WIDGETS['within_task_widget'])
 
 
 def _curve(ax, r, color, label, lw=1.4):
@@ -234,7 +243,9 @@ def sweep_figure(summary, width=10, height=3.4):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return fig
+    return describe(fig, f"Two panels of query MSE (log axis) against test-time steps: left, MAML meta-trained with α "
+                         f"in {', '.join(str(r['alpha']) for r in summary['alpha_sweep'])}; right, with "
+                         f"{', '.join(str(r['inner_steps']) for r in summary['steps_sweep'])} inner steps.")
 
 
 def sweep_widget(summary):
@@ -272,7 +283,7 @@ def sweep_widget(summary):
     update()
     box = W.VBox([which, W.HBox([a, m]), text, image])
     box.update, box.state, box.controls = update, state, {"alpha": a, "inner_steps": m, "sweep": which}
-    return box
+    return describe_widget(box, LIVE_WIDGETS['sweep_widget'])
 
 
 def alpha_per_layer(params):
@@ -298,4 +309,7 @@ def alpha_figure(params, width=9, height=3.4):
     ax.set(yscale="log", ylabel="learned alpha", title="Meta-SGD's learned step sizes, per layer (entries)")
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    return fig
+    med = ", ".join(f"{n} {np.median(per[n]):.3g}" for n in names)
+    return describe(fig, f"Meta-SGD's learned inner step sizes per layer on a log axis, every entry a dot with a box of "
+                         f"its quartiles, against the initial range (shaded) and MAML's α = 0.01 (dashed); medians: "
+                         f"{med}.")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._alt import describe
 from .. import checks
 
 
@@ -37,4 +38,7 @@ def loop_diagram(alpha=0.3, seed=0, num_tasks=3):
     ax.set_aspect("equal", adjustable="datalim")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return fig
+    return describe(fig, f"Diagram of MAML's two loops in a 2-D parameter plane: from the shared start θ "
+                         f"({theta[0]:.1f}, {theta[1]:.1f}) one inner step of α = {alpha} moves towards each of {num_tasks} "
+                         f"task optima θ*_i, giving θ′_i; a dashed black arrow shows the outer step on θ "
+                         f"against the meta-gradient, towards the tasks as a group.")
