@@ -32,7 +32,7 @@ SIZES = (1, 40, 40, 1)      # the MAML paper's MLP
 META_BATCH_SIZE = 25        # tasks per meta-iteration
 K_SHOT = 10                 # support points per task, and as many query points
 ALPHA = 0.01                # inner step size
-BETA = 0.01                 # Adam's outer learning rate
+BETA = 0.02                 # Adam's outer learning rate
 ITERATIONS = 500            # meta-iterations (about 4 s with a vectorised maml_loss)
 SEED = 0
 
