@@ -4,7 +4,7 @@ given convolutional embedding), q31 train_protonet (the episode loop, from the l
 The loop is judged twice: two episodes on small synthetic images must follow the loop the notebook prescribes
 (the engine's trainer gives the reference, so each common mistake is a different set of parameters; no data
 needed), and a full run on Omniglot's background alphabets must reach the stated accuracy on held-out alphabets,
-scored here (hidden: it needs the data and about 10 s).  While q30 and q31 are graded, the engine's ProtoNet
+scored here (hidden: it needs the data and a few seconds).  While q30 and q31 are graded, the engine's ProtoNet
 loss, its pieces and its trainer are unavailable.
 
 The Omniglot images reach the learner's function as an argument: the grading process cannot read the data
@@ -32,9 +32,9 @@ TITLE = "Build it yourself: train a Prototypical Network on Omniglot"
 # the notebook's settings, which the full-run test uses too
 IMAGE_SIZE = 14             # Omniglot downscaled 105 -> 14 pixels (area average)
 CHANNELS, BLOCKS = 16, 3    # the embedding: conv.conv4_init(rng, CHANNELS, BLOCKS), 14 -> 7 -> 3 -> 1, 16 numbers
-N_WAY, K_SHOT, K_QUERY = 20, 1, 5   # training episodes: 20-way 1-shot, 5 queries per class
+N_WAY, K_SHOT, K_QUERY = 20, 1, 2   # training episodes: 20-way 1-shot, 2 queries per class (60 images)
 BETA = 0.004                # Adam's learning rate
-EPISODES = 300              # training episodes (about 10 s on one core)
+EPISODES = 300              # training episodes (about 2 s of CPU time)
 SEED = 0
 
 # the stated target: mean accuracy on the first EVAL_EPISODES of the protocol's fixed 5-way 1-shot episodes
