@@ -314,3 +314,13 @@ def test_the_grader_reads_omniglot_from_the_data_folder_not_the_submission():
     assert conv.num_params(theta0) == conv.num_params(conv.conv4_init(np.random.default_rng(0), ex10.CHANNELS,
                                                                       ex10.BLOCKS))
     assert len(omniglot.find_split("images_background_small2").name) > 0
+
+
+def test_the_notebooks_settings_are_the_ones_the_grader_scores():
+    """ex09's set-up cell states its settings; the full-run tests and the targets use the question file's."""
+    setup = next(c.source for c in _read("solutions", "ex09").cells if c.cell_type == "code" and "SIZES =" in c.source)
+    stated = dict(re.findall(r"^([A-Z_]+) = (.+?)\s*(?:#.*)?$", setup, re.M))
+    for name in ("SIZES", "META_BATCH_SIZE", "K_SHOT", "ALPHA", "BETA", "ITERATIONS", "SEED"):
+        assert np.array_equal(np.asarray(eval(stated[name])), np.asarray(getattr(ex09, name))), name
+    assert ex09.full_meta_train_args()[1:] == (ex09.SEED, ex09.ITERATIONS, ex09.META_BATCH_SIZE, ex09.K_SHOT,
+                                               ex09.ALPHA, ex09.BETA)
