@@ -51,6 +51,22 @@ def test_blank_exercises_score_zero_with_a_clear_message(exercise_reports):
             assert q["message"] == "not answered yet: the function raises NotImplementedError", (a, q)
 
 
+def test_solutions_grade_with_no_note(solution_reports):
+    """A correct solution runs every cell in the grader: its set-up cell imports only what the grading child
+    offers (check, check_all, hint, the engine) and no demonstration cell calls an engine function that a
+    question of its assignment forbids (that cell would raise EngineBlocked and leave a note)."""
+    for a, r in solution_reports.items():
+        assert r["notes"] == [], (a, r["notes"])
+
+
+def test_blank_exercises_note_only_their_unanswered_functions(exercise_reports):
+    """A blank exercise's only notes are cells stopped by a function not answered yet (no ImportError, no
+    EngineBlocked, no crash)."""
+    for a, r in exercise_reports.items():
+        assert r["error"] is None, (a, r["error"])
+        assert r["notes"] and all(n.endswith("raised NotImplementedError: ") for n in r["notes"]), (a, r["notes"])
+
+
 def test_reports_record_the_grading_time(solution_reports):
     # recorded, never bounded: `python -m mlcourse.grading.throughput` reports the timings
     for r in solution_reports.values():
