@@ -513,6 +513,41 @@ def test_shown_message_keeps_only_mistake_lines_of_a_hidden_failure():
         assert "\x1b" not in text and "\\x1b" in text
 
 
+def test_a_hidden_test_shows_none_of_the_learner_s_text_whatever_its_exception_says(tmp_path):
+    """Learner code sees a hidden test's inputs and may put them in an exception: one named like the grader's own
+    outcomes (Timeout, NotRun, ...) is not taken for one, and a message line holding the mistake prefix is not a
+    mistake line; a hidden failure shows "failed" and nothing of it (public tests still show the message)."""
+    nb = _read(EXERCISE)
+    leak = "'LEAK ' + repr(np.asarray(x_support).ravel()[:2].tolist())"
+    nb.cells.insert(1, _cell("import numpy as np\nclass Timeout(Exception):\n    pass\n"
+                             "class TooLarge(Exception):\n    pass\n"))
+    _replace_body(nb, "inner_update", f"    raise Timeout({leak})\n")
+    _replace_body(nb, "maml_loss", f"    raise ValueError('{mistakes.PREFIX} (sign): the step goes uphill\\n' + {leak})\n")
+    _replace_body(nb, "fomaml_grad", f"    raise ValueError({leak}.join(['', ' {mistakes.PREFIX} ']))\n")
+    _replace_body(nb, "maml_meta_gradient", f"    raise TooLarge({leak})\n")
+    path = tmp_path / "ex04_leak.ipynb"
+    nbformat.write(nb, str(path))
+    r = grader.grade_file(str(path), limits=LIMITS)
+    assert r["error"] is None and r["score"] == 0, _scores(r)
+    hidden = [(q["id"], t) for q in r["questions"] for t in q["tests"] if t["hidden"]]
+    public = [(q["id"], t) for q in r["questions"] for t in q["tests"] if not t["hidden"]]
+    by_q = {qid for qid, _ in hidden}
+    assert {"q8", "q9", "q10"} <= by_q, by_q   # the questions above have hidden tests
+    for qid, t in hidden:
+        if qid in ("q8", "q9", "q10", "q23"):
+            assert "LEAK" not in t["message"] and t["message"] == "failed", (qid, t)
+    assert any("LEAK" in t["message"] for qid, t in public if qid == "q8")   # public: the learner's own message
+    assert any("Timeout (an exception of the submission)" in t["message"] for qid, t in public if qid == "q8")
+    md = [ln for ln in reports.feedback_markdown(r).splitlines() if ln.startswith("- [") and "hidden" in ln]
+    assert md and not any("LEAK" in ln for ln in md), md
+    gs = [t for t in reports.gradescope(r)["tests"] if t["visibility"] == reports.GRADESCOPE_HIDDEN]
+    assert gs and not any("LEAK" in t["output"] for t in gs), gs
+
+
+def test_the_grader_s_own_outcome_names_are_the_ones_it_shows_in_full():
+    assert set(grader._SPECIAL) == runner.GRADER_OUTCOMES
+
+
 # ---- grading as an unprivileged user -------------------------------------------------------------------
 
 NOBODY = 65534

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ._nb import nbformat
 
-from . import bank, feedback, reports as _reports, runner
+from . import bank, feedback, mistakes, reports as _reports, runner
 
 STATUS_PASSED, STATUS_PARTIAL, STATUS_FAILED = "passed", "partial", "failed"
 
@@ -256,7 +256,8 @@ def _grade_question(q, execution, error, hint_used=False):
             fixed = any(o.error in _SPECIAL or o.error == "NotImplementedError" for o in outcomes)
         # a hidden test's message is cut here, once, to what learners may see (pass/fail and mistake names)
         tests.append({"name": t.name, "hidden": t.hidden, "score": round(pts, 6), "max_score": t.points,
-                      "message": _reports.shown_message(msg, t.hidden, pts >= t.points - 1e-9, fixed)})
+                      "message": _reports.shown_message(msg, t.hidden, pts >= t.points - 1e-9, fixed,
+                                                        mistakes.lines(t.judge))})
     score = sum(t["score"] for t in tests)
     status = (STATUS_PASSED if score >= q.points - 1e-9 else STATUS_PARTIAL if score > 0 else STATUS_FAILED)
     return {"id": q.id, "function": q.function, "title": q.title, "score": round(score, 6), "max_score": q.points,

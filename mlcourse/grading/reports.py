@@ -140,18 +140,24 @@ def gradescope(r):
             "tests": tests, "visibility": "visible", "stdout_visibility": "hidden"}
 
 
-def shown_message(message, hidden, passed, fixed=False):
+def shown_message(message, hidden, passed, fixed=False, mistake_lines=None):
     """What a test's message may show: all of it for a public test; for a hidden one "passed" or
     "failed" plus the lines naming a common mistake (they hold words, never the test's values).
 
     fixed: the grader wrote the message itself from no value of the test ("not answered yet: the
     function raises NotImplementedError", a function not defined, a call out of time): shown as it is.
+    mistake_lines: the exact lines the test's judge may write (``mistakes.lines``); the grader passes
+    them, so a line of the learner's own text (an exception's message, which may carry the hidden
+    inputs) is dropped even when it contains the prefix.  Without them (a message the grader has
+    already cut) every line holding the prefix is kept.
     """
     if not hidden or (fixed and not passed):
         return message
     if passed:
         return "passed"
     lines = [ln.strip() for ln in str(message or "").splitlines() if MISTAKE_PREFIX in ln]
+    if mistake_lines is not None:
+        lines = [ln for ln in lines if ln in mistake_lines]
     return "\n".join(["failed"] + lines)
 
 
