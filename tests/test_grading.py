@@ -51,6 +51,22 @@ def test_blank_exercises_score_zero_with_a_clear_message(exercise_reports):
             assert q["message"] == "not answered yet: the function raises NotImplementedError", (a, q)
 
 
+def test_solutions_grade_with_no_note(solution_reports):
+    """A correct solution runs every cell in the grader: its set-up cell imports only what the grading child
+    offers (check, check_all, hint, the engine) and no demonstration cell calls an engine function that a
+    question of its assignment forbids (that cell would raise EngineBlocked and leave a note)."""
+    for a, r in solution_reports.items():
+        assert r["notes"] == [], (a, r["notes"])
+
+
+def test_blank_exercises_note_only_their_unanswered_functions(exercise_reports):
+    """A blank exercise's only notes are cells stopped by a function not answered yet (no ImportError, no
+    EngineBlocked, no crash)."""
+    for a, r in exercise_reports.items():
+        assert r["error"] is None, (a, r["error"])
+        assert r["notes"] and all(n.endswith("raised NotImplementedError: ") for n in r["notes"]), (a, r["notes"])
+
+
 def test_reports_record_the_grading_time(solution_reports):
     # recorded, never bounded: `python -m mlcourse.grading.throughput` reports the timings
     for r in solution_reports.values():
@@ -624,6 +640,63 @@ def test_hints_used_reads_the_call_and_the_marker_from_a_notebook():
     assert feedback.hints_used(nb) == ["q3", "q7", "q24"]
     with open(os.path.join(SOLUTIONS, "ex02_meta_gradient.ipynb"), encoding="utf-8") as f:
         assert feedback.hints_used(nbformat.read(f, as_version=4)) == []
+
+
+def test_hints_used_reads_a_notebook_of_any_shape_without_error():
+    """A submitted file's fields may have any type: hints_used reads what it can and names only real questions."""
+    odd = {"cells": [
+        "not a cell", {"cell_type": "code", "source": ["hint(", "'q4')"], "outputs": "not a list"},
+        {"cell_type": "code", "source": 7, "outputs": [3, {"data": ["x"]}, {"text": ["hint used for q5"]},
+                                                       {"data": {feedback.HINT_MIME: {"question": ["q6"]}}},
+                                                       {"data": {feedback.HINT_MIME: {"question": "q999"}}},
+                                                       {"data": {feedback.HINT_MIME: "q7", "text/plain": 5}}]},
+        {"cell_type": "code"}]}
+    assert feedback.hints_used(odd) == ["q4", "q5"]
+    for nb in ({}, {"cells": None}, {"cells": {"a": 1}}, []):
+        assert feedback.hints_used(nb) == []
+
+
+def _with_hint_cell(tmp_path, qid):
+    nb = nbformat.read(os.path.join(SOLUTIONS, "ex02_meta_gradient.ipynb"), as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell(f'hint("{qid}")'))
+    nb.cells[2].pop("id")   # the solutions are nbformat 4.4, whose cells have no id
+    path = tmp_path / "ex02_meta_gradient.ipynb"
+    nbformat.write(nb, str(path))
+    return str(path)
+
+
+def test_the_grader_notes_a_hint_used_and_scores_it_the_same(tmp_path):
+    """A solution with a hint("q3") cell: full marks, no note from the run, and "(hint used)" on q3 only, in
+    the report, the console table, the Markdown feedback and Gradescope's results.json."""
+    plain = grader.grade_file(os.path.join(SOLUTIONS, "ex02_meta_gradient.ipynb"), limits=LIMITS)
+    hinted = grader.grade_file(_with_hint_cell(tmp_path, "q3"), limits=LIMITS)
+    for r in (plain, hinted):
+        assert r["error"] is None and r["notes"] == [] and r["score"] == r["max_score"] > 0, r["notes"]
+    assert {q["id"]: q["hint_used"] for q in plain["questions"]} == {"q2": False, "q3": False, "q4": False}
+    assert {q["id"]: q["hint_used"] for q in hinted["questions"]} == {"q2": False, "q3": True, "q4": False}
+    assert [q["score"] for q in hinted["questions"]] == [q["score"] for q in plain["questions"]]
+    for r, want in ((plain, 0), (hinted, 1)):
+        table = reports.table([r])
+        assert table.count("(hint used)") == want, table
+        assert (re.search(r"^q3 .*passed \(hint used\)", table, re.M) is not None) == bool(want)
+        md = reports.feedback_markdown(r)
+        assert md.count("(hint used)") == want and ("## q3 `dtheta_prime_dtheta`: 4 / 4 (hint used)" in md) == bool(want)
+        gs = reports.gradescope(r)
+        noted = {t["name"].split(":")[0] for t in gs["tests"] if "(hint used)" in t["output"]}
+        assert noted == ({"q3 dtheta_prime_dtheta"} if want else set())
+        assert gs["score"] == plain["score"]
+
+
+def test_a_hint_for_a_question_of_another_assignment_or_none_is_not_noted(tmp_path):
+    """Only the ids of the graded assignment's questions can be marked: q5 is ex03's, q99 is no question."""
+    nb = nbformat.read(_with_hint_cell(tmp_path, "q5"), as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.v4.new_output(
+        "display_data", data={feedback.HINT_MIME: {"question": "q99"}, "text/plain": "hint used for q999"})]))
+    nb.cells[2].pop("id")
+    nbformat.write(nb, str(tmp_path / "ex02_meta_gradient.ipynb"))
+    r = grader.grade_file(str(tmp_path / "ex02_meta_gradient.ipynb"), limits=LIMITS)
+    assert r["score"] == r["max_score"] and not any(q["hint_used"] for q in r["questions"])
+    assert "(hint used)" not in reports.table([r]) + reports.feedback_markdown(r) + json.dumps(reports.gradescope(r))
 
 
 # ---- no spoilers: the learner versions never show a derivation question's answer ---------------------------

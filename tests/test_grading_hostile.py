@@ -33,6 +33,7 @@ from mlcourse.grading import bank, codec, grader, mistakes, reports, runner, san
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOLUTION = os.path.join(ROOT, "solutions", "ex04_maml_fomaml.ipynb")
 EXERCISE = os.path.join(ROOT, "exercises", "ex04_maml_fomaml.ipynb")
+EX04_POINTS = sum(q.points for q in bank.assignment_questions("ex04"))   # full marks of the solution
 FUNCTIONS = ("inner_update", "maml_loss", "fomaml_grad", "maml_meta_gradient", "maml_minus_fomaml")
 TOKEN = uuid.uuid4().hex[:12]
 SECRET = f"PRIVATE-{TOKEN}"
@@ -187,7 +188,7 @@ def _scores(r):
 
 def test_forged_events_on_a_blank_exercise_score_zero(channel):
     r = channel[0]["ex04_forged_events.ipynb"]
-    assert r["error"] is None and r["score"] == 0 and r["max_score"] == 15, _scores(r)
+    assert r["error"] is None and r["score"] == 0 and r["max_score"] == EX04_POINTS, _scores(r)
     for q in r["questions"]:
         assert q["message"] == "not answered yet: the function raises NotImplementedError", q
 
@@ -349,8 +350,8 @@ def test_a_submission_that_tampers_leaves_the_next_one_unchanged(tmp_path):
     by = {r["submission"]: r for r in reps}
     note = next(n for n in by["ex04_1_tamper.ipynb"]["notes"] if "TAMPER" in n)
     assert "TAMPER 11 attempts; went through: []" in note, note
-    assert by["ex04_1_tamper.ipynb"]["score"] == 15  # its own answers are still graded
-    assert by["ex04_2_honest.ipynb"]["score"] == 15, by["ex04_2_honest.ipynb"]["notes"]
+    assert by["ex04_1_tamper.ipynb"]["score"] == EX04_POINTS  # its own answers are still graded
+    assert by["ex04_2_honest.ipynb"]["score"] == EX04_POINTS, by["ex04_2_honest.ipynb"]["notes"]
     # root powers: none left that matters, checked from outside the child
     sb = by["ex04_2_honest.ipynb"]["sandbox"]
     if os.geteuid() == 0:
@@ -369,7 +370,7 @@ def test_links_and_special_files_are_refused_and_the_rest_graded(tmp_path, priva
     os.mkfifo(folder / "ex04_never_ends.ipynb")
     reps = {r["submission"]: r for r in grader.grade_path(str(folder), limits=LIMITS, workers=2,
                                                            on_warning=lambda t: None)}
-    assert reps["ex04_blank.ipynb"]["max_score"] == 15 and reps["ex04_blank.ipynb"]["error"] is None
+    assert reps["ex04_blank.ipynb"]["max_score"] == EX04_POINTS and reps["ex04_blank.ipynb"]["error"] is None
     for name, kind in (("ex04_link_to_solution.ipynb", "a symbolic link"),
                        ("ex04_link_to_private.ipynb", "a symbolic link"), ("ex04_never_ends.ipynb", "a named pipe")):
         assert reps[name]["score"] == 0 and kind in reps[name]["error"], reps[name]
@@ -418,7 +419,7 @@ def test_the_childs_error_stream_counts_against_the_disk_bound(tmp_path):
     r = grader.grade_file(str(tmp_path / "ex04_noisy.ipynb"), limits=runner.Limits(cell_timeout=8, disk_mb=32))
     # what it wrote on its error stream is measured with its files, and stops at the bound
     assert 16 <= r["sandbox"]["peak_disk_mb"] <= 32 + 8, r["sandbox"]
-    assert r["score"] == 15
+    assert r["score"] == EX04_POINTS
 
 
 # ---- 5. reports safe to open --------------------------------------------------------------------------
@@ -442,7 +443,7 @@ def test_every_name_gets_a_safe_row_and_its_own_files(tmp_path):
     reps = grader.grade_path(str(folder), limits=LIMITS, workers=2, on_warning=lambda t: None)
     assert len(reps) == len(NAMES) + 2
     # the folder's assignment comes from its files' names, once: every notebook is graded as ex04
-    assert {r["assignment"] for r in reps} == {"ex04"} and all(r["max_score"] == 15 for r in reps)
+    assert {r["assignment"] for r in reps} == {"ex04"} and all(r["max_score"] == EX04_POINTS for r in reps)
     claim = next(r for r in reps if r["submission"] == "ex04_claims_ex03.ipynb")
     assert any("says it answers ex03" in n and "graded as ex04" in n for n in claim["notes"])
     out = tmp_path / "out"
@@ -512,6 +513,41 @@ def test_shown_message_keeps_only_mistake_lines_of_a_hidden_failure():
         assert "\x1b" not in text and "\\x1b" in text
 
 
+def test_a_hidden_test_shows_none_of_the_learner_s_text_whatever_its_exception_says(tmp_path):
+    """Learner code sees a hidden test's inputs and may put them in an exception: one named like the grader's own
+    outcomes (Timeout, NotRun, ...) is not taken for one, and a message line holding the mistake prefix is not a
+    mistake line; a hidden failure shows "failed" and nothing of it (public tests still show the message)."""
+    nb = _read(EXERCISE)
+    leak = "'LEAK ' + repr(np.asarray(x_support).ravel()[:2].tolist())"
+    nb.cells.insert(1, _cell("import numpy as np\nclass Timeout(Exception):\n    pass\n"
+                             "class TooLarge(Exception):\n    pass\n"))
+    _replace_body(nb, "inner_update", f"    raise Timeout({leak})\n")
+    _replace_body(nb, "maml_loss", f"    raise ValueError('{mistakes.PREFIX} (sign): the step goes uphill\\n' + {leak})\n")
+    _replace_body(nb, "fomaml_grad", f"    raise ValueError({leak}.join(['', ' {mistakes.PREFIX} ']))\n")
+    _replace_body(nb, "maml_meta_gradient", f"    raise TooLarge({leak})\n")
+    path = tmp_path / "ex04_leak.ipynb"
+    nbformat.write(nb, str(path))
+    r = grader.grade_file(str(path), limits=LIMITS)
+    assert r["error"] is None and r["score"] == 0, _scores(r)
+    hidden = [(q["id"], t) for q in r["questions"] for t in q["tests"] if t["hidden"]]
+    public = [(q["id"], t) for q in r["questions"] for t in q["tests"] if not t["hidden"]]
+    by_q = {qid for qid, _ in hidden}
+    assert {"q8", "q9", "q10"} <= by_q, by_q   # the questions above have hidden tests
+    for qid, t in hidden:
+        if qid in ("q8", "q9", "q10", "q23"):
+            assert "LEAK" not in t["message"] and t["message"] == "failed", (qid, t)
+    assert any("LEAK" in t["message"] for qid, t in public if qid == "q8")   # public: the learner's own message
+    assert any("Timeout (an exception of the submission)" in t["message"] for qid, t in public if qid == "q8")
+    md = [ln for ln in reports.feedback_markdown(r).splitlines() if ln.startswith("- [") and "hidden" in ln]
+    assert md and not any("LEAK" in ln for ln in md), md
+    gs = [t for t in reports.gradescope(r)["tests"] if t["visibility"] == reports.GRADESCOPE_HIDDEN]
+    assert gs and not any("LEAK" in t["output"] for t in gs), gs
+
+
+def test_the_grader_s_own_outcome_names_are_the_ones_it_shows_in_full():
+    assert set(grader._SPECIAL) == runner.GRADER_OUTCOMES
+
+
 # ---- grading as an unprivileged user -------------------------------------------------------------------
 
 NOBODY = 65534
@@ -553,7 +589,7 @@ def test_an_unprivileged_grader_keeps_its_confinements(request_cleanup):
                        str(folder / "out"), "--quiet"], cwd="/", env={**os.environ, "HOME": str(folder)})
     assert done.returncode == 0, done.stderr
     r = json.load(open(folder / "out" / "report.json"))[0]
-    assert r["score"] == 15 and r["sandbox"]["uid"] == NOBODY
+    assert r["score"] == EX04_POINTS and r["sandbox"]["uid"] == NOBODY
     enforced = r["sandbox"]["enforced"]
     assert enforced["file metadata and sockets"] == "on" and enforced["root powers dropped"] == "on"
     assert enforced["process bound"] == "on" and enforced["process sweep"] == "on"

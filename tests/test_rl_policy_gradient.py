@@ -90,3 +90,20 @@ def test_pretrain_value_and_grad_is_reinforce_with_a_shared_policy():
     loss, g = pg.pretrain_value_and_grad(theta, batch)
     _, g_maml0 = maml_rl.maml_rl_value_and_grad(theta, batch, inner_steps=0)
     assert loss > 0 and tree.norm(tree.sub(g, g_maml0)) <= EXACT * tree.norm(g)   # no inner step: the same
+
+
+def test_rollout_arrays_are_the_policy_s_trajectories_from_one_seed():
+    """The exercises' trajectories: shapes, the same arrays from the same seed, nothing after an episode's end,
+    and log_probs the Gaussian log-likelihood of the actions (its mean over many steps is the closed form's)."""
+    K, N, T, log_std = 4, 20, 50, -0.5
+    obs, actions, rewards, mask, log_probs = pg.rollout_arrays(3, K, N, T, log_std=log_std)
+    assert obs.shape == actions.shape == (K, N, T, 2) and rewards.shape == mask.shape == log_probs.shape == (K, N, T)
+    again = pg.rollout_arrays(3, K, N, T, log_std=log_std)
+    assert all(np.array_equal(a, b) for a, b in zip((obs, actions, rewards, mask, log_probs), again))
+    assert not np.array_equal(pg.rollout_arrays(4, K, N, T)[0], obs)
+    assert set(np.unique(mask)) <= {0.0, 1.0} and np.all(np.diff(mask, axis=-1) <= 0)   # alive, then ended
+    assert np.all(log_probs[mask == 0] == 0) and np.all(rewards[mask == 0] == 0)
+    # a = mu + exp(log_std) * noise: E[log pi(a|s)] = -2 log_std - log(2 pi) - 1 (two independent coordinates)
+    mean_lp = log_probs[mask > 0].mean()
+    assert abs(mean_lp - (-2 * log_std - np.log(2 * np.pi) - 1)) < 0.15, mean_lp
+    assert 0 < mask.sum() < mask.size        # some episodes reach their goal before T, most steps happen

@@ -182,27 +182,38 @@ def hint(qid):
     return None
 
 
+def _text(value):
+    """A notebook field's text: a string, or the strings of a list of them (anything else: "")."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(v for v in value if isinstance(v, str))
+    return ""
+
+
 def hints_used(nb):
     """Sorted ids of the questions whose hint a notebook (nbformat node or dict) used.
 
     A hint counts as used when a code cell calls hint("qN") or an output carries the marker hint() leaves
     (its HINT_MIME data or its printed line), so clearing the outputs or editing the call away alone does not
-    hide it; deleting the cell with its output does (the record is the notebook).
+    hide it; deleting the cell with its output does (the record is the notebook).  Only ids of questions of
+    the bank are returned; a submitted notebook of any shape (fields of the wrong type) is read without error.
     """
     used = set()
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") != "code":
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    for cell in cells if isinstance(cells, list) else []:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        src = cell.get("source", "")
-        used.update(m.lower() for m in _HINT_CALL.findall(src if isinstance(src, str) else "".join(src)))
-        for o in cell.get("outputs", []):
-            data = o.get("data", {}) or {}
+        used.update(m.lower() for m in _HINT_CALL.findall(_text(cell.get("source"))))
+        outputs = cell.get("outputs")
+        for o in outputs if isinstance(outputs, list) else []:
+            if not isinstance(o, dict):
+                continue
+            data = o.get("data")
+            data = data if isinstance(data, dict) else {}
             marker = data.get(HINT_MIME)
             if isinstance(marker, dict) and isinstance(marker.get("question"), str):
-                used.add(marker["question"].lower())
-            text = o.get("text", "")
-            text = text if isinstance(text, str) else "".join(text)
-            plain = data.get("text/plain", "")
-            text += "\n" + (plain if isinstance(plain, str) else "".join(plain))
+                used.add(marker["question"].strip().lower())
+            text = _text(o.get("text")) + "\n" + _text(data.get("text/plain"))
             used.update(m.lower() for m in _HINT_TEXT.findall(text))
     return sorted((q for q in used if q in bank.QUESTIONS), key=lambda q: int(q[1:]))

@@ -9,6 +9,8 @@ bound, engine blocking, file metadata and sockets, root powers dropped, each "on
 submission's supervisor saw it before any learner code ran and checked against the kernel; a
 confinement this machine cannot give is warned about once per run.  A submission is read only
 when it is a regular file (``read_submission``); a link or a special file gets a report saying so.
+Each question's ``hint_used`` says whether the submitted notebook used its hint (``feedback.hints_used``:
+a hint("qN") call or the marker hint() leaves in an output); the reports note it, the score ignores it.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ._nb import nbformat
 
-from . import bank, reports as _reports, runner
+from . import bank, feedback, mistakes, reports as _reports, runner
 
 STATUS_PASSED, STATUS_PARTIAL, STATUS_FAILED = "passed", "partial", "failed"
 
@@ -229,7 +231,10 @@ def grade_file(path, assignment=None, limits=None, root=None, folder=None):
         report["notes"], report["sandbox"] = notes + execution.notes, dict(execution.sandbox)
         report["sandbox"]["enforced"] = enforced(execution.sandbox, questions)
         report["sandbox"].update(execution.peaks)
-    report["questions"] = [_grade_question(q, execution, error) for q in questions]
+    # hints are read from the submitted file here, never from the run: learner code cannot add or remove one, and
+    # only the ids of this assignment's questions are kept; a hint changes no score
+    hinted = set(feedback.hints_used(nb)) if nb is not None else set()
+    report["questions"] = [_grade_question(q, execution, error, q.id in hinted) for q in questions]
     report["score"] = round(sum(q["score"] for q in report["questions"]), 6)
     report["max_score"] = sum(q["max_score"] for q in report["questions"])
     if sha256(path) != digest:
@@ -239,7 +244,7 @@ def grade_file(path, assignment=None, limits=None, root=None, folder=None):
     return report
 
 
-def _grade_question(q, execution, error):
+def _grade_question(q, execution, error, hint_used=False):
     tests = []
     for ti, t in enumerate(q.tests):
         if execution is None:
@@ -251,11 +256,13 @@ def _grade_question(q, execution, error):
             fixed = any(o.error in _SPECIAL or o.error == "NotImplementedError" for o in outcomes)
         # a hidden test's message is cut here, once, to what learners may see (pass/fail and mistake names)
         tests.append({"name": t.name, "hidden": t.hidden, "score": round(pts, 6), "max_score": t.points,
-                      "message": _reports.shown_message(msg, t.hidden, pts >= t.points - 1e-9, fixed)})
+                      "message": _reports.shown_message(msg, t.hidden, pts >= t.points - 1e-9, fixed,
+                                                        mistakes.lines(t.judge))})
     score = sum(t["score"] for t in tests)
     status = (STATUS_PASSED if score >= q.points - 1e-9 else STATUS_PARTIAL if score > 0 else STATUS_FAILED)
     return {"id": q.id, "function": q.function, "title": q.title, "score": round(score, 6), "max_score": q.points,
-            "status": status, "message": _question_message(q, tests, status), "tests": tests}
+            "status": status, "hint_used": bool(hint_used), "message": _question_message(q, tests, status),
+            "tests": tests}
 
 
 _SPECIAL = {

@@ -34,8 +34,9 @@ _dumps, _loads, _write, _read, _exit, _open, _close = json.dumps, json.loads, os
 
 
 def install_check_stub():
-    """``from mlcourse.grading import check, check_all`` works in the child without the question bank:
-    both print what they print while grading ("check('q5') is skipped while grading")."""
+    """``from mlcourse.grading import check, check_all, hint`` works in the child without the question bank:
+    each prints what it prints while grading ("check('q5') is skipped while grading"); the grader reads a
+    notebook's hints from the submitted file itself (``feedback.hints_used``), not from this run."""
     pkg = sys.modules.get("mlcourse.grading")
     fb = types.ModuleType("mlcourse.grading.feedback")
 
@@ -44,10 +45,13 @@ def install_check_stub():
 
     def check_all(assignment=None, namespace=None):
         print("check_all() is skipped while grading")
-    fb.check, fb.check_all, fb.GRADING_ENV = check, check_all, "MLCOURSE_GRADING"
+
+    def hint(qid):
+        print(f"hint({qid!r}) is skipped while grading")
+    fb.check, fb.check_all, fb.hint, fb.GRADING_ENV = check, check_all, hint, "MLCOURSE_GRADING"
     sys.modules["mlcourse.grading.feedback"] = fb
     if pkg is not None:
-        pkg.check, pkg.check_all, pkg.feedback = check, check_all, fb
+        pkg.check, pkg.check_all, pkg.hint, pkg.feedback = check, check_all, hint, fb
 
 
 class BankFinder:

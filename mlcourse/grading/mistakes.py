@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from .codec import roundtrip
 from .matching import close
 
-__all__ = ["Mistake", "naming", "diagnose", "PREFIX"]
+__all__ = ["Mistake", "naming", "diagnose", "lines", "PREFIX"]
 
 PREFIX = "this looks like a common mistake"
 
@@ -42,6 +42,11 @@ class Mistake:
             raise ValueError(f"mistake {self.name!r}: give exactly one of answer= or matches=.")
         if self.example is not None and self.matches is None:
             raise ValueError(f"mistake {self.name!r}: example= goes with matches= (answer= is its own example).")
+
+    @property
+    def line(self):
+        """The line a failed test's message gets for this mistake (words only, never a value)."""
+        return f"{PREFIX} ({self.name}): {self.says}"
 
     def wrong_answer(self, *inputs):
         """What a function with this mistake returns on inputs (answer, else example; None if neither)."""
@@ -69,6 +74,15 @@ def diagnose(mistakes, outcomes, calls):
     return None
 
 
+def lines(judge):
+    """The mistake lines a judge made by ``naming`` may write (a frozenset; empty for any other judge).
+
+    The grader shows a hidden test's failure with only these lines: a line of the learner's own text
+    (an exception's message) that merely contains PREFIX is not one of them.
+    """
+    return frozenset(m.line for m in getattr(judge, "mistakes", ()) if isinstance(m, Mistake))
+
+
 def naming(judge, *mistakes):
     """judge, with its failure messages naming the common mistake the value matches (if any)."""
     for m in mistakes:
@@ -82,7 +96,7 @@ def naming(judge, *mistakes):
         m = diagnose(mistakes, outcomes, calls)
         if m is None:
             return frac, msg
-        return frac, f"{msg}\n      {PREFIX} ({m.name}): {m.says}"
+        return frac, f"{msg}\n      {m.line}"
     named.mistakes = tuple(mistakes)
     named.judge = judge
     if hasattr(judge, "reference"):

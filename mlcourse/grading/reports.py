@@ -1,7 +1,9 @@
 """Reports from grading results: terminal table, JSON, Markdown feedback, gradebook CSV, Gradescope.
 
 All functions are pure (report dicts in, text or dicts out) except ``write_all``, which writes the
-files into an output folder and returns their paths.  What the reports are safe against:
+files into an output folder and returns their paths.  A question whose hint the notebook used
+(``hint_used``) is marked "(hint used)" in the console table, the Markdown feedback and each of its
+tests in Gradescope's results.json; the score is the same.  What the reports are safe against:
 
 - ``shown_message``: the one place that decides what a test's message may say; a hidden test shows
   "passed" or "failed", plus only the lines that name a common mistake (``mistakes.PREFIX``), which
@@ -42,8 +44,8 @@ def table(reports):
     """A fixed-width table: one row per submission (folder) or per question (one submission)."""
     if len(reports) == 1 and reports[0]["questions"]:
         r = reports[0]
-        rows = [(q["id"], q["function"], f"{_pts(q['score'])}/{_pts(q['max_score'])}", q["status"], q["message"])
-                for q in r["questions"]]
+        rows = [(q["id"], q["function"], f"{_pts(q['score'])}/{_pts(q['max_score'])}", q["status"] + _hinted(q),
+                 q["message"]) for q in r["questions"]]
         head = ("question", "function", "score", "status", "message")
         lines = _fmt([head] + rows, wrap_last=70)
         lines.append(f"total {_pts(r['score'])}/{_pts(r['max_score'])} for {display_name(r['submission'])} "
@@ -61,6 +63,14 @@ def table(reports):
                     + (f"{_pts(r['score'])}/{_pts(r['max_score'])}", f"{r['execution_time']:.1f}s",
                        r["error"] or _first_problem(r)))
     return "\n".join(_fmt([head] + rows, wrap_last=60))
+
+
+HINT_NOTE = " (hint used)"
+
+
+def _hinted(q):
+    """HINT_NOTE for a question whose hint the notebook used (it changes no score), else the empty string."""
+    return HINT_NOTE if q.get("hint_used") is True else ""
 
 
 def sandbox_line(sandbox):
@@ -99,7 +109,7 @@ def feedback_markdown(r):
     if r["error"]:
         lines += [f"**Problem:** {r['error']}", ""]
     for q in r["questions"]:
-        lines += [f"## {q['id']} `{q['function']}`: {_pts(q['score'])} / {_pts(q['max_score'])}", "",
+        lines += [f"## {q['id']} `{q['function']}`: {_pts(q['score'])} / {_pts(q['max_score'])}{_hinted(q)}", "",
                   f"{q['title']}. {_sentence(q['message']) if q['status'] != 'passed' else 'All tests passed.'}", ""]
         for t in q["tests"]:
             mark = "pass" if t["score"] >= t["max_score"] else "FAIL"
@@ -120,7 +130,8 @@ def gradescope(r):
         for t in q["tests"]:
             tests.append({"name": f"{q['id']} {q['function']}: {t['name']}", "score": t["score"],
                           "max_score": t["max_score"],
-                          "output": shown_message(t["message"], t["hidden"], t["score"] >= t["max_score"]),
+                          "output": shown_message(t["message"], t["hidden"], t["score"] >= t["max_score"])
+                          + ("\n" + HINT_NOTE.strip() if _hinted(q) else ""),
                           "visibility": GRADESCOPE_HIDDEN if t["hidden"] else "visible"})
     out = r["error"] or f"{_pts(r['score'])} / {_pts(r['max_score'])} points"
     if r["notes"]:
@@ -129,18 +140,24 @@ def gradescope(r):
             "tests": tests, "visibility": "visible", "stdout_visibility": "hidden"}
 
 
-def shown_message(message, hidden, passed, fixed=False):
+def shown_message(message, hidden, passed, fixed=False, mistake_lines=None):
     """What a test's message may show: all of it for a public test; for a hidden one "passed" or
     "failed" plus the lines naming a common mistake (they hold words, never the test's values).
 
     fixed: the grader wrote the message itself from no value of the test ("not answered yet: the
     function raises NotImplementedError", a function not defined, a call out of time): shown as it is.
+    mistake_lines: the exact lines the test's judge may write (``mistakes.lines``); the grader passes
+    them, so a line of the learner's own text (an exception's message, which may carry the hidden
+    inputs) is dropped even when it contains the prefix.  Without them (a message the grader has
+    already cut) every line holding the prefix is kept.
     """
     if not hidden or (fixed and not passed):
         return message
     if passed:
         return "passed"
     lines = [ln.strip() for ln in str(message or "").splitlines() if MISTAKE_PREFIX in ln]
+    if mistake_lines is not None:
+        lines = [ln for ln in lines if ln in mistake_lines]
     return "\n".join(["failed"] + lines)
 
 

@@ -17,11 +17,11 @@ import autograd.numpy as np
 import numpy as onp
 
 from . import policy
-from .point_navigation import Rollouts
+from .point_navigation import Rollouts, rollout, sample_goals, sample_noise
 
 __all__ = ["GAMMA", "returns_to_go", "baseline_features", "fit_baseline", "advantages_from", "advantages",
            "reinforce_surrogate", "surrogate_loss",
-           "average_return", "pretrain_value_and_grad"]
+           "average_return", "pretrain_value_and_grad", "rollout_arrays"]
 
 GAMMA = 0.99       # discount of the paper's code (rllab's default)
 RIDGE = 1e-5       # LinearFeatureBaseline's regularisation, multiplied by 10 until the fit is finite
@@ -122,9 +122,25 @@ def pretrain_value_and_grad(theta, batch, gamma=GAMMA):
     maml_rl.MetaBatch (its first noise array is used); a value-and-grad for train.meta_train.
     """
     from autograd import grad
-    from .point_navigation import rollout
     policy.check_params(theta, per_task=False)
     ro = rollout(lambda s: policy.mean_action(theta, s), batch.goals, batch.noise[0], theta["log_std"])
     adv = advantages(ro, gamma)
     g = grad(lambda th: np.mean(surrogate_loss(th, ro, adv)))(theta)
     return -float(onp.mean(average_return(ro))), g
+
+
+def rollout_arrays(seed, K, N, T, log_std=-0.5):
+    """Trajectories of a small random policy on K random goals, as the arrays the functions above take.
+
+    A policy with two hidden layers of 8 units (``policy.init``, log standard deviation log_std) runs
+    N trajectories of at most T steps towards each goal; everything is drawn from
+    ``np.random.default_rng(seed)``, so a seed gives the same arrays on every machine.
+    Returns (obs (K, N, T, 2), actions (K, N, T, 2), rewards (K, N, T), mask (K, N, T),
+    log_probs (K, N, T)): log_probs[k, n, t] = log pi(a_t | s_t), 0 after the episode's end (mask 0).
+    """
+    rng = onp.random.default_rng(seed)
+    theta = policy.init(rng, (2, 8, 8, 2), log_std=log_std)
+    goals = sample_goals(rng, K)
+    ro = rollout(lambda s: policy.mean_action(theta, s), goals, sample_noise(rng, K, N, T), theta["log_std"])
+    lp = policy.log_prob(theta, ro.observations.reshape(K, N * T, 2), ro.actions.reshape(K, N * T, 2))
+    return ro.observations, ro.actions, ro.rewards, ro.mask, onp.reshape(lp, (K, N, T)) * ro.mask

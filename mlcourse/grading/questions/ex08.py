@@ -3,23 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...rl import point_navigation, policy, policy_gradient
+from ...rl import policy_gradient
+from ...rl.policy_gradient import rollout_arrays
 from ..spec import Question, Test, by_reference
 from ._common_mistakes import _advantages, attach
 
 ASSIGNMENT = "ex08"
 TITLE = "MAML for reinforcement learning: the policy gradient of the inner loop"
-
-
-def rollout_arrays(seed, K, N, T, log_std=-0.5):
-    """Trajectories of a small random policy on K goals: (obs (K, N, T, 2), actions, rewards (K, N, T), mask, log_probs)."""
-    rng = np.random.default_rng(seed)
-    theta = policy.init(rng, (2, 8, 8, 2), log_std=log_std)
-    goals = point_navigation.sample_goals(rng, K)
-    ro = point_navigation.rollout(lambda s: policy.mean_action(theta, s), goals,
-                                  point_navigation.sample_noise(rng, K, N, T), theta["log_std"])
-    lp = policy.log_prob(theta, ro.observations.reshape(K, N * T, 2), ro.actions.reshape(K, N * T, 2)).reshape(K, N, T)
-    return ro.observations, ro.actions, ro.rewards, ro.mask, lp * ro.mask
 
 
 def early_end(seed=83, lengths=((10, 4, 7), (2, 10, 6))):
