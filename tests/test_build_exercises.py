@@ -12,7 +12,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from mlcourse import conv, nets, train
+from mlcourse import build_maml, build_protonet, conv, nets, protonet, tasks, train
 from mlcourse.data import omniglot
 from mlcourse.grading import bank, codec, feedback, grader, mistakes, runner
 from mlcourse.grading.questions import ex09, ex10
@@ -133,9 +133,13 @@ def test_the_full_runs_reach_the_stated_targets(graded):
     assert mse <= ex09.TARGET_MSE - 0.2 and mse < baseline - 1.0, msg       # with margin
     msg = _test(graded["ex09_solution"], "q29", "fit the average task")["message"]
     assert float(re.search(r"no adaptation ([\d.]+)", msg).group(1)) <= ex09.TARGET_PRETRAIN_MSE - 0.2, msg
-    if HAVE_OMNIGLOT:
-        msg = _test(graded["ex10_solution"], "q31", "Omniglot")["message"]
-        assert float(re.search(r"accuracy ([\d.]+)%", msg).group(1)) / 100 >= ex10.TARGET_ACCURACY + 0.03, msg
+    if HAVE_OMNIGLOT:   # a hidden test: the report says "passed" only, so the margin is measured here
+        t = _test(graded["ex10_solution"], "q31", "Omniglot")
+        assert t["score"] == t["max_score"] and t["message"] == "passed", t
+        test = next(t for t in bank.question("q31").tests if "Omniglot" in t.name)
+        # the solution's loop follows the engine's (the short runs check it to 1e-6): score the engine's full run
+        acc, _ = ex10.heldout_accuracy(ex10.ref_train_protonet(*codec.roundtrip(test.calls[0])))
+        assert acc >= ex10.TARGET_ACCURACY + 0.03, acc
 
 
 def test_blank_exercises_score_zero_without_a_crash(graded):
@@ -151,8 +155,9 @@ def test_a_loop_that_calls_the_engines_trainer_scores_zero_and_is_told_why(grade
     q = _q(r, qid)
     assert q["score"] == 0, q
     why = f"{qid} asks you to write {fn} yourself; mlcourse.train.meta_train is not available while {qid} is graded"
-    for t in q["tests"]:
-        assert why in t["message"] or "Omniglot" in t["message"], t
+    assert why in q["message"], q   # the question's message, which the learner reads first
+    for t in q["tests"]:   # a hidden test shows only "failed" (the text of an exception raised in it is not shown)
+        assert why in t["message"] if not t["hidden"] else t["message"] == "failed", t
     others = [x for x in r["questions"] if x["id"] != qid]
     assert all(x["score"] == x["max_score"] for x in others), others   # only that question loses its points
 
@@ -160,7 +165,7 @@ def test_a_loop_that_calls_the_engines_trainer_scores_zero_and_is_told_why(grade
 def test_the_grader_names_a_first_order_outer_loop(graded):
     q = _q(graded["ex09_first_order"], "q28")
     first = _test(graded["ex09_first_order"], "q28", "follow the loop")
-    assert first["score"] == 0 and f"{mistakes.PREFIX} (first-order gradient)" in first["message"], first
+    assert first["score"] == 0 and f"{mistakes.PREFIX} (a detached inner gradient (FOMAML))" in first["message"], first
     assert q["score"] < q["max_score"]
 
 
@@ -189,7 +194,7 @@ def _vectorised_maml_loss(sign=1.0, reduce=np.mean, swap=False):
 
 
 @pytest.mark.parametrize("kw,name", [({"sign": -1.0}, "the inner step's sign"),
-                                     ({"reduce": np.sum}, "a sum where a mean was asked"),
+                                     ({"reduce": np.sum}, "a sum over tasks where the mean is meant"),
                                      ({"swap": True}, "support and query swapped")])
 def test_check_names_maml_loss_mistakes(kw, name, capsys):
     feedback.check("q26", {"maml_loss": _vectorised_maml_loss(**kw)})
@@ -295,8 +300,8 @@ def test_meta_training_reaches_the_target_from_other_seeds(seed):
 # ---- Omniglot missing -----------------------------------------------------------------------------------------
 
 def test_without_omniglot_the_notebook_says_once_how_to_get_it(monkeypatch, capsys):
-    monkeypatch.setattr(ex10, "missing_splits", lambda: ["images_background_small1", "images_background_small2"])
-    assert ex10.exercise_data() is None
+    monkeypatch.setattr(build_protonet, "missing_splits", lambda: ["images_background_small1", "images_background_small2"])
+    assert build_protonet.exercise_data() is None
     out = capsys.readouterr().out
     command = ("mlcourse data omniglot --split images_background_small1 && "
                "mlcourse data omniglot --split images_background_small2")
@@ -324,3 +329,40 @@ def test_the_notebooks_settings_are_the_ones_the_grader_scores():
         assert np.array_equal(np.asarray(eval(stated[name])), np.asarray(getattr(ex09, name))), name
     assert ex09.full_meta_train_args()[1:] == (ex09.SEED, ex09.ITERATIONS, ex09.META_BATCH_SIZE, ex09.K_SHOT,
                                                ex09.ALPHA, ex09.BETA)
+
+
+# ---- what the learner's notebooks may import, and the grader's inputs ----------------------------------------
+
+def test_the_notebooks_read_their_settings_from_the_engine_never_from_the_question_bank():
+    """The grading child cannot import mlcourse.grading.questions: the notebooks take settings and data elsewhere."""
+    for folder in ("solutions", "exercises"):
+        for a in NOTEBOOKS:
+            code = "\n".join(c.source for c in _read(folder, a).cells if c.cell_type == "code")
+            assert "mlcourse.grading.questions" not in code and "build_" in code, (folder, a)
+    assert (ex09.SIZES, ex09.ALPHA, ex09.eval_tasks) == (build_maml.SIZES, build_maml.ALPHA, build_maml.eval_tasks)
+    assert (ex10.EPISODES, ex10.TARGET_ACCURACY) == (build_protonet.EPISODES, build_protonet.TARGET_ACCURACY)
+
+
+def test_the_notebooks_accuracy_is_the_engines_nearest_prototype_accuracy():
+    """build_protonet scores without mlcourse.protonet (blocked while ex10 is graded), and agrees with it."""
+    theta, images, _ = ex10._toy(7, 10, 8, 5, 1, 5)
+    theta = conv.conv4_init(np.random.default_rng(3), channels=ex10.CHANNELS, blocks=ex10.BLOCKS)
+    rng = np.random.default_rng(11)
+    accs = []
+    for _ in range(6):
+        ep = protonet.Episode.from_sample(tasks.sample_episode(rng, images.astype(np.float32), 5, 1, 5))
+        accs.append(build_protonet._accuracy(theta, ep))
+        assert accs[-1] == protonet.accuracy(theta, ep, model=build_protonet.embed)
+    assert len(set(accs)) > 1   # episodes of different difficulty: the comparison is not of constants
+
+
+@needs_omniglot
+def test_the_omniglot_inputs_are_packed_in_the_grader_within_the_codecs_bounds():
+    """The lazy Omniglot call is read in the grader's process and crosses to the child as one packed file."""
+    calls = runner._encode_calls(bank.assignment_questions("ex10"))
+    i = next(i for i, t in enumerate(bank.question("q31").tests) if "Omniglot" in t.name)
+    (call,) = [c for c in calls if c["id"] == f"q31.{i}.0"]
+    assert len(call["data"]) < codec.MAX_BYTES + codec.MAX_HEADER
+    args = codec.decode(*codec.unpack(call["data"]))
+    assert args[1].shape == (136, 20, ex10.IMAGE_SIZE, ex10.IMAGE_SIZE) and args[1].dtype == np.float32
+    assert args[2:] == (ex10.SEED, ex10.EPISODES, ex10.N_WAY, ex10.K_SHOT, ex10.K_QUERY, ex10.BETA)

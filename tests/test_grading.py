@@ -404,6 +404,23 @@ def test_check_stops_a_call_that_never_returns(monkeypatch, capsys):
     assert "ran longer than 0.2 s" in capsys.readouterr().out
 
 
+def test_a_call_past_the_time_limit_is_told_the_limit_and_the_common_cause_of_slowness():
+    """A slow but correct answer (a loop over tasks) and one that never ends read the same words, made in one place:
+    the limit in seconds, and a Python loop over tasks or episodes as the common cause of slowness."""
+    from mlcourse.grading import grader
+    q = bank.question("q26")
+    t = q.tests[0]
+    pts, msg = grader._judge(q, t, [bank.Outcome(error="Timeout", message="ran longer than 30 s (time limit)")])
+    assert pts == 0 and msg.startswith("maml_loss ran longer than 30 s (time limit); look for a loop that never ends")
+    assert "a Python loop over tasks or episodes where one vectorised computation" in msg
+    assert msg == "maml_loss " + bank.timeout_advice("ran longer than 30 s (time limit)")
+    def never_ends():
+        while True:
+            pass
+    out = feedback.call_local(never_ends, (), seconds=0.2)
+    assert out.error == "Timeout" and out.message == bank.timeout_advice("ran longer than 0.2 s")
+
+
 def _input_key(args):
     spec, arrays = codec.encode(tuple(args))
     return repr(spec) + "".join(np.asarray(arrays[k]).tobytes().hex() for k in sorted(arrays))

@@ -1,9 +1,14 @@
-"""Feedback that names the mistake: every common mistake of ex01-ex08, fed as an answer, is named.
+"""Feedback that names the mistake: every common mistake of ex01-ex10, fed as an answer, is named.
 
-Each question of ex01-ex08 lists at least three of the lesson's common mistakes (``questions/_common_mistakes.py``).
+Each question of ex01-ex10 lists at least three of the lesson's common mistakes (``questions/_common_mistakes.py``).
 A mistaken answer is computed by the engine from a test's inputs and handed to ``check()`` as the learner's
 output, and to ``mlcourse grade`` in a submission notebook whose functions return it; the printed feedback must
 name that mistake and must not show the reference (for a hidden test: only the line naming the mistake).
+
+ex09 and ex10 (build it yourself) train models in their graded calls.  Their tests of a whole run (a target to
+reach) name no mistake (``whole_run``: each mistake would be a whole run of its own), so they are left out here;
+every one of their mistakes goes through check() and the grader's judges, and only the first through
+``mlcourse grade`` (the channel is the same for all of them, and each submission costs seconds of notebook run).
 """
 import base64
 import os
@@ -21,9 +26,11 @@ from mlcourse.grading.questions._common_mistakes import MISTAKES
 from mlcourse.grading.spec import Outcome, by_reference
 
 ASSIGNMENTS = ("ex01", "ex02", "ex03", "ex04", "ex05", "ex06", "ex07", "ex08")
+BUILD = ("ex09", "ex10")   # build it yourself: graded calls that train (see above)
 EX01_08 = [q.id for q in bank.QUESTIONS.values() if q.assignment in ASSIGNMENTS]
+ALL = [q.id for q in bank.QUESTIONS.values() if q.assignment in ASSIGNMENTS + BUILD]
 # every mistake that can be fed as a value: answer= mistakes, and matches= mistakes with an example
-VALUE_MISTAKES = [(qid, m.name) for qid in EX01_08 for m in MISTAKES.get(qid, ())
+VALUE_MISTAKES = [(qid, m.name) for qid in ALL for m in MISTAKES.get(qid, ())
                   if m.answer is not None or m.example is not None]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,6 +44,11 @@ def _mistake(qid, name):
     return next(m for m in MISTAKES[qid] if m.name == name)
 
 
+def _named(t):
+    """Whether test t names mistakes (every test but the whole training runs of ex09 and ex10)."""
+    return not getattr(t.judge, "whole_run", False)
+
+
 def _wrong(m, args):
     """What a function with mistake m returns on args (as the grader would receive it), or None if it cannot."""
     try:
@@ -45,14 +57,18 @@ def _wrong(m, args):
         return None
 
 
-def test_every_question_of_ex01_to_ex08_lists_at_least_three_mistakes_on_every_test():
+def test_every_question_of_ex01_to_ex10_lists_at_least_three_mistakes_on_every_test():
     assert set(EX01_08) >= {"q1", "q7", "q12", "q13", "q16", "q20", "q22", "q23", "q24", "q25"}
-    assert len(EX01_08) == 25
-    for qid in EX01_08:
+    assert len(EX01_08) == 25 and len(ALL) == 31 and set(ALL) - set(EX01_08) == {f"q{i}" for i in range(26, 32)}
+    for qid in ALL:
         q = bank.question(qid)
         assert len(MISTAKES[qid]) >= 3, qid
+        assert q.hint, qid
         for t in q.tests:
-            assert tuple(t.judge.mistakes) == tuple(MISTAKES[qid]), (qid, t.name)
+            if _named(t):
+                assert tuple(t.judge.mistakes) == tuple(MISTAKES[qid]), (qid, t.name)
+            else:   # a whole training run: scored against its target only
+                assert q.assignment in BUILD and not hasattr(t.judge, "mistakes"), (qid, t.name)
         names = [m.name for m in MISTAKES[qid]]
         assert len(set(names)) == len(names), qid
         for m in MISTAKES[qid]:
@@ -71,13 +87,24 @@ def test_the_mistakes_the_course_names_for_protonets_and_rl_are_listed():
                       ("q21", "divided by all N*T steps"), ("q4", "FOMAML's direction (the inner gradient detached)"),
                       ("q23", "a detached inner gradient (FOMAML)"), ("q24", "two meta-gradients subtracted")]:
         assert name in named[qid], (qid, name)
-    # one name, one wording: a sum over tasks where the mean is meant reads the same in every question
-    says = {m.says for qid in EX01_08 for m in MISTAKES[qid] if m.name == "a sum over tasks where the mean is meant"}
+    # one name, one wording: ex09/ex10 name a mistake of ex01-ex08 with the catalogue's shared words for it
+    from mlcourse.grading.questions import _common_mistakes as cm
+    shared = {cm.SIGN, cm.AT_THETA, cm.QUERY_IN_INNER, cm.SWAPPED, cm.SUM_TASKS, cm.DETACHED, cm.PLUS, cm.UNSQUARED,
+              cm.FROM_QUERIES, cm.SUM_QUERIES}
+    build = [q.id for q in bank.QUESTIONS.values() if q.assignment in BUILD]
+    earlier = {m.name for qid in EX01_08 for m in MISTAKES[qid]}
+    for qid in build:
+        for m in MISTAKES[qid]:
+            assert m.name not in earlier or (m.name, m.says) in shared, (qid, m.name)
+            assert len({x.says for q2 in build for x in MISTAKES[q2] if x.name == m.name}) == 1, m.name
+    says = {m.says for qid in ALL for m in MISTAKES[qid] if m.name == "a sum over tasks where the mean is meant"}
     assert len(says) == 1
-    assert {qid for qid in EX01_08 for m in MISTAKES[qid] if m.name == "a sum over tasks where the mean is meant"} \
-        >= {"q2", "q9", "q10", "q11", "q23", "q24", "q25"}
+    assert {qid for qid in ALL for m in MISTAKES[qid] if m.name == "a sum over tasks where the mean is meant"} \
+        >= {"q2", "q9", "q10", "q11", "q23", "q24", "q25", "q26", "q27"}
+    assert {qid for qid in ALL for m in MISTAKES[qid] if m.name == "prototypes from the queries"} >= {"q15", "q30", "q31"}
+    assert "a detached inner gradient (FOMAML)" in {m.name for m in MISTAKES["q28"]}
     # FOMAML is a stop-gradient on the inner gradient, never "theta' treated as a constant" (that gives 0)
-    for qid in EX01_08:
+    for qid in ALL:
         for m in MISTAKES[qid]:
             assert "theta' treated as a constant" not in m.says + m.name, (qid, m.name)
 
@@ -86,7 +113,7 @@ def test_the_mistakes_the_course_names_for_protonets_and_rl_are_listed():
 def test_check_names_the_mistake_without_showing_the_answer(qid, name, capsys):
     q = bank.question(qid)
     m = _mistake(qid, name)
-    public = [t for t in q.tests if not t.hidden]
+    public = [t for t in q.tests if not t.hidden and _named(t)]
     answers, distinct = {}, []
     for t in public:
         ref = t.judge.reference(*codec.roundtrip(t.calls[0]))
@@ -95,8 +122,8 @@ def test_check_names_the_mistake_without_showing_the_answer(qid, name, capsys):
         if wrong is not None and close(wrong, ref)[0] < 1.0:
             distinct.append(t.name)
 
-    def learner(*args):   # the learner's function, with this mistake
-        return answers[_key(args)]
+    def learner(*args):   # the learner's function, with this mistake (None for a whole training run)
+        return answers.get(_key(args))
     feedback.check(qid, {q.function: learner})
     out = capsys.readouterr().out
     if not distinct:   # only a hidden test tells it from the answer (a naive softmax): check() passes it
@@ -131,6 +158,8 @@ def test_the_judge_names_the_mistake_for_the_grader_too(qid, name):
     m = _mistake(qid, name)
     named = 0
     for t in q.tests:
+        if not _named(t):
+            continue
         wrong = _wrong(m, t.calls[0])
         if wrong is None or (m.answer is not None and not hasattr(t.judge, "reference")):
             continue   # a value mistake says nothing about a test of a ValueError
@@ -325,7 +354,8 @@ def _submission(assignment, k):
                 inspect.getsource(_episode) + f"\n\ndef sample_episode(rng, classes, n_way=5, k_shot=1, k_query=5):\n"
                 f"    return _episode(rng, classes, n_way, k_shot, k_query, **{_Q1_FLAWS[k]!r})\n"))
             continue
-        answers = {_input_key(codec.roundtrip(args)): _wrong(ms[k], args) for t in q.tests for args in t.calls}
+        answers = {_input_key(codec.roundtrip(args)): _wrong(ms[k], args) for t in q.tests if _named(t)
+                   for args in t.calls}
         blob = base64.b64encode(pickle.dumps(answers)).decode()
         cells.append(nbformat.v4.new_code_cell(
             f"_ANSWERS_{q.id} = pickle.loads(base64.b64decode('{blob}'))\n\n\n"
@@ -337,6 +367,7 @@ def _submission(assignment, k):
 
 
 GROUPS = [(a, k) for a in ASSIGNMENTS for k in range(max(len(MISTAKES[q.id]) for q in bank.assignment_questions(a)))]
+GROUPS += [(a, 0) for a in BUILD]   # the first mistake of each question only (see the module's docstring)
 
 
 @pytest.fixture(scope="module")
@@ -367,6 +398,8 @@ def test_the_grader_names_each_mistake_of_a_submission(graded, assignment, k):
         rq = by_id[qid]
         named = 0
         for t, rt in zip(q.tests, rq["tests"]):
+            if not _named(t):   # a whole run (the submission's function has no answer for it): not a mistake test
+                continue
             if qid == "q1":   # a property mistake: named on the tests it fails
                 if rt["score"] < rt["max_score"] and t.judge is not None and "raises" not in t.name:
                     named += f"{mistakes.PREFIX} ({m.name})" in rt["message"]

@@ -16,7 +16,16 @@ from . import questions as _questions
 from .spec import Outcome, Question, Test, by_reference, raises  # noqa: F401  (the bank's vocabulary)
 
 __all__ = ["ASSIGNMENTS", "QUESTIONS", "Outcome", "Question", "Test", "by_reference", "raises", "question",
-           "assignment_questions", "judge_test"]
+           "assignment_questions", "judge_test", "timeout_advice"]
+
+
+def timeout_advice(why):
+    """What a learner reads when a call of their function ran past the time limit; why: "ran longer than 30 s".
+
+    The one place these words are made (the grader's report and check() in the notebook both use it).
+    """
+    return (f"{why}; look for a loop that never ends, or for a slow one: a Python loop over tasks or episodes where "
+            "one vectorised computation on the whole batch is expected is a common cause")
 
 
 def _gather():

@@ -70,7 +70,7 @@ def call_local(fn, args, seconds=None):
     try:
         value = fn(*roundtrip(args))
     except _TookTooLong:
-        return bank.Outcome(error="Timeout", message=f"ran longer than {seconds:g} s; look for a loop that never ends")
+        return bank.Outcome(error="Timeout", message=bank.timeout_advice(f"ran longer than {seconds:g} s"))
     except Exception as e:  # the learner's exception is feedback, not a crash of check()
         return bank.Outcome(error=type(e).__name__, message=str(e)[:300])
     finally:

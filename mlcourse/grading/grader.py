@@ -268,7 +268,7 @@ def _grade_question(q, execution, error, hint_used=False):
 _SPECIAL = {
     "Missing": "{fn} is not defined after running the notebook: define a function named exactly {fn}",
     "NotRun": "{msg}",
-    "Timeout": "{fn} {msg}; look for a loop that never ends",
+    "Timeout": "{fn} {msg}",   # msg: bank.timeout_advice's words
     "ProcessDied": "calling {fn} {msg}",
     "TooLarge": "{msg}",
     "UnreadableOutput": "{msg}",
@@ -278,7 +278,8 @@ _SPECIAL = {
 def _judge(q, t, outcomes):
     for o in outcomes:
         if o.error in _SPECIAL:
-            return 0.0, _SPECIAL[o.error].format(fn=q.function, msg=o.message)
+            msg = bank.timeout_advice(o.message) if o.error == "Timeout" else o.message
+            return 0.0, _SPECIAL[o.error].format(fn=q.function, msg=msg)
     return bank.judge_test(t, outcomes)
 
 

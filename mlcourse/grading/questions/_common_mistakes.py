@@ -1,4 +1,4 @@
-"""The lesson's common mistakes for every question of ex01-ex08, as wrong answers the engine computes.
+"""The lesson's common mistakes for every question of ex01-ex10, as wrong answers the engine computes.
 
 ``MISTAKES[qid]`` lists, for one question, the mistakes a learner's answer is compared with when
 it fails (``mistakes.naming``): each computes, from the test's own inputs, what a function with
@@ -20,30 +20,44 @@ end the question file with ``return attach(_questions())``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
+import autograd.numpy as anp
 import numpy as np
 from autograd import elementwise_grad
 from autograd import grad as ag_grad
+from autograd.tracer import getval
 
-from ... import checks, conv, maml, nets, protonet, taskpool, tasks, tree
+from ... import build_maml, build_protonet, checks, conv, maml, nets, protonet, taskpool, tasks, train, tree
 from ...rl import policy_gradient
 from ...tasks import TaskBatch
 from ..matching import close
 from ..mistakes import Mistake, naming
 
-__all__ = ["MISTAKES", "attach"]
+__all__ = ["MISTAKES", "attach", "whole_run"]
 
 
 def attach(questions):
-    """The questions, each test's judge naming the mistakes of MISTAKES[question id] (others unchanged)."""
+    """The questions, each test's judge naming the mistakes of MISTAKES[question id] (others unchanged).
+
+    A test judged by ``whole_run`` keeps its judge: its inputs are a whole training run, and each mistake would
+    be a whole run of its own in the grader; the short runs of the same question name the mistakes.
+    """
     out = []
     for q in questions:
         ms = MISTAKES.get(q.id, ())
         if ms:
-            q = dataclasses.replace(q, tests=tuple(dataclasses.replace(t, judge=naming(t.judge, *ms))
-                                                   for t in q.tests))
+            q = dataclasses.replace(q, tests=tuple(
+                t if getattr(t.judge, "whole_run", False) else dataclasses.replace(t, judge=naming(t.judge, *ms))
+                for t in q.tests))
         out.append(q)
     return out
+
+
+def whole_run(judge):
+    """Mark a judge that scores a whole training run (a target reached): ``attach`` names no mistake on it."""
+    judge.whole_run = True
+    return judge
 
 
 # ---- shared pieces ----------------------------------------------------------------------------------
@@ -528,6 +542,10 @@ PLUS = ("the minus sign missing on the logits", "The logit is *minus* the square
         "must get the largest logit, and without the minus the farthest one does.")
 UNSQUARED = ("unsquared distances", "ProtoNets use the *squared* Euclidean distance (a Bregman divergence, which makes "
              "the classifier linear in the embedding); the plain distance is another model.")
+FROM_QUERIES = ("prototypes from the queries", "Prototypes come from the *support* set only; the query set is what "
+                "the episode's loss scores. Building them from the queries lets the answer leak into the classifier.")
+SUM_QUERIES = ("a sum over queries where the mean is meant", "The episode's loss is the *mean* cross-entropy over its "
+               "queries: a sum grows with the number of queries.")
 
 Q13 = (
     _m(("rows assumed sorted by class", "The support rows come in any order: select each class's rows by their label "
@@ -548,17 +566,13 @@ Q14 = (
 )
 
 Q15 = (
-    _m(("prototypes from the queries", "Prototypes come from the *support* set only; the query set is what the "
-        "episode's loss scores. Building them from the queries lets the answer leak into the classifier."),
-       lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, protos_from="query")),
+    _m(FROM_QUERIES, lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, protos_from="query")),
     _m(("a naive softmax", "exp of logits in the thousands under- or overflows: compute log-softmax stably, subtracting "
         "each row's maximum before exp (log-sum-exp)."), matches=_nonfinite,
        example=lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, naive=True)),
     _m(PLUS, lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, logits="plus")),
     _m(UNSQUARED, lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, logits="unsquared")),
-    _m(("a sum over queries where the mean is meant", "The episode's loss is the *mean* cross-entropy over its "
-        "queries: a sum grows with the number of queries."),
-       lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, reduce=np.sum)),
+    _m(SUM_QUERIES, lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, reduce=np.sum)),
     _m(("the sign of the cross-entropy", "The loss is *minus* the mean log-probability of the true class: a loss to "
         "minimise is never negative."), lambda zs, ys, zq, yq, n: _pn_loss(zs, ys, zq, yq, n, sign=-1.0)),
     _via(Q13, "q13", lambda inputs, protos: (lambda zs, ys, zq, yq, n: _ce(_logits(zq, protos(zs, ys, n)),
@@ -777,7 +791,226 @@ Q22 = (
     _via(Q20, "q20", lambda inputs, rtg: _advantages(*inputs, rtg=rtg)),
 )
 
+
+# ---- ex09 (build MAML yourself): q26 maml_loss, q27 pretrain_loss, q28 meta_train, q29 pretrain -----------
+# Each loop mistake is the prescribed loop (Adam on a fresh sinusoid batch per iteration) with one thing wrong,
+# its gradient by autograd and vectorised over tasks as in the notebook.
+
+def _adapted_all(theta, xs, ys, alpha):
+    """theta'_T = theta - alpha grad L_s(theta) for every task at once: per-task parameters (T, ...)."""
+    tiled = tree.tile_tasks(theta, np.shape(xs)[0])
+    g = ag_grad(lambda p: anp.sum(nets.mse(nets.mlp_apply(p, xs), ys)))(tiled)
+    return tree.sub(tiled, tree.scale(alpha, g))
+
+
+def _maml(theta, xs, ys, xq, yq, alpha, reduce=anp.mean):
+    return reduce(nets.mse(nets.mlp_apply(_adapted_all(theta, xs, ys, alpha), xq), yq))
+
+
+def _fomaml_outer(theta, xs, ys, xq, yq, alpha):
+    theta_prime = [(W, b) for W, b in _adapted_all(theta, xs, ys, alpha)]     # values only: a stop-gradient
+    gq = ag_grad(lambda p: anp.mean(nets.mse(nets.mlp_apply(p, xq), yq)))(theta_prime)
+    return [(anp.mean(gW, axis=0), anp.mean(gb, axis=0)) for gW, gb in gq]
+
+
+def _query_at_theta(theta, xs, ys, xq, yq, alpha=None):
+    return anp.mean(nets.mse(nets.mlp_apply(theta, xq), yq))
+
+
+def _support_at_theta(theta, xs, ys, xq, yq):
+    return anp.mean(nets.mse(nets.mlp_apply(theta, xs), ys))
+
+
+def _all_points(theta, xs, ys, xq, yq, reduce=anp.mean):
+    x, y = anp.concatenate([xs, xq], axis=1), anp.concatenate([ys, yq], axis=1)
+    return reduce(nets.mse(nets.mlp_apply(theta, x), y))
+
+
+def _sine_loop(gradient, theta, seed, iterations, meta_batch_size, k_shot, beta, *, reuse=False, ascent=False,
+               from_prime=None):
+    """The prescribed loop with a pluggable gradient (batch arrays -> grad) and three ways to break it."""
+    rng = np.random.default_rng(seed)
+    state = train.adam_init(theta)
+    b = None
+    for _ in range(int(iterations)):
+        if b is None or not reuse:
+            b = tasks.Sinusoid().sample(rng, meta_batch_size, k_shot, k_shot)
+        arrays = (b.x_support, b.y_support, b.x_query, b.y_query)
+        g = gradient(theta, *arrays)
+        if ascent:
+            g = tree.scale(-1.0, g)
+        start = theta
+        if from_prime is not None:   # the update applied to the adapted parameters, averaged over tasks
+            start = [(np.mean(W, axis=0), np.mean(b_, axis=0)) for W, b_ in _adapted_all(theta, *arrays[:2], from_prime)]
+        theta, state = train.adam_update(state, start, g, beta)
+    return [(np.asarray(W), np.asarray(b_)) for W, b_ in theta]
+
+
+def _maml_outer(alpha, **kw):
+    return lambda th, xs, ys, xq, yq: ag_grad(_maml)(th, xs, ys, xq, yq, alpha, **kw)
+
+
+def _meta_train_with(kind):
+    def answer(theta, seed, iterations, meta_batch_size, k_shot, alpha, beta):
+        loop = functools.partial(_sine_loop, theta=theta, seed=seed, iterations=iterations,
+                                 meta_batch_size=meta_batch_size, k_shot=k_shot, beta=beta)
+        return {
+            "fomaml": lambda: loop(lambda th, *a: _fomaml_outer(th, *a, alpha)),
+            "swapped": lambda: loop(lambda th, xs, ys, xq, yq: ag_grad(_maml)(th, xq, yq, xs, ys, alpha)),
+            "sign": lambda: loop(_maml_outer(-alpha)),
+            "at_theta": lambda: loop(ag_grad(_query_at_theta)),
+            "reuse": lambda: loop(_maml_outer(alpha), reuse=True),
+            "ascent": lambda: loop(_maml_outer(alpha), ascent=True),
+            "from_prime": lambda: loop(_maml_outer(alpha), from_prime=alpha),
+        }[kind]()
+    return answer
+
+
+def _pretrain_with(kind):
+    def answer(theta, seed, iterations, meta_batch_size, k_shot, beta):
+        loop = functools.partial(_sine_loop, theta=theta, seed=seed, iterations=iterations,
+                                 meta_batch_size=meta_batch_size, k_shot=k_shot, beta=beta)
+        return {
+            "support_only": lambda: loop(ag_grad(_support_at_theta)),
+            "query_only": lambda: loop(ag_grad(_query_at_theta)),
+            "maml": lambda: loop(_maml_outer(build_maml.ALPHA)),
+            "reuse": lambda: loop(ag_grad(_all_points), reuse=True),
+            "ascent": lambda: loop(ag_grad(_all_points), ascent=True),
+        }[kind]()
+    return answer
+
+
+SUPPORT_ONLY = ("support points only", "The pretrained baseline fits every point of every task, support and query "
+                "together: it is ordinary training on all the data, with no split and no adaptation.")
+QUERY_ONLY = ("query points only", "The pretrained baseline fits every point of every task, support and query "
+              "together; the split into D_s and D_q only matters once there is an inner step.")
+INNER_STEP_TAKEN = ("an inner step taken", "The baseline has no inner loop: it is scored at theta itself. With an "
+                    "inner step first it is MAML's objective, not the baseline's.")
+_OUTER = ("the gradient must be computed through the inner step: autograd differentiates your maml_loss with "
+          "respect to theta, second-order terms included.")
+NO_INNER_STEP = ("no inner step", "The loop follows the gradient of the query loss at theta (a pretrained model on "
+                 "query data), not of maml_loss: " + _OUTER)
+OUTER_ON_PRIME = ("outer update applied to theta'", "The outer step updates the meta-parameters theta, not the "
+                  "adapted theta' of the tasks: theta' is thrown away after it has been scored.")
+REUSED_BATCH = ("one batch of tasks reused", "Draw a fresh meta-batch of tasks from rng at every iteration: training "
+                "on one batch fits those few tasks, not the task distribution.")
+ASCENT = ("gradient ascent", "Adam's update moves against the gradient (train.adam_update(state, theta, g, beta) with g "
+          "the gradient of the loss itself); a step along minus the gradient climbs the loss.")
+
+Q26 = (
+    _m(SIGN, lambda th, xs, ys, xq, yq, a: float(_maml(th, xs, ys, xq, yq, -a))),
+    _m(AT_THETA, lambda th, xs, ys, xq, yq, a: float(_query_at_theta(th, xs, ys, xq, yq))),
+    _m(QUERY_IN_INNER, lambda th, xs, ys, xq, yq, a: float(_maml(th, xq, yq, xq, yq, a))),
+    _m(SWAPPED, lambda th, xs, ys, xq, yq, a: float(_maml(th, xq, yq, xs, ys, a))),
+    _m(SUM_TASKS, lambda th, xs, ys, xq, yq, a: float(_maml(th, xs, ys, xq, yq, a, reduce=anp.sum))),
+)
+
+Q27 = (
+    _m(SUPPORT_ONLY, lambda th, xs, ys, xq, yq: float(_support_at_theta(th, xs, ys, xq, yq))),
+    _m(QUERY_ONLY, lambda th, xs, ys, xq, yq: float(_query_at_theta(th, xs, ys, xq, yq))),
+    _m(SUM_TASKS, lambda th, xs, ys, xq, yq: float(_all_points(th, xs, ys, xq, yq, reduce=anp.sum))),
+    _m(INNER_STEP_TAKEN, lambda th, xs, ys, xq, yq: float(_maml(th, xs, ys, xq, yq, build_maml.ALPHA))),
+)
+
+Q28 = (
+    _m(DETACHED, _meta_train_with("fomaml")),
+    _m(OUTER_ON_PRIME, _meta_train_with("from_prime")),
+    _m(SWAPPED, _meta_train_with("swapped")),
+    _m(SIGN, _meta_train_with("sign")),
+    _m(NO_INNER_STEP, _meta_train_with("at_theta")),
+    _m(REUSED_BATCH, _meta_train_with("reuse")),
+    _m(ASCENT, _meta_train_with("ascent")),
+)
+
+Q29 = (
+    _m(SUPPORT_ONLY, _pretrain_with("support_only")),
+    _m(QUERY_ONLY, _pretrain_with("query_only")),
+    _m(INNER_STEP_TAKEN, _pretrain_with("maml")),
+    _m(REUSED_BATCH, _pretrain_with("reuse")),
+    _m(ASCENT, _pretrain_with("ascent")),
+)
+
+
+# ---- ex10 (build a ProtoNet yourself): q30 protonet_loss of images, q31 train_protonet -----------------------
+
+def _class_means(z, y, n_way):
+    onehot = (np.asarray(y)[:, None] == np.arange(n_way)[None, :]).astype(float)
+    return anp.dot(onehot.T, z) / onehot.sum(axis=0)[:, None]
+
+
+def _image_loss(theta, xs, ys, xq, yq, n_way, kind=None):
+    """The ProtoNet loss of an episode of images through the given embedding, or with one mistake (kind)."""
+    embed = build_protonet.embed
+    if kind == "separate":
+        zs, zq = embed(theta, xs), embed(theta, xq)
+    else:
+        z = embed(theta, anp.concatenate([xs, xq]))
+        zs, zq = z[:len(xs)], z[len(xs):]
+    if kind == "swapped":
+        zs, zq, ys, yq = zq, zs, yq, ys
+    c = _class_means(zq, yq, n_way) if kind == "from_queries" else _class_means(zs, ys, n_way)
+    d = anp.sum((zq[:, None, :] - c[None, :, :]) ** 2, axis=2)
+    logit = {"plus": d, "unsquared": -anp.sqrt(d + 1e-30)}.get(kind, -d)
+    top = np.max(getval(logit), axis=1, keepdims=True)
+    lse = anp.log(anp.sum(anp.exp(logit - top), axis=1))
+    per_query = lse - (logit - top)[np.arange(len(yq)), np.asarray(yq)]
+    return anp.sum(per_query) if kind == "sum" else anp.mean(per_query)
+
+
+def _episode_loop(theta, images, seed, episodes, n_way, k_shot, k_query, beta, kind=None, reuse=False, ascent=False):
+    """The prescribed episode loop on the loss with one mistake (kind), or with the loop itself broken."""
+    rng = np.random.default_rng(seed)
+    state = train.adam_init(theta)
+    g_loss = ag_grad(_image_loss)
+    ep = None
+    for _ in range(int(episodes)):
+        if ep is None or not reuse:
+            ep = tasks.sample_episode(rng, images, n_way, k_shot, k_query)
+        g = g_loss(theta, *ep[:4], n_way, kind)
+        if ascent:
+            g = [tuple(-a for a in block) for block in g]
+        theta, state = train.adam_update(state, theta, g, beta)
+    return [tuple(np.asarray(a) for a in block) for block in theta]
+
+
+SEPARATE = ("support and query embedded separately", "Embed the support and query images of an episode in one call "
+            "of embed: BatchNorm normalises over the images of the call, so two calls give the two sets different "
+            "statistics and embeddings that no longer compare.")
+ROLES_SWAPPED = ("support and query roles swapped", "Prototypes come from D_s (x_support, y_support) and the loss "
+                 "scores D_q (x_query, y_query), not the other way round.")
+REUSED_EPISODE = ("one episode reused", "Draw a fresh episode from rng at every step: training on one episode learns "
+                  "those few characters, not an embedding for new ones.")
+
+
+def _image_loss_with(kind):
+    return lambda th, xs, ys, xq, yq, n: float(_image_loss(th, xs, ys, xq, yq, n, kind))
+
+
+def _loop_with(**kw):
+    return lambda *inputs: _episode_loop(*inputs, **kw)
+
+
+Q30 = (
+    _m(FROM_QUERIES, _image_loss_with("from_queries")),
+    _m(PLUS, _image_loss_with("plus")),
+    _m(UNSQUARED, _image_loss_with("unsquared")),
+    _m(SEPARATE, _image_loss_with("separate")),
+    _m(ROLES_SWAPPED, _image_loss_with("swapped")),
+    _m(SUM_QUERIES, _image_loss_with("sum")),
+)
+
+Q31 = (
+    _m(FROM_QUERIES, _loop_with(kind="from_queries")),
+    _m(PLUS, _loop_with(kind="plus")),
+    _m(SEPARATE, _loop_with(kind="separate")),
+    _m(UNSQUARED, _loop_with(kind="unsquared")),
+    _m(REUSED_EPISODE, _loop_with(reuse=True)),
+    _m(ASCENT, _loop_with(ascent=True)),
+)
+
+
 MISTAKES = {"q1": Q1, "q2": Q2, "q3": Q3, "q4": Q4, "q5": Q5, "q6": Q6, "q7": Q7, "q8": Q8, "q9": Q9,
             "q10": Q10, "q11": Q11, "q12": Q12, "q23": Q23, "q24": Q24, "q25": Q25,
             "q13": Q13, "q14": Q14, "q15": Q15, "q16": Q16, "q17": Q17, "q18": Q18, "q19": Q19,
-            "q20": Q20, "q21": Q21, "q22": Q22}
+            "q20": Q20, "q21": Q21, "q22": Q22,
+            "q26": Q26, "q27": Q27, "q28": Q28, "q29": Q29, "q30": Q30, "q31": Q31}
