@@ -236,8 +236,10 @@ def generators_for(skill):
 def _values_ok(draft, gen):
     """(Mistake, value) pairs, or None when the instance must be redrawn."""
     ans = draft.answer
-    if draft.kind != "choice" and not np.all(np.isfinite(_flat(ans))):
-        return None
+    if draft.kind != "choice":
+        a = np.abs(_flat(ans))
+        if not np.all(np.isfinite(a)) or np.any((a > 1e-10) & (a < 1e-3)):   # no answer a learner cannot type
+            return None
     out = []
     for m in gen.mistakes:
         v = m.wrong_answer(*draft.inputs)
