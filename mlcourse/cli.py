@@ -428,7 +428,7 @@ def build_parser():
 
     from .grading.commands import add_commands  # listed always; each says which extra it needs when missing
     add_commands(sub)
-    from .practice.commands import add_commands as add_practice_commands  # practice, progress
+    from .practice.subcommands import add_commands as add_practice_commands  # practice, progress
     add_practice_commands(sub)
     return p
 

@@ -20,7 +20,7 @@ def run(*args, cwd=None):
 
 
 COMMANDS = {"course", "init", "train", "refresh-results", "check", "bench", "grade", "assign", "validate",
-            "gradescope-bundle", "data", "eval-oneshot"}
+            "gradescope-bundle", "data", "eval-oneshot", "practice", "progress"}
 GRADING_STACK = {"nbformat", "nbclient", "IPython", "ipykernel"}
 PACKAGE = os.path.dirname(os.path.abspath(cli.__file__))
 

@@ -2,7 +2,8 @@
 
     engine        mlcourse/*.py (but cli, __main__) and mlcourse/data/   numpy, autograd, tqdm, the standard library
     experiments   mlcourse/experiments/
-    course        mlcourse/viz/ and mlcourse/grading/ (they do not import each other)
+    course        mlcourse/viz/, mlcourse/grading/ and mlcourse/practice/ (viz and grading do not import each
+                  other; practice reads grading's question bank and mistakes catalogue)
     top           mlcourse/cli.py, mlcourse/__main__.py
 
 A module may import its own layer and the layers below it, never one above.  The one import the
@@ -21,7 +22,7 @@ import mlcourse
 from labtools import run_without
 
 PKG = Path(mlcourse.__file__).resolve().parent
-RANK = {"engine": 0, "experiments": 1, "viz": 2, "grading": 2, "top": 3}
+RANK = {"engine": 0, "experiments": 1, "viz": 2, "grading": 2, "practice": 2, "top": 3}
 ENGINE_DEPENDENCIES = {"numpy", "autograd", "tqdm"}
 LAZY_EXCEPTIONS = {("mlcourse.data.omniglot", "PIL")}   # Pillow decodes Omniglot's PNGs, imported on first use
 COURSE_STACK = {"matplotlib", "ipywidgets", "jupyterlab", "jupyter", "jupyter_client", "jupyter_core",
@@ -34,7 +35,7 @@ def layer(module):
     parts = module.split(".")
     if parts[:2] in (["mlcourse", "cli"], ["mlcourse", "__main__"]):
         return "top"
-    if len(parts) > 1 and parts[1] in ("experiments", "viz", "grading"):
+    if len(parts) > 1 and parts[1] in ("experiments", "viz", "grading", "practice"):
         return parts[1]
     return "engine"
 
@@ -117,11 +118,12 @@ def test_the_scanner_finds_bad_imports():
         "mlcourse.grading.bank": ("from .. import cli\n", False),
         "mlcourse.experiments.shipped": ("import ipywidgets\nfrom .. import maml\n", False),
         "mlcourse.data.omniglot": ("from PIL import Image\n", False),   # Pillow at import time: not lazy
+        "mlcourse.maml": ("from .practice import skills\n", False),      # the engine never imports practice
         "mlcourse.cli": ("from .viz import sinusoid\nfrom .grading import bank\nimport matplotlib\n", False),
     }
     found = violations(mods)
     assert sorted(line.split(" imports ")[0] for line in found) == [
-        "mlcourse.data.omniglot:1", "mlcourse.experiments.shipped:1", "mlcourse.grading.bank:1",
+        "mlcourse.data.omniglot:1", "mlcourse.experiments.shipped:1", "mlcourse.grading.bank:1", "mlcourse.maml:1",
         "mlcourse.tasks:2", "mlcourse.tasks:4", "mlcourse.tasks:5", "mlcourse.tasks:6", "mlcourse.viz.sinusoid:1"]
     assert any("mlcourse.grading.bank:1 imports mlcourse.cli" in line for line in found)
 
@@ -135,6 +137,7 @@ def test_relative_imports_are_resolved():
         "mlcourse.grading.feedback"]
     assert layer("mlcourse") == layer("mlcourse.data.omniglot") == layer("mlcourse._runtime") == "engine"
     assert layer("mlcourse.grading.questions.ex03") == "grading" and layer("mlcourse.__main__") == "top"
+    assert layer("mlcourse.practice.store") == "practice"
 
 
 def test_no_two_modules_share_a_file_name():

@@ -127,3 +127,12 @@ def test_a_damaged_progress_file_is_one_line_and_exit_1(tmp_path):
     fresh = dict(env, **{ENV: str(tmp_path / "fresh.sqlite3")})
     unknown = _mlcourse(["practice", "no_such_skill"], fresh)
     assert unknown.returncode == 1 and "unknown skill 'no_such_skill'" in unknown.stderr
+
+
+def test_without_fsrs_the_commands_say_which_extra_to_install(tmp_path):
+    from labtools import mlcourse_without
+    for command in ("practice", "progress"):
+        r = mlcourse_without({"fsrs"}, command, cwd=tmp_path)
+        assert r.returncode == 3 and r.stdout == ""
+        assert r.stderr.strip() == f"mlcourse {command}: needs the practice extra (fsrs not installed): " \
+                                   "pip install 'mlcourse[practice]'"
