@@ -185,6 +185,38 @@ def ind_reptile_step(th, xs, ys, al, m, eps):
     return np.array([w, b]) + eps * (np.mean(tps, axis=0) - np.array([w, b])), RTOL_CLOSED
 
 
+def ind_adaptation_curve(th, xs, ys, xq, yq, al, steps):
+    wb, out = np.array(_wb(th)), []
+    x, y, xq_, yq_ = (np.ravel(a[0]) for a in (xs, ys, xq, yq))
+    for k in range(max(steps) + 1):
+        if k in steps:
+            out.append(np.mean((wb[0] * xq_ + wb[1] - yq_) ** 2))
+        wb = wb - al * _line_grad(wb[0], wb[1], x, y)
+    return np.array(out), RTOL_CLOSED
+
+
+def ind_anil_head_step(W, b, phi, y, al):
+    K, d = y.shape
+    gW, gb = np.zeros_like(W, dtype=float), np.zeros(d)
+    for k in range(K):
+        for j in range(d):
+            r = sum(phi[k, i] * W[i, j] for i in range(phi.shape[1])) + b[j] - y[k, j]
+            gb[j] += 2 * r / (K * d)
+            for i in range(phi.shape[1]):
+                gW[i, j] += 2 * r * phi[k, i] / (K * d)
+    return np.concatenate([np.ravel(W - al * gW), b - al * gb]), RTOL_CLOSED
+
+
+def ind_reinforce_loss(lp, adv, mask):
+    total, steps = 0.0, 0
+    for n in range(lp.shape[1]):
+        for t in range(lp.shape[2]):
+            if mask[0, n, t]:
+                total += lp[0, n, t] * adv[0, n, t]
+                steps += 1
+    return -total / steps, RTOL_CLOSED
+
+
 def ind_prototypes(zs, ys, n):
     out = np.zeros((n, zs.shape[1]))
     for k in range(n):

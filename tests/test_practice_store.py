@@ -199,3 +199,12 @@ def test_what_comes_next_due_reviews_first_interleaved_else_the_next_skill(tmp_p
         s.last_skill = first
         second, _ = s.choose(now=later)
         assert {first, second} == {"chain_rule", "expectation"}
+
+
+def test_after_the_diagnostics_practice_moves_on_to_the_lesson(tmp_path):
+    with Progress(tmp_path / "p.sqlite3") as p:
+        for skill in ("chain_rule", "mse_gradient", "sgd_step", "hessian_quadratic", "expectation"):
+            _master(p, skill)
+        s = Session(p, seed=0)
+        # support_query has no generator (q1 exercises it), so it does not hold the inner step up
+        assert s.choose(now=datetime.fromtimestamp(T0, timezone.utc))[0] == "inner_step"

@@ -29,7 +29,7 @@ import autograd.numpy as anp
 
 from .. import checks, tasks
 from ..grading.questions import _common_mistakes as catalogue
-from ..grading.questions import ex02, ex03, ex04, ex05, ex06, ex08
+from ..grading.questions import ex02, ex03, ex04, ex05, ex06, ex07, ex08
 from ..grading.mistakes import Mistake
 from . import prerequisite_mistakes as pre
 from .skills import SKILLS
@@ -701,6 +701,55 @@ def _reptile_step(rng):
     prompt = _line_prompt(th, xs, ys) + (f"\n\nOne Reptile update: one inner step of size $\\alpha = {_n(al)}$ per task, "
                                          f"interpolation $\\epsilon = {_n(eps)}$. Give the new $w, b$. {ANSWER_3SF}")
     return Draft(prompt, "vector", (th, xs, ys, al, 1, eps), ans, (2,), labels="w, b")
+
+
+@_register("adaptation_curve", "meta_training", "The meta-test curve: query loss after 0, 1 and 2 steps",
+           catalogue.Q12,
+           "Adapt on the support set step by step from theta; after 0, 1 and 2 steps score the adapted line on the "
+           "query set.", "Meta-test: adapt on D_s, score on D_q after each number of steps (notebook 05, section 3).")
+def _adaptation_curve(rng):
+    th, xs, ys, xq, yq = _line(rng, 1, 2)
+    al = float(rng.choice([0.05, 0.1, 0.2]))
+    ans = ex05.ref_adaptation_curve(th, xs, ys, xq, yq, al, (0, 1, 2))
+    prompt = _line_prompt(th, xs, ys, xq, yq) + (f"\n\nMeta-test on this task with inner steps of size "
+                                                 f"$\\alpha = {_n(al)}$: give the query loss after 0, 1 and 2 steps. "
+                                                 f"{ANSWER_3SF}")
+    return Draft(prompt, "vector", (th, xs, ys, xq, yq, al, (0, 1, 2)), ans, (3,), labels="after 0, 1, 2 steps")
+
+
+@_register("anil_head_step", "metasgd_anil", "ANIL: one step of the head on fixed features", catalogue.Q19,
+           "Only the head W, b moves: the gradient of the mean over the K examples and d outputs of (phi W + b - y)^2.",
+           "W' = W - alpha (2 / K d) phi^T (phi W + b - y), b' likewise (notebook 07, section 4).")
+def _anil_head_step(rng):
+    phi = _grid(rng, -1, 2, 0.5, (2, 2))
+    W, b = _grid(rng, -1, 1, 0.5, (2, 2)), _grid(rng, -1, 1, 0.5, (2,))
+    y = _grid(rng, -2, 2, 0.5, (2, 2))
+    al = float(rng.choice([0.1, 0.2, 0.25]))
+    ans = ex07.ref_anil_head_step(W, b, phi, y, al)
+    prompt = (f"ANIL adapts only the head $f(\\phi) = \\phi W + b$ (2 features, 2 outputs) on fixed features. "
+              f"Support features (rows) $\\Phi = {_bmatrix(phi)}$, targets $Y = {_bmatrix(y)}$, head "
+              f"$W = {_bmatrix(W)}$, $b = {_vec(b)}$, mean squared error over the examples and the outputs, step "
+              f"$\\alpha = {_n(al)}$.\n\nGive $W'$ row by row, then $b'$ (6 numbers). {ANSWER_3SF}")
+    return Draft(prompt, "vector", (W, b, phi, y, al), ans, (6,), labels="W'11, W'12, W'21, W'22, b'1, b'2")
+
+
+@_register("reinforce_loss", "maml_rl", "The REINFORCE surrogate of one task", catalogue.Q21,
+           "Multiply log-probability by advantage at every step that happened (mask 1), sum, divide by the number "
+           "of such steps, and put a minus in front.",
+           "loss = -(1 / sum mask) sum mask log pi A (notebook 08, section 2).")
+def _reinforce_loss(rng):
+    T = 3
+    lengths = rng.permutation([int(rng.integers(1, T)), T])
+    mask = (np.arange(T)[None, :] < lengths[:, None]).astype(float)[None]       # (1 task, 2 trajectories, T)
+    lp = _grid(rng, -2, -0.5, 0.5, (1, 2, T))
+    adv = _grid(rng, -1.5, 1.5, 0.5, (1, 2, T), nonzero=True)
+    ans = ex08.ref_reinforce_loss(lp, adv, mask)
+    rows = "\n".join(f"- trajectory {n + 1} ({int(lengths[n])} of {T} steps happened): "
+                      f"$\\log\\pi = {_vec(lp[0, n])}$, $A = {_vec(adv[0, n])}$, mask ${_vec(mask[0, n])}$"
+                      for n in range(2))
+    prompt = (f"One task, two trajectories of at most {T} steps (entries after an episode's end are left-over "
+              f"numbers):\n\n{rows}\n\nCompute the REINFORCE surrogate loss the inner step descends. {ANSWER_3SF}")
+    return Draft(prompt, "number", (lp, adv, mask), ans)
 
 
 # ---- notebook 06: prototypes and ProtoNet logits ----------------------------------------------------------

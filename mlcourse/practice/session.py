@@ -6,8 +6,9 @@ the solution) before any attempt.  Later attempts at the same instance are recor
 A graded question passed with ``check()`` counts once, as a right answer, for each of its skills.
 
 What comes next (``choose``): the skill whose review is due first (interleaved: not the skill just
-practised, when another is due), else the next skill in the map's order that is not mastered, whose
-prerequisites are all mastered, and that has problem generators.
+practised, when another is due), else the next skill in the map's order that has problem generators, is
+not mastered, and whose prerequisites are mastered (a prerequisite without generators, which only the
+graded questions exercise, does not hold practice up).
 """
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ class Session:
         for s in topological_order():
             if st[s].mastered or not problems.generators_for(s):
                 continue
-            if all(st[p].mastered for p in SKILLS[s].prerequisites):
+            # a prerequisite without generators (mastered only through check()) does not hold practice up here
+            if all(st[p].mastered or not problems.generators_for(p) for p in SKILLS[s].prerequisites):
                 return s, "next skill whose prerequisites are mastered"
         return None, "no review is due and every skill you can practise here is mastered"
 

@@ -12,7 +12,7 @@ __all__ = ["practice", "show_progress", "reset", "plain"]
 
 _MACROS = [(r"\dfrac", r"\frac"), (r"\tfrac", r"\frac"), (r"\theta", "θ"), (r"\alpha", "α"), (r"\epsilon", "ε"),
            (r"\gamma", "γ"), (r"\nabla", "∇"), (r"\partial", "∂"), (r"\sum", "Σ"), (r"\top", "ᵀ"), (r"\sin", "sin"),
-           (r"\mathbb{E}", "E"), (r"\mathcal{T}", "T"), (r"\,", " "), (r"\\", "; ")]
+           (r"\mathbb{E}", "E"), (r"\Phi", "Φ"), (r"\phi", "φ"), (r"\log", "log "), (r"\pi", "π"), (r"\mathcal{T}", "T"), (r"\,", " "), (r"\\", "; ")]
 
 
 def plain(markdown):
