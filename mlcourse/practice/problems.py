@@ -486,7 +486,7 @@ _Q4_ONE_STEP = tuple(m for m in catalogue.Q4 if m.name not in ("the curvature on
            "Worked example 1 (notebook 02, section 2), with the derivatives of the sine model.")
 def _meta_gradient_1d(rng):
     xs, ys, xq, yq = _scalar_task(rng)
-    th, al = _grid(rng, -1, 2, 0.1), float(rng.choice([0.05, 0.1, 0.2, 0.3]))
+    th, al = _grid(rng, -1, 2, 0.1), float(rng.choice([0.2, 0.3, 0.4]))   # large enough for the curvature to show
     ans = ex02.ref_meta_gradient_1d(th, xs, ys, xq, yq, al, 1)
     return Draft(_meta_gradient_prompt(th, xs, ys, xq, yq, al, 1), "number", (th, xs, ys, xq, yq, al, 1), ans)
 
