@@ -1,6 +1,6 @@
 """Problem generators: a fresh instance of a skill's problem from a seed (PrairieLearn's generate()).
 
-``generate(name, seed)`` draws the instance's numbers with ``np.random.default_rng(seed)``, computes
+``generate(name, seed)`` draws the instance's numbers with ``np.random.default_rng([seed, crc32(name)])``, computes
 the answer with the engine, and evaluates the generator's common mistakes on the same numbers.  The
 mistakes are the catalogue's (``mlcourse.grading.questions._common_mistakes``, the tuple of the graded
 question the skill belongs to, applied to the instance's inputs in that question's argument order);
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import re
+import zlib
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -271,7 +272,7 @@ def generate(name, seed):
     if seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed}.")
     gen = GENERATORS[name]
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])   # one seed, unrelated numbers per generator
     for draw in range(MAX_DRAWS):
         draft = gen.make(rng)
         values = _values_ok(draft, gen)
