@@ -149,3 +149,19 @@ def test_simulated_learners_reach_mastery_as_the_model_predicts(q):
         assert predicted > 0.99
     if q <= 0.1:
         assert predicted < 0.02
+
+
+def test_the_numbers_docs_practice_quotes_come_from_the_model():
+    text = (ROOT / "docs" / "practice.md").read_text()
+    for name in ("p_init", "p_learn", "p_slip", "p_guess"):
+        m = re.search(rf"^\| {name} \| ([0-9.]+) \|", text, re.M)
+        assert m and float(m.group(1)) == getattr(DEFAULT, name), name
+    path = [f"{p:.2f}" for p in [DEFAULT.p_init] + DEFAULT.trace([True] * DEFAULT.attempts_to_mastery())]
+    assert f"three right first attempts in a row reach mastery ({' → '.join(path)})" in " ".join(text.split())
+    assert f"settles near {DEFAULT.fixed_point_wrong():.2f}" in text
+    assert "P(known) ≥ 0.95" in text and MASTERY == 0.95
+    from mlcourse.practice import skills as sk
+    n_gen_skills = len({g.skill for g in problems.GENERATORS.values()})
+    assert f"{len(problems.GENERATORS)} generators for {n_gen_skills} of the {len(sk.SKILLS)} skills" in \
+        " ".join(text.split())
+    assert f"{len(sk.SKILLS)} skills named in the lesson's words" in text
