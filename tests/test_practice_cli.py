@@ -136,3 +136,15 @@ def test_without_fsrs_the_commands_say_which_extra_to_install(tmp_path):
         assert r.returncode == 3 and r.stdout == ""
         assert r.stderr.strip() == f"mlcourse {command}: needs the practice extra (fsrs not installed): " \
                                    "pip install 'mlcourse[practice]'"
+
+
+def test_the_loop_in_process_a_wrong_diagnostic_answer_says_where_to_learn(tmp_path):
+    from mlcourse.practice.skills import SKILLS
+    from mlcourse.practice.terminal import practice
+    shown, answers = [], iter(["2e9", "oops", "q"])
+    n = practice("chain_rule", seed=4, path=tmp_path / "p.sqlite3", read=lambda prompt: next(answers),
+                 write=shown.append)
+    text = "\n".join(shown)
+    assert n == 1 and SKILLS["chain_rule"].learn in text and "could not read that" in text
+    with Progress(tmp_path / "p.sqlite3") as p:
+        assert [(r["answer"], r["correct"], r["counted"]) for r in p.attempts()] == [("2e9", 0, 0)]

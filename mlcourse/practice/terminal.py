@@ -77,6 +77,8 @@ def practice(skill=None, seed=None, path=None, read=input, write=print):
                     continue
                 recorded += 1
                 write(verdict.message)
+                if not verdict.correct and SKILLS[s].diagnostic:
+                    write(f"(a prerequisite of the lesson: if it is new to you, see {SKILLS[s].learn})")
                 write(f"P(known) of {s} = {session.p_known(s):.2f}")
 
 
