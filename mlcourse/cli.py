@@ -443,6 +443,8 @@ def build_parser():
 
     from .grading.commands import add_commands  # listed always; each says which extra it needs when missing
     add_commands(sub)
+    from .practice.subcommands import add_commands as add_practice_commands  # practice, progress
+    add_practice_commands(sub)
     return p
 
 

@@ -20,7 +20,7 @@ def run(*args, cwd=None):
 
 
 COMMANDS = {"course", "init", "train", "refresh-results", "check", "bench", "grade", "assign", "validate",
-            "gradescope-bundle", "data", "eval-oneshot", "site"}
+            "gradescope-bundle", "data", "eval-oneshot", "site", "practice", "progress"}
 GRADING_STACK = {"nbformat", "nbclient", "IPython", "ipykernel"}
 PACKAGE = os.path.dirname(os.path.abspath(cli.__file__))
 

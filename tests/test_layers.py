@@ -2,7 +2,8 @@
 
     engine        mlcourse/*.py (but cli, __main__) and mlcourse/data/   numpy, autograd, tqdm, the standard library
     experiments   mlcourse/experiments/
-    course        mlcourse/viz/ and mlcourse/grading/ (they do not import each other)
+    course        mlcourse/viz/, mlcourse/grading/ and mlcourse/practice/ (viz and grading do not import each
+                  other; practice reads grading's question bank and mistakes catalogue)
     site          mlcourse/site/: the website of the course (reads viz's widget descriptions)
     top           mlcourse/cli.py, mlcourse/__main__.py
 
@@ -22,7 +23,7 @@ import mlcourse
 from labtools import run_without
 
 PKG = Path(mlcourse.__file__).resolve().parent
-RANK = {"engine": 0, "experiments": 1, "viz": 2, "grading": 2, "site": 3, "top": 4}
+RANK = {"engine": 0, "experiments": 1, "viz": 2, "grading": 2, "practice": 2, "site": 3, "top": 4}
 ENGINE_DEPENDENCIES = {"numpy", "autograd", "tqdm"}
 LAZY_EXCEPTIONS = {("mlcourse.data.omniglot", "PIL")}   # Pillow decodes Omniglot's PNGs, imported on first use
 COURSE_STACK = {"matplotlib", "ipywidgets", "jupyterlab", "jupyter", "jupyter_client", "jupyter_core",
@@ -35,7 +36,7 @@ def layer(module):
     parts = module.split(".")
     if parts[:2] in (["mlcourse", "cli"], ["mlcourse", "__main__"]):
         return "top"
-    if len(parts) > 1 and parts[1] in ("experiments", "viz", "grading", "site"):
+    if len(parts) > 1 and parts[1] in ("experiments", "viz", "grading", "practice", "site"):
         return parts[1]
     return "engine"
 
@@ -118,11 +119,12 @@ def test_the_scanner_finds_bad_imports():
         "mlcourse.grading.bank": ("from .. import cli\n", False),
         "mlcourse.experiments.shipped": ("import ipywidgets\nfrom .. import maml\n", False),
         "mlcourse.data.omniglot": ("from PIL import Image\n", False),   # Pillow at import time: not lazy
+        "mlcourse.maml": ("from .practice import skills\n", False),      # the engine never imports practice
         "mlcourse.cli": ("from .viz import sinusoid\nfrom .grading import bank\nimport matplotlib\n", False),
     }
     found = violations(mods)
     assert sorted(line.split(" imports ")[0] for line in found) == [
-        "mlcourse.data.omniglot:1", "mlcourse.experiments.shipped:1", "mlcourse.grading.bank:1",
+        "mlcourse.data.omniglot:1", "mlcourse.experiments.shipped:1", "mlcourse.grading.bank:1", "mlcourse.maml:1",
         "mlcourse.tasks:2", "mlcourse.tasks:4", "mlcourse.tasks:5", "mlcourse.tasks:6", "mlcourse.viz.sinusoid:1"]
     assert any("mlcourse.grading.bank:1 imports mlcourse.cli" in line for line in found)
 
@@ -136,6 +138,7 @@ def test_relative_imports_are_resolved():
         "mlcourse.grading.feedback"]
     assert layer("mlcourse") == layer("mlcourse.data.omniglot") == layer("mlcourse._runtime") == "engine"
     assert layer("mlcourse.grading.questions.ex03") == "grading" and layer("mlcourse.__main__") == "top"
+    assert layer("mlcourse.practice.store") == "practice"
 
 
 def test_no_two_modules_share_a_file_name():
