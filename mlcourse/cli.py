@@ -23,6 +23,7 @@ EXTRAS = {
     "plots": ("matplotlib",),
     "course": ("jupyterlab", "ipywidgets", "matplotlib"),
     "grading": ("nbformat", "nbclient", "IPython", "ipykernel"),  # ipykernel: `mlcourse assign` runs notebooks
+    "practice": ("fsrs",),
 }
 
 
