@@ -61,10 +61,12 @@ def test_solutions_grade_with_no_note(solution_reports):
 
 def test_blank_exercises_note_only_their_unanswered_functions(exercise_reports):
     """A blank exercise's only notes are cells stopped by a function not answered yet (no ImportError, no
-    EngineBlocked, no crash)."""
+    EngineBlocked, no crash).  ex10's cells that would call the unanswered functions need the Omniglot images,
+    which the grading child cannot read, so they are skipped and leave no note."""
     for a, r in exercise_reports.items():
         assert r["error"] is None, (a, r["error"])
-        assert r["notes"] and all(n.endswith("raised NotImplementedError: ") for n in r["notes"]), (a, r["notes"])
+        assert all(n.endswith("raised NotImplementedError: ") for n in r["notes"]), (a, r["notes"])
+        assert r["notes"] or a == "ex10", (a, "a blank exercise should be stopped by its unanswered functions")
 
 
 def test_reports_record_the_grading_time(solution_reports):
