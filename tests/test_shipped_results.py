@@ -202,12 +202,18 @@ def test_multistep_loss_trades_the_first_step_for_the_later_ones(sinusoid):
 
 def test_the_first_demo_iterations_reproduce_the_shipped_maml_run(sinusoid):
     """Notebook 05's demo: the main job's MAML training, stopped after 1000 iterations, has the
-    shipped run's loss history so far (float32: equal on the machine that made it, ~equal elsewhere)."""
+    shipped run's loss history so far.  The history holds one meta-batch's loss every 100 iterations.
+    float32 training is equal on the kernel that made it; on another BLAS kernel (another CPU,
+    OPENBLAS_CORETYPE=Sandybridge) the rounding differences grow with the iterations: below 1e-6 up to
+    iteration 300, 2% at iteration 900 (measured).  So the first three are compared at 1e-3 (another
+    seed or setting is off by far more at iteration 100), all ten at 10% and their mean at 2%."""
     cfg = dict(sinusoid_job.DEFAULTS, iterations=1000)
     _, _, hist, _ = sinusoid_job._train_one((0, "maml", cfg), False)
-    shipped_loss = sinusoid["summary"]["results"]["maml"]["history"]["loss"]
-    assert len(hist.loss) == 10
-    np.testing.assert_allclose(hist.loss, shipped_loss[:len(hist.loss)], rtol=1e-2)
+    shipped_loss = np.array(sinusoid["summary"]["results"]["maml"]["history"]["loss"][:len(hist.loss)])
+    assert len(hist.loss) == 10 and hist.iteration[:3] == [100, 200, 300]
+    np.testing.assert_allclose(hist.loss[:3], shipped_loss[:3], rtol=1e-3)
+    np.testing.assert_allclose(hist.loss, shipped_loss, rtol=0.1)
+    np.testing.assert_allclose(np.mean(hist.loss), shipped_loss.mean(), rtol=0.02)
 
 
 
