@@ -1,6 +1,7 @@
 """Numbers quoted in the prose of notebook 08 and of the README's navigation section (see quoting.py).
 
-They come from the shipped navigation run (mlcourse/experiments/results/navigation/summary.json) and from
+They come from the shipped navigation run (mlcourse/experiments/results/navigation/summary.json, including
+its scores with the released scripts' step size) and from
 the paper's numbers, whose one home is ``navigation_job.PAPER``.
 """
 import functools
@@ -25,6 +26,11 @@ def ci(method, step):
     return summary()["results"][method]["ci95"][step]
 
 
+def released(method, step):
+    """The return with the released scripts' step size (summary["released_step"]), on its first goals."""
+    return summary()["released_step"]["results"][method]["return"][step]
+
+
 def row(method):
     """Return and interval after 0, 1, 2, 3 steps, interleaved."""
     return [v for k in range(4) for v in (ret(method, k), ci(method, k))]
@@ -43,6 +49,9 @@ QUOTED = [
                    PAPER["random"][0]], (".1f", ".1f", ".1f", ".2f", ".2f", ".2f")),
     Quote(NB08, "after three steps MAML is at <> (the paper: <>)", lambda: [ret("maml", 3), PAPER["maml"][3]],
           (".1f", ".2f")),
+    Quote(NB08, "After one step the pretrained policy is at <> with the released scripts' step (the paper's released "
+          "results: <>), against <> with $\\alpha = 0.1$",
+          lambda: [released("pretrained", 1), PAPER["pretrained"][1], ret("pretrained", 1)], (".1f", ".2f", ".1f")),
     Quote(NB08, "Meta-training took <> s of wall time for <> iterations (<> s per iteration)",
           lambda: [summary()["train_seconds"]["maml"], summary()["config"]["iterations"],
                    summary()["seconds_per_iteration"]["maml"]], (".0f", "d", ".2f")),

@@ -161,7 +161,8 @@ Q = {
                                lambda: [tuned("5")["alpha"], tuned("10")["alpha"], *tuned_mse(), *paper("pretrain"),
                                         max(tuned_ci())], ("g", "g") + (".2f",) * 7),
     "alpha0": Quote(NB05, "Without fine-tuning (α = 0) it stays at <>", lambda: mse("pretrain", [0]), ".2f"),
-    "zero_steps": Quote(NB05, "(MSE ≈ <> for both MAML models and the pretrained network; <> for FOMAML)",
+    "zero_steps": Quote(NB05, "(MSE ≈ <> for both MAML models and the pretrained network; <> for FOMAML, whose "
+                        "starting curve is a worse average fit)",
                         lambda: [_same_rounding([mse(m, [0])[0] for m in ("maml", "maml_multistep", "pretrain")], ".1f"),
                                  mse("fomaml", [0])[0]], ".1f"),
     "one_step": Quote(NB05, "**After one step MAML drops to ≈ <>**", lambda: mse("maml", [1]), ".1f"),

@@ -40,9 +40,12 @@ def test_protonet_is_evaluated_with_the_population_stats_of_all_training_images(
     _, theta, hp = job.load_model(tiny_run / "protonet.npz")
     want = job.population_stats(theta, protocol.training_classes())
     assert len(hp["population_stats"]) == 4
+    # the statistics are float64 sums of float32 convolution outputs: a recomputation on another BLAS
+    # kernel agrees to about float32's precision (5e-8 measured), not to the last float64 bit; the
+    # statistics of a subset or of other images differ by percents
     for (mu, var), (wmu, wvar) in zip(hp["population_stats"], want):
-        np.testing.assert_allclose(mu, wmu, rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(var, wvar, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(mu, wmu, rtol=1e-5, atol=1e-5 * np.abs(wmu).max())
+        np.testing.assert_allclose(var, wvar, rtol=1e-5, atol=1e-5 * np.abs(wvar).max())
     # the stored per-episode scores are the population-statistics ones, not the episodes' own statistics
     a = protocol.evaluation_episodes()["a"].subset(3)
     acc, _ = job.evaluate("protonet", theta, hp, a)

@@ -202,12 +202,42 @@ def test_multistep_loss_trades_the_first_step_for_the_later_ones(sinusoid):
 
 def test_the_first_demo_iterations_reproduce_the_shipped_maml_run(sinusoid):
     """Notebook 05's demo: the main job's MAML training, stopped after 1000 iterations, has the
-    shipped run's loss history so far (float32: equal on the machine that made it, ~equal elsewhere)."""
+    shipped run's loss history so far.  The history holds one meta-batch's loss every 100 iterations.
+    float32 training is equal on the kernel that made it; on another BLAS kernel (another CPU,
+    OPENBLAS_CORETYPE=Sandybridge) the rounding differences grow with the iterations: below 1e-6 up to
+    iteration 300, 2% at iteration 900 (measured).  So the first three are compared at 1e-3 (another
+    seed or setting is off by far more at iteration 100), all ten at 10% and their mean at 2%."""
     cfg = dict(sinusoid_job.DEFAULTS, iterations=1000)
     _, _, hist, _ = sinusoid_job._train_one((0, "maml", cfg), False)
-    shipped_loss = sinusoid["summary"]["results"]["maml"]["history"]["loss"]
-    assert len(hist.loss) == 10
-    np.testing.assert_allclose(hist.loss, shipped_loss[:len(hist.loss)], rtol=1e-2)
+    shipped_loss = np.array(sinusoid["summary"]["results"]["maml"]["history"]["loss"][:len(hist.loss)])
+    assert len(hist.loss) == 10 and hist.iteration[:3] == [100, 200, 300]
+    np.testing.assert_allclose(hist.loss[:3], shipped_loss[:3], rtol=1e-3)
+    np.testing.assert_allclose(hist.loss, shipped_loss, rtol=0.1)
+    np.testing.assert_allclose(np.mean(hist.loss), shipped_loss.mean(), rtol=0.02)
+
+
+
+def test_notebook05_figure_is_described_as_it_is():
+    """Notebook 05, section 4: on the figure's two held-out tasks (seed 21, K = 5) the prose says that
+    after one step FOMAML's query MSE is below MAML's on both tasks and Reptile's below MAML's on the
+    second; after ten steps both are above MAML's on the first task and below it on the second; and
+    that the 2000-task table nevertheless puts MAML ahead of both after 1, 5 and 10 steps.  Each gap is
+    larger than 0.05 (float32 rounding moves these MSEs by about 1e-6)."""
+    held_out = tasks.Sinusoid().sample(np.random.default_rng(21), num_tasks=2, k_support=5, k_query=100)
+    models = {m: results.load("sinusoid")["theta"][m] for m in ("maml", "fomaml")}
+    models["reptile"] = results.load("sinusoid_reptile5")["theta"]["reptile"]
+    mse = {m: np.array([checks.adaptation_path(th, held_out.task(i), 0.01, 10, np.linspace(-5, 5, 200))["mse"]
+                        for i in range(2)]) for m, th in models.items()}     # (task, step)
+    gap = 0.05
+    assert np.all(mse["fomaml"][:, 1] < mse["maml"][:, 1] - gap)
+    assert mse["reptile"][1, 1] < mse["maml"][1, 1] - gap
+    for m in ("fomaml", "reptile"):
+        assert mse[m][0, 10] > mse["maml"][0, 10] + gap and mse[m][1, 10] < mse["maml"][1, 10] - gap
+    table = {m: results.load(name)["summary"]["results"][key] for m, name, key in
+             (("maml", "sinusoid", "maml"), ("fomaml", "sinusoid", "fomaml"), ("reptile", "sinusoid_reptile5", "reptile"))}
+    for k in (1, 5, 10):
+        j = table["maml"]["steps"].index(k)
+        assert table["maml"]["mse"][j] < min(table["fomaml"]["mse"][j], table["reptile"]["mse"][j]), k
 
 
 # ---- numbers quoted in prose: one home each ------------------------------------------------------

@@ -32,8 +32,8 @@ from .. import train
 from .._validate import check_alpha, check_count, check_seed
 from ..rl import maml_rl, point_navigation, policy, policy_gradient
 
-__all__ = ["PAPER", "DEFAULTS", "METHODS", "run", "evaluate", "eval_goals", "eval_noise", "format_table",
-           "load_policy", "add_arguments", "cli", "refresh_shipped", "load_shipped"]
+__all__ = ["PAPER", "DEFAULTS", "METHODS", "RELEASED_STEP", "run", "evaluate", "eval_goals", "eval_noise",
+           "released_step", "format_table", "format_released_step", "load_policy", "add_arguments", "cli", "refresh_shipped", "load_shipped"]
 
 # Finn, Abbeel & Levine (2017), section 5.3, 2D navigation: average return after 0 / 1 / 2 / 3
 # policy-gradient steps on 40 new goals.  MAML from the paper's figure and text; the baselines from
@@ -45,6 +45,10 @@ PAPER = {"steps": [0, 1, 2, 3],
          "eval_goals": 40, "eval_trajectories": 40, "alpha": 0.1, "outer": "TRPO"}
 
 METHODS = ("maml", "pretrained", "random")
+
+# The inner step size of the paper's released scripts for this task (its text says 0.1): the shipped
+# policies are also scored with it, on the first `num_goals` meta-test goals with the same noise.
+RELEASED_STEP = {"alpha": 0.5, "num_goals": 40}
 METHOD_STREAMS = {"maml": 0, "pretrained": 1, "random": 2}
 
 DEFAULTS = dict(
@@ -150,6 +154,15 @@ def _stats(R):
             "per_goal": R.tolist()}
 
 
+def released_step(thetas, cfg):
+    """Every method scored with the released scripts' step size (RELEASED_STEP) instead of cfg["alpha"]:
+    {"alpha", "num_goals", "results": {method: stats}} on the first num_goals meta-test goals, same noise."""
+    n = min(RELEASED_STEP["num_goals"], cfg["eval_goals"])
+    cfg_released = dict(cfg, alpha=RELEASED_STEP["alpha"])
+    return {"alpha": RELEASED_STEP["alpha"], "num_goals": n,
+            "results": {m: _stats(evaluate(thetas[m], cfg_released, range(n))) for m in METHODS}}
+
+
 def load_policy(path, cfg=None):
     """(theta, hparams) of a navigation checkpoint; a ValueError when it does not hold a 2D policy."""
     theta, hparams, _ = train.load_checkpoint(path)
@@ -212,7 +225,8 @@ def run(out_dir, *, progress=True, overwrite=False, log=print, refresh_shipped=F
         if histories[method] is not None:
             results[method]["history"] = histories[method].as_dict()
     summary = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()},
-               "paper": PAPER, "results": results, "train_seconds": timings, "train_wall_seconds": train_wall,
+               "paper": PAPER, "results": results, "released_step": released_step(thetas, cfg),
+               "train_seconds": timings, "train_wall_seconds": train_wall,
                "seconds_per_iteration": {m: timings[m] / max(cfg["iterations" if m == "maml" else
                                                                   "pretrain_iterations"], 1) for m in timings},
                "wall_seconds": time.perf_counter() - start, "workers": workers,
@@ -241,6 +255,17 @@ def format_table(summary):
     lines.append(f"meta-training: maml {cfg['iterations']} iterations in {t['maml']:.0f} s, pretrained "
                  f"{cfg['pretrain_iterations']} in {t['pretrained']:.0f} s (side by side); wall time "
                  f"{summary['wall_seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+def format_released_step(summary):
+    """One line per method: the average return after 0..3 steps with the released scripts' step size."""
+    rel = summary["released_step"]
+    lines = [f"alpha = {rel['alpha']}: average return on the first {rel['num_goals']} goals after k = "
+             + " / ".join(str(k) for k in rel["results"]["maml"]["steps"]) + " steps (95% intervals over goals)"]
+    for m in METHODS:
+        r = rel["results"][m]
+        lines.append(f"{m:>10} | " + " / ".join(f"{v:6.1f} ± {c:.1f}" for v, c in zip(r["return"], r["ci95"])))
     return "\n".join(lines)
 
 
