@@ -7,6 +7,7 @@ import nbformat
 import pytest
 
 from mlcourse.data import omniglot, protocol
+from mlcourse.site.launch import INSTALL_MARK
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NB06 = os.path.join(ROOT, "notebooks", "06_few_shot_classification.ipynb")
@@ -44,7 +45,8 @@ def run_without_data(monkeypatch, tmp_path, release_url):
             cell.outputs, cell.execution_count = [], None
     NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": os.path.dirname(NB06)}}).execute()
-    return [c for c in nb.cells if c.cell_type == "code"]
+    # the code cells after the one that installs mlcourse where it is missing (Colab, Binder): that cell prints nothing
+    return [c for c in nb.cells if c.cell_type == "code" and not c.source.startswith(INSTALL_MARK)]
 
 
 @pytest.mark.timeout(300)
@@ -54,7 +56,7 @@ def test_notebook06_runs_without_omniglot_and_says_so_once(monkeypatch, tmp_path
               if o.get("output_type") == "error"]
     assert not errors, errors
     texts = [outputs_text(c) for c in code]
-    assert sum(t.count(NOTE) for t in texts) == 1 and NOTE in texts[0], "the note belongs once, in the first code cell"
+    assert sum(t.count(NOTE) for t in texts) == 1 and NOTE in texts[0], "the note belongs once, in the first code cell after the install cell"
     assert omniglot.download_command(*protocol.SPLITS) in texts[0]
     # what the shipped results carry still shows: the settings, the measured table and figure, the lesson's table
     summary = json.load(open(os.path.join(ROOT, "mlcourse", "experiments", "results", "omniglot", "summary.json")))

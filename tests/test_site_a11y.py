@@ -112,7 +112,8 @@ def test_live_widgets_label_their_controls_and_show_their_first_picture():
         assert data["text/plain"] == f"Live widget: {_alt.LIVE_WIDGETS[name]}"
         assert "application/vnd.jupyter.widget-view+json" in data
         assert data["image/png"].startswith("iVBORw0KGgo") and len(md["image/png"]["alt"].split()) >= 8
-        assert all(img.tooltip for img in _alt._images(w))
+        # no tooltip on the pictures: JupyterLab then cannot create their view (tests/test_browser.py sees it)
+        assert not any(img.tooltip for img in _alt._images(w))
 
 
 # Machado, Oliveira & Fernandes (2009), severity 1.0, applied to linear RGB

@@ -22,7 +22,7 @@ class Skill:
     name: str                    # the lesson's words
     prerequisites: tuple = ()    # ids of the skills this one builds on
     sections: tuple = ()         # notebook sections that teach it, "NN §k"
-    questions: tuple = ()        # graded questions (q1 ... q25) that exercise it
+    questions: tuple = ()        # graded questions (q1 ... q31) that exercise it
     diagnostic: bool = False     # a prerequisite of the lesson, checked by notebook 00's diagnostic
     learn: str = ""              # for a diagnostic skill: where to learn it (outside this course)
 
@@ -65,11 +65,11 @@ SKILLS = {s.id: s for s in (
     _S("reptile", "Reptile: theta <- theta + epsilon (theta' - theta)", ("inner_step",), ("04 §4", "04 §5"),
        ("q11", "q25")),
     _S("meta_training", "the meta-training loop and the meta-test procedure", ("maml_gradient", "reptile"),
-       ("05 §2", "05 §3", "05 §4"), ("q12",)),
+       ("05 §2", "05 §3", "05 §4"), ("q12", "q26", "q27", "q28", "q29")),
     # few-shot classification (notebook 06)
     _S("prototypes", "class prototypes: the mean support embedding", ("episodes",), ("06 §2",), ("q13",)),
     _S("protonet_logits", "ProtoNet logits -||z - c_k||^2 and their loss", ("prototypes",), ("06 §2", "06 §5"),
-       ("q14", "q15")),
+       ("q14", "q15", "q30", "q31")),
     _S("conv_embedding", "the convolutional embedding (3x3 'same' convolutions)", ("episodes",), ("06 §2",),
        ("q16",)),
     # meta-overfitting and variants (notebook 07)

@@ -181,11 +181,16 @@ def page_notebook(nb, rel_path, repo_url, branch, exercise, alts):
 
 
 def download_notebook(nb, repo_url):
-    """The notebook offered for download: as committed, with the install cell first when it lacks one."""
+    """The notebook offered for download: as committed, its install cell (added first when it lacks one)
+    installing from repo_url."""
     nb = copy.deepcopy(nb)
-    if not any(launch.INSTALL_MARK in _src(c) for c in nb["cells"] if c["cell_type"] == "code"):
-        cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                "source": launch.install_cell_source(launch.install_requirement(repo_url))}
+    source = launch.install_cell_source(launch.install_requirement(repo_url))
+    for c in nb["cells"]:
+        if c["cell_type"] == "code" and launch.INSTALL_MARK in _src(c):
+            c["source"] = source
+            break
+    else:
+        cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
         first_h1 = next((i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "markdown"), -1)
         nb["cells"].insert(first_h1 + 1, cell)
     return nb

@@ -56,13 +56,11 @@ def alt_text(fig):
 def describe_widget(widget, what):
     """Mark an ipywidgets widget as a live widget of the course doing `what`; return it.
 
-    Its pictures (Image widgets) get `what` as their tooltip, the title a screen reader announces.
+    Its pictures are not given `what` as a tooltip: JupyterLab's widget manager then fails to create the
+    Image view at all ("Could not create a view"), so the text reaches readers as the static picture's alt.
     """
     what = " ".join(str(what).split())
     setattr(widget, WIDGET_ATTR, what)
-    for image in _images(widget):
-        if hasattr(image, "tooltip") and not image.tooltip:
-            image.tooltip = f"Picture of the live widget: {what}"
     return widget
 
 
