@@ -666,8 +666,9 @@ class Supervisor:
             # is what it writes between two looks
             time.sleep(self.TICK if used == last_used else self.TICK / 10)
             last_used = used
-        if reason is not None:
-            peak_disk = max(peak_disk, disk_used(self.workdir, descendants(os.getpid())))
+        # once more at the end, whatever ended the run: a child that wrote and ended between two looks
+        # (a loaded machine stretches them) still has its files measured before they are swept away
+        peak_disk = max(peak_disk, disk_used(self.workdir, descendants(os.getpid())))
         self.sweep()
         if status is None:
             try:
