@@ -419,7 +419,11 @@ def test_the_childs_error_stream_counts_against_the_disk_bound(tmp_path):
     r = grader.grade_file(str(tmp_path / "ex04_noisy.ipynb"), limits=runner.Limits(cell_timeout=8, disk_mb=32))
     # what it wrote on its error stream is measured with its files, and stops at the bound
     assert 16 <= r["sandbox"]["peak_disk_mb"] <= 32 + 8, r["sandbox"]
-    assert r["score"] == EX04_POINTS
+    # two right outcomes, by timing: the file-size cap (what is left of the budget at the supervisor's last look)
+    # refuses the writes below the bound and the notebook goes on to full marks; or the stream reaches the bound
+    # (within 1 MB) before the notebook ends and the run is stopped there, with the disk note
+    stopped = [n for n in r["notes"] if "(disk limit)" in n]
+    assert r["score"] == EX04_POINTS or (stopped and r["score"] < EX04_POINTS), (r["score"], r["notes"])
 
 
 # ---- 5. reports safe to open --------------------------------------------------------------------------
