@@ -256,7 +256,8 @@ def test_disk_use_stays_near_the_bound_and_the_work_folder_is_removed(graded):
     # deleted file it keeps open (which the walk cannot see), so a quarter is well within reach
     assert graded["peak"] >= DISK_MB * 2 ** 20 * 0.25
     assert os.listdir(graded["work"]) == []
-    assert graded["reports"]["ex06_fill_disk.ipynb"]["sandbox"]["peak_disk_mb"] >= DISK_MB
+    # the supervisor calls the bound reached within 1 MB of it (sandbox.bound_reached), and stops the run there
+    assert graded["reports"]["ex06_fill_disk.ipynb"]["sandbox"]["peak_disk_mb"] >= DISK_MB - 1
 
 
 def test_every_report_lists_what_was_enforced(graded):
