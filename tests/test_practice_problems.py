@@ -3,6 +3,7 @@ computation (finite differences, closed forms written here in plain NumPy or exa
 engine function the generator calls), and every listed mistake, typed back on 100 instances, is named."""
 from __future__ import annotations
 
+import statistics
 from fractions import Fraction
 
 import autograd.numpy as anp
@@ -245,11 +246,47 @@ def ind_returns_to_go(r, g):
     return out, RTOL_CLOSED
 
 
+def ind_expected_task_loss(th, xq, v, p):
+    mean_x2 = sum(Fraction(float(x)) ** 2 for x in np.ravel(xq)) / np.size(xq)
+    return float(sum(Fraction(float(q)).limit_denominator(100) * (Fraction(float(th)) - Fraction(float(a))) ** 2
+                     for a, q in zip(v, p)) * mean_x2), RTOL_CLOSED
+
+
+def ind_adapt_then_score(th, xs, ys, xq, yq, al):
+    return _meta_loss_linear(th, xs, ys, xq, yq, al), RTOL_CLOSED
+
+
+def ind_episode_sizes(M, n, k, q, chosen, c):
+    assert len(set(chosen)) == n and all(0 <= i < M for i in chosen)
+    return np.array([n * k, n * q, k + q, chosen.index(c)]), 0
+
+
+def ind_conv_same(x, W, pix):
+    img, K = x[0, :, :, 0], W[:, :, 0, 0]
+    H, Wd = img.shape
+    out = []
+    for i, j in pix:   # cross-correlation with zeros outside the image
+        out.append(sum(K[a, b] * img[i + a - 1, j + b - 1] for a in range(3) for b in range(3)
+                       if 0 <= i + a - 1 < H and 0 <= j + b - 1 < Wd))
+    return np.array(out), RTOL_CLOSED
+
+
+def ind_meta_gap(tr, te):
+    tr, te = [float(a) for a in tr], [float(a) for a in te]
+    se2 = statistics.variance(tr) / len(tr) + statistics.variance(te) / len(te)
+    return np.array([statistics.fmean(te) - statistics.fmean(tr), 1.96 * se2 ** 0.5]), RTOL_CLOSED
+
+
 INDEPENDENT = {name[4:]: fn for name, fn in globals().items() if name.startswith("ind_")}
 
 
 def test_every_generator_has_an_independent_computation():
     assert set(INDEPENDENT) == set(GENERATORS)
+
+
+def test_every_skill_has_a_generator():
+    from mlcourse.practice.skills import SKILLS
+    assert [s for s in SKILLS if not problems.generators_for(s)] == []
 
 
 def test_the_lessons_examples_and_practice_problems_have_generators():

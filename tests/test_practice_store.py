@@ -206,5 +206,11 @@ def test_after_the_diagnostics_practice_moves_on_to_the_lesson(tmp_path):
         for skill in ("chain_rule", "mse_gradient", "sgd_step", "hessian_quadratic", "expectation"):
             _master(p, skill)
         s = Session(p, seed=0)
-        # support_query has no generator (q1 exercises it), so it does not hold the inner step up
-        assert s.choose(now=datetime.fromtimestamp(T0, timezone.utc))[0] == "inner_step"
+        now = datetime.fromtimestamp(T0, timezone.utc)
+        assert s.choose(now=now)[0] == "task_distribution"          # notebook 01's first skill
+        for skill in ("task_distribution", "support_query"):
+            _master(p, skill)
+        # the inner step needs the SGD step and support vs query, both mastered now; episodes comes first in the map
+        assert s.choose(now=now)[0] == "episodes"
+        _master(p, "episodes")
+        assert s.choose(now=now)[0] == "inner_step"

@@ -28,7 +28,7 @@ import numpy as np
 from autograd import grad as ag_grad
 import autograd.numpy as anp
 
-from .. import checks, tasks
+from .. import checks, nets, tasks
 from ..grading.questions import _common_mistakes as catalogue
 from ..grading.questions import ex02, ex03, ex04, ex05, ex06, ex07, ex08
 from ..grading.mistakes import Mistake
@@ -403,6 +403,114 @@ def _expectation(rng):
     table = " | ".join(f"$P(a = {_n(a)}) = {_n(q)}$" for a, q in zip(v, p))
     prompt = f"A task's slope $a$ is drawn from this distribution: {table}.\n\nCompute $\\mathbb{{E}}[a]$. {ANSWER_3SF}"
     return Draft(prompt, "number", (v, p), ans)
+
+
+# ---- notebook 01: a distribution of tasks, support vs query, N-way K-shot episodes ------------------
+
+def _reworded(words, answer):
+    """A catalogue mistake's words (name, says) with its wrong answer computed on this generator's inputs."""
+    return Mistake(words[0], words[1], answer=answer)
+
+
+def _by_name(mistakes, name):
+    m = next(m for m in mistakes if m.name == name)
+    return m.name, m.says
+
+
+def _task_losses(th, xq, v):
+    """Each task's query MSE of f_theta(x) = theta x against y = a x, one per slope a in v (the engine's model)."""
+    x = np.broadcast_to(np.ravel(xq)[None, :, None], (len(v), np.size(xq), 1))
+    return nets.mse(nets.linear_apply(float(th), x), np.asarray(v, float)[:, None, None] * x)
+
+
+_TASK_DISTRIBUTION = (
+    _reworded(_by_name(pre.EXPECTATION, "an unweighted mean"), lambda th, xq, v, p: float(np.mean(_task_losses(th, xq, v)))),
+    _reworded(_by_name(pre.EXPECTATION, "the most likely value"),
+              lambda th, xq, v, p: float(_task_losses(th, xq, v)[int(np.argmax(p))])),
+    _reworded(catalogue.SUM_TASKS, lambda th, xq, v, p: float(np.sum(_task_losses(th, xq, v)))),
+)
+
+
+@_register("expected_task_loss", "task_distribution", "The expected loss over a distribution of tasks",
+           _TASK_DISTRIBUTION,
+           "Compute each task's loss at theta, then weigh it by how likely that task is under p(T) and add up.",
+           "E_T[L_T(theta)] = sum_i p_i L_i(theta), L_i(theta) = mean_x (theta x - a_i x)^2 (notebook 01, section 1).")
+def _expected_task_loss(rng):
+    n = 3
+    v = np.sort(rng.choice(np.arange(1, 7) * 0.5, size=n, replace=False))
+    while True:   # a single most likely task, so that "the most likely task" means one task
+        cuts = np.sort(rng.choice(np.arange(1, 10), size=n - 1, replace=False))
+        p = np.round(np.diff(np.concatenate([[0], cuts, [10]])) * 0.1, 10)
+        if np.sum(p == p.max()) == 1:
+            break
+    th = _grid(rng, -1, 2, 0.5)
+    xq = _grid(rng, -2, 2, 0.5, 2, nonzero=True)
+    ans = float(np.sum(p * _task_losses(th, xq, v)))
+    table = ", ".join(f"$a = {_n(a)}$ with probability ${_n(q)}$" for a, q in zip(v, p))
+    prompt = (f"A distribution of tasks $p(\\mathcal{{T}})$: each task is $y = a\\,x$, and its slope is {table}. "
+              f"A task's loss is the mean squared error of $f_\\theta(x) = \\theta x$ on the inputs $x = {_vec(xq)}$.\n\n"
+              f"At $\\theta = {_n(th)}$ (no adaptation), compute the expected loss "
+              f"$\\mathbb{{E}}_{{\\mathcal{{T}} \\sim p(\\mathcal{{T}})}}[\\mathcal{{L}}_\\mathcal{{T}}(\\theta)]$. {ANSWER_3SF}")
+    return Draft(prompt, "number", (th, xq, v, p), ans)
+
+
+# one task: a sum over tasks is no mistake here
+_Q2_ONE_TASK = tuple(m for m in catalogue.Q2 if m.name != catalogue.SUM_TASKS[0])
+
+
+@_register("adapt_then_score", "support_query", "Adapt on the support set, score on the query set", _Q2_ONE_TASK,
+           "The inner step may only look at D_s; the adapted theta' is then scored on D_q, which adaptation never saw.",
+           "theta' = theta - alpha L_s'(theta) on D_s, then L_q(theta') on D_q (notebook 01, section 3).")
+def _adapt_then_score(rng):
+    K = 2
+    xs, xq = _grid(rng, -2, 2, 0.5, (1, K), nonzero=True), _grid(rng, -2, 2, 0.5, (1, K), nonzero=True)
+    ys, yq = _grid(rng, -2, 2, 0.5, (1, K)), _grid(rng, -2, 2, 0.5, (1, K))
+    th, al = _grid(rng, -1, 2, 0.5), float(rng.choice([0.1, 0.2, 0.25]))
+    ans = float(ex02.ref_meta_objective(th, xs, ys, xq, yq, al))
+    prompt = (f"One task of a few-shot regression problem, with the support set $D_s$ = {_points(xs[0], ys[0])} and "
+              f"the query set $D_q$ = {_points(xq[0], yq[0])}. Model $f_\\theta(x) = \\theta x$, mean squared errors, "
+              f"$\\theta = {_n(th)}$, one inner step of size $\\alpha = {_n(al)}$.\n\n"
+              f"Compute the loss that meta-training minimises for this task: the loss of the adapted parameter "
+              f"$\\theta'$ on the set that scores it. {ANSWER_3SF}")
+    return Draft(prompt, "number", (th, xs, ys, xq, yq, al), ans)
+
+
+def _episode_answer(n_way, k_shot, k_query, chosen, c):
+    return np.array([n_way * k_shot, n_way * k_query, k_shot + k_query, list(chosen).index(c)], float)
+
+
+_EPISODES = (
+    _reworded(_by_name(catalogue.Q1, "K confused with the support size"),
+              lambda M, n, k, q, chosen, c: np.array([k, q, k + q, list(chosen).index(c)], float)),
+    _reworded(_by_name(catalogue.Q1, "support and query share examples"),
+              lambda M, n, k, q, chosen, c: np.array([n * k, n * q, max(k, q), list(chosen).index(c)], float)),
+    _reworded(_by_name(catalogue.Q1, "labels read globally"),
+              lambda M, n, k, q, chosen, c: np.array([n * k, n * q, k + q, c], float)),
+)
+
+
+@_register("episode_sizes", "episodes", "An N-way K-shot episode: its sizes and labels", _EPISODES,
+           "K-shot and Q queries are per class; support and query examples are distinct; an episode numbers its "
+           "classes 0 ... N-1 in the order it drew them.",
+           "Support N K, query N Q, K + Q distinct examples per class, label = position in the drawn order "
+           "(notebook 01, section 4).")
+def _episode_sizes(rng):
+    M, per = int(rng.integers(12, 31)), 20      # an alphabet of M characters, each drawn by 20 people
+    n, k, q = int(rng.integers(3, 7)), int(rng.integers(1, 6)), int(rng.integers(1, 6))
+    pool = [np.stack([np.full(per, c, float), np.arange(per, dtype=float)], axis=1) for c in range(M)]
+    xs, ys, xq, yq, chosen = tasks.sample_episode(rng, pool, n_way=n, k_shot=k, k_query=q)
+    c = int(chosen[int(rng.integers(0, n))])
+    rows = np.concatenate([xs[xs[:, 0] == c], xq[xq[:, 0] == c]])
+    label = int(np.concatenate([ys[xs[:, 0] == c], yq[xq[:, 0] == c]])[0])
+    ans = np.array([len(xs), len(xq), len(np.unique(rows[:, 1])), label], float)   # read off the engine's episode
+    drawn = ", ".join(str(int(i)) for i in chosen[:-1]) + f" and {int(chosen[-1])}"
+    prompt = (f"An alphabet has {M} characters, numbered 0 to {M - 1}, each drawn by {per} people. The episode "
+              f"sampler builds an $N = {n}$-way $K = {k}$-shot episode with $Q = {q}$ query examples per class; it "
+              f"drew the characters {drawn}, in this order.\n\nGive four numbers: the number of examples "
+              f"in the support set, the number in the query set, how many different drawings of one character the "
+              f"episode uses, and the label the episode gives to character {c}.")
+    return Draft(prompt, "vector", (M, n, k, q, tuple(int(i) for i in chosen), c), ans, (4,),
+                 labels="support size, query size, drawings per character, label")
 
 
 # ---- notebook 02: the meta-objective, d theta'/d theta, the 1D meta-gradient ------------------------
@@ -780,6 +888,64 @@ def _protonet_logits(rng):
               f"$z_1 = {_vec(zq[0])}$, $z_2 = {_vec(zq[1])}$.\n\nGive the ProtoNet logits as a 2 x 3 matrix (one row per "
               f"query, one column per class), row by row.")
     return Draft(prompt, "matrix", (zq, c), ans, (2, 3), labels="row 1 (3 numbers), row 2")
+
+
+# ---- notebook 06: the convolutional embedding --------------------------------------------------------
+
+def _at(out, pix):
+    """The entries of a conv output (1, H, W, 1) at the pixels (row, column) of pix."""
+    out = np.asarray(out, float)
+    return np.array([out[0, r, c, 0] for r, c in pix])
+
+
+_CONV = tuple(Mistake(m.name, m.says, answer=(lambda x, W, pix, f=m.answer: _at(f(x, W), pix)))
+              for m in catalogue.Q16 if m.answer is not None)   # 'valid' changes the shape: no pixel to compare
+
+
+@_register("conv_same", "conv_embedding", "A 3x3 'same' convolution at three pixels", _CONV,
+           "Pad the image with one ring of zeros; the output at (i, j) multiplies the 3 x 3 patch of the padded "
+           "image whose top-left corner is (i, j) entry by entry with the kernel, as written, and adds up.",
+           "out[i, j] = sum_{a, b} W[a, b] x_pad[i + a, j + b], x_pad = x with a ring of zeros (notebook 06, "
+           "section 2).")
+def _conv_same(rng):
+    H = 4
+    img = _grid(rng, -1, 2, 1, (H, H))
+    K = _grid(rng, -1, 1, 1, (3, 3))
+    x, W = img[None, :, :, None], K[:, :, None, None]
+    corner = (int(rng.choice([0, H - 1])), int(rng.choice([0, H - 1])))
+    edge = (0, int(rng.integers(1, H - 1))) if rng.random() < 0.5 else (int(rng.integers(1, H - 1)), H - 1)
+    inner = (int(rng.integers(1, H - 1)), int(rng.integers(1, H - 1)))
+    pix = (corner, edge, inner)
+    ans = _at(ex06.ref_conv(x, W), pix)
+    where = ", ".join(f"(row {r + 1}, column {c + 1})" for r, c in pix)
+    prompt = (f"One channel in, one channel out: the image $x = {_bmatrix(img)}$ and the kernel "
+              f"$W = {_bmatrix(K)}$. The layer is a 3 x 3 convolution with 'same' zero padding, as the course's "
+              f"convolutional embedding computes it (the output has the image's size).\n\nGive the output at "
+              f"{where} (row 1, column 1 is the top-left pixel).")
+    return Draft(prompt, "vector", (x, W, pix), ans, (3,), labels="the three outputs, in the order asked")
+
+
+# ---- notebook 07: meta-overfitting -------------------------------------------------------------------
+
+_GAP = tuple(Mistake(m.name, m.says, answer=(lambda tr, te, f=m.answer: np.asarray(f(tr, te), float)[2:]))
+             for m in catalogue.Q18)
+
+
+@_register("meta_gap", "meta_overfitting", "The meta-train / meta-test gap and its 95% interval", _GAP,
+           "Gap = mean meta-test loss - mean meta-train loss; each mean has a squared standard error s^2 / n with the "
+           "sample variance s^2, and for independent means these add.",
+           "gap = mean(test) - mean(train), half-width = 1.96 sqrt(s_train^2 / n_train + s_test^2 / n_test) "
+           "(notebook 07, section 1).")
+def _meta_gap(rng):
+    n1, n2 = int(rng.integers(4, 6)), int(rng.integers(4, 6))
+    tr = _grid(rng, 0.1, 0.9, 0.1, n1)
+    te = _grid(rng, 0.5, 2.0, 0.1, n2)
+    ans = ex07.ref_meta_gap(tr, te)[2:]
+    prompt = (f"After meta-training, the post-adaptation query losses on the {n1} meta-training tasks are "
+              f"${_vec(tr)}$ and on {n2} new (meta-test) tasks ${_vec(te)}$.\n\nGive the generalisation gap across "
+              f"tasks (meta-test mean minus meta-train mean), then the half-width of its 95% confidence interval "
+              f"(normal approximation, sample variances). {ANSWER_3SF}")
+    return Draft(prompt, "vector", (tr, te), ans, (2,), labels="gap, half-width")
 
 
 # ---- notebook 08: returns-to-go ---------------------------------------------------------------------------
