@@ -40,6 +40,7 @@ def figures():
         "overfitting.gap_figure": overfitting.gap_figure(of),
         "overfitting.within_task_figure": overfitting.within_task_figure(of),
         "overfitting.sweep_figure": overfitting.sweep_figure(of),
+        "mastery_map.skill_map": viz.skill_map(),
     }
     import matplotlib.pyplot as plt
     for name, draw, result in (("sinusoid.mse_vs_steps", sinusoid.mse_vs_steps, "sinusoid_variants"),

@@ -11,3 +11,11 @@ from ._style import apply as _apply_style
 
 _apply_style()
 _register()
+
+
+def __getattr__(name):
+    """``viz.skill_map`` on first use (the skill map lives in mlcourse.practice, loaded only when drawn)."""
+    if name == "skill_map":
+        from .mastery_map import skill_map
+        return skill_map
+    raise AttributeError(f"module 'mlcourse.viz' has no attribute {name!r}")
