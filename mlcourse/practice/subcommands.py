@@ -5,6 +5,12 @@ NEEDS = ("practice", ("fsrs",))   # (extra, modules): the review schedule needs 
 
 
 def cmd_practice(args):
+    if args.diagnostic:
+        if args.skill:
+            raise ValueError("--diagnostic covers the prerequisites of the lesson; give it without a skill.")
+        from .diagnostic import run_in_terminal
+        run_in_terminal(seed=0 if args.seed is None else args.seed)
+        return 0
     from .terminal import practice
     practice(args.skill, args.seed)
     return 0
@@ -24,7 +30,10 @@ def add_commands(sub):
                        "common mistake is named. Progress goes to $MLCOURSE_PROGRESS, else the data directory "
                        "(see `mlcourse progress`).")
     s.add_argument("skill", nargs="?", help="a skill id (the first column of `mlcourse progress`)")
-    s.add_argument("--seed", type=int, help="seed of the sequence of problems (default: fresh each time)")
+    s.add_argument("--seed", type=int, help="seed of the sequence of problems (default: fresh each time; with "
+                   "--diagnostic: 0, notebook 00's problems)")
+    s.add_argument("--diagnostic", action="store_true", help="the prerequisite diagnostic of notebook 00: a few "
+                   "problems on each prerequisite of the lesson, then what is in place and where to learn the rest")
     s.set_defaults(func=cmd_practice, needs=NEEDS)
 
     s = sub.add_parser("progress", help="each skill's P(known), mastery, next review and attempts",
