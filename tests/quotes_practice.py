@@ -1,0 +1,10 @@
+"""Numbers quoted where the course explains its practice loop: notebook 00's section 6 and the README (see quoting.py)."""
+from quoting import Quote
+
+from mlcourse.practice.mastery import MASTERY
+
+QUOTED = [
+    Quote("notebooks/00_welcome.ipynb", "A skill counts as mastered once P(known) ≥ <>", lambda: [MASTERY], ".2f"),
+]
+
+INPUTS = {}
