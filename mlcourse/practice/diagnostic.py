@@ -50,17 +50,18 @@ class SkillResult:
 
     def sentence(self):
         s = SKILLS[self.skill]
+        name = s.name[0].upper() + s.name[1:]
         right = sum(v is not None and v.correct for v in self.verdicts)
         n = len(self.verdicts)
         if self.fine:
-            return f"{s.name}: fine ({right} of {n} right)."
+            return f"{name}: fine ({right} of {n} right)."
         if not self.answered:
-            return f"{s.name}: not answered yet."
+            return f"{name}: not answered yet."
         how = f"{right} of {n} right" + (f", {n - self.answered} not answered" if self.answered < n else "")
         if self.mistakes:
             how += "; " + " and ".join(f"the common mistake '{m}'" for m in self.mistakes)
         used = ", ".join(_section(x) for x in s.sections)
-        return f"{s.name}: {how}. Where to learn it: {s.learn}. The course uses it in {used}."
+        return f"{name}: {how}. Where to learn it: {s.learn}. The course uses it in {used}."
 
 
 def _section(ref):
@@ -163,7 +164,7 @@ class Diagnostic:
         """One answer box per problem, one Check button, the verdicts and the summary below."""
         import ipywidgets as w
         boxes = [w.Text(placeholder=(inst.labels if inst.kind in ("vector", "matrix") else "a number"),
-                        description=f"{k + 1}.", layout=w.Layout(width="24em"))
+                        description=f"{k + 1}.", layout=w.Layout(width="24em", flex="0 0 auto"))
                  for k, inst in enumerate(self.instances)]
         marks = [w.HTML("") for _ in boxes]
         button = w.Button(description="Check", button_style="primary", tooltip="judge every answer")
