@@ -205,6 +205,7 @@ myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 nb_execution_mode = "off"
 nb_merge_streams = True
+nb_render_markdown_format = "myst"   # Markdown outputs (the practice problems) with their $...$ math
 html_theme = "sphinx_book_theme"
 html_title = {title!r}
 html_static_path = ["_static"]
