@@ -449,8 +449,8 @@ def _expected_task_loss(rng):
     table = ", ".join(f"$a = {_n(a)}$ with probability ${_n(q)}$" for a, q in zip(v, p))
     prompt = (f"A distribution of tasks $p(\\mathcal{{T}})$: each task is $y = a\\,x$, and its slope is {table}. "
               f"A task's loss is the mean squared error of $f_\\theta(x) = \\theta x$ on the inputs $x = {_vec(xq)}$.\n\n"
-              f"At $\\theta = {_n(th)}$ (no adaptation), compute the expected loss "
-              f"$\\mathbb{{E}}_{{\\mathcal{{T}} \\sim p(\\mathcal{{T}})}}[\\mathcal{{L}}_\\mathcal{{T}}(\\theta)]$. {ANSWER_3SF}")
+              f"At $\\theta = {_n(th)}$ (no adaptation), compute the expected loss over the distribution, "
+              f"$\\mathbb{{E}}_{{\\mathcal{{T}}}}[L_\\mathcal{{T}}(\\theta)]$. {ANSWER_3SF}")
     return Draft(prompt, "number", (th, xq, v, p), ans)
 
 
@@ -505,7 +505,8 @@ def _episode_sizes(rng):
     ans = np.array([len(xs), len(xq), len(np.unique(rows[:, 1])), label], float)   # read off the engine's episode
     drawn = ", ".join(str(int(i)) for i in chosen[:-1]) + f" and {int(chosen[-1])}"
     prompt = (f"An alphabet has {M} characters, numbered 0 to {M - 1}, each drawn by {per} people. The episode "
-              f"sampler builds an $N = {n}$-way $K = {k}$-shot episode with $Q = {q}$ query examples per class; it "
+              f"sampler builds a {n}-way {k}-shot episode ($N = {n}$, $K = {k}$) with $Q = {q}$ query examples per "
+              f"class; it "
               f"drew the characters {drawn}, in this order.\n\nGive four numbers: the number of examples "
               f"in the support set, the number in the query set, how many different drawings of one character the "
               f"episode uses, and the label the episode gives to character {c}.")
