@@ -139,3 +139,18 @@ def test_mlcourse_practice_diagnostic_reads_answers_from_the_terminal(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "mlcourse", "practice", "chain_rule", "--diagnostic"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 1 and "without a skill" in bad.stderr
+
+
+def test_a_damaged_progress_file_is_reported_in_the_form_and_left_untouched(tmp_path):
+    pytest.importorskip("ipywidgets")
+    bad = tmp_path / "p.sqlite3"
+    bad.write_bytes(b"not a database" * 20)
+    d = diagnostic(path=bad)
+    d.form()
+    boxes, marks, button, report = d._form
+    boxes[0].value = _right(d.instances[0])
+    button.click()
+    assert "not an mlcourse progress database" in report.value
+    assert bad.read_bytes() == b"not a database" * 20
+    with pytest.raises(ValueError, match="not an mlcourse progress database"):
+        run_in_terminal(path=bad, read=lambda prompt: "", write=lambda text: None)

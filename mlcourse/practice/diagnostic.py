@@ -20,7 +20,7 @@ import zlib
 from . import problems
 from .session import Session
 from .skills import SKILLS, topological_order
-from .store import Progress
+from .store import Progress, ProgressError
 
 __all__ = ["Diagnostic", "SkillResult", "diagnostic", "diagnostic_skills", "run_in_terminal", "PER_SKILL"]
 
@@ -171,7 +171,11 @@ class Diagnostic:
         report = w.HTML("")
 
         def on_check(_):
-            lines, results = self.check([b.value for b in boxes])
+            try:
+                lines, results = self.check([b.value for b in boxes])
+            except ProgressError as e:          # a damaged progress file: say so here, where the learner looks
+                report.value = _html(str(e))
+                return
             for k, line in enumerate(lines):
                 marks[k].value = _html(line.split(". ", 1)[1] if ". " in line else line)
             report.value = "<br>".join(_html(s) for s in self.summary(results))
@@ -200,6 +204,7 @@ def run_in_terminal(seed=0, per_skill=PER_SKILL, path=None, read=input, write=pr
     """`mlcourse practice --diagnostic`: each problem in turn (an empty line skips it), then the summary."""
     from .terminal import plain
     d = Diagnostic(seed, per_skill, path)
+    Progress(path).close()       # a damaged progress file stops here, before any answer is typed
     write(f"The prerequisite diagnostic: {len(d.instances)} problems on the lesson's two prerequisites (deep "
           "learning and SGD). Type each answer (an empty line skips a problem, q stops).")
     answers, last = [""] * len(d.instances), None
