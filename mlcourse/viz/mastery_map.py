@@ -26,7 +26,8 @@ STATES = {
     "mastered": (PALETTE[2], ""),           # bluish green
     "review due": (PALETTE[3], "xxx"),      # vermillion
 }
-BOX_W, BOX_H, COL_W, ROW_H = 1.75, 0.62, 2.15, 0.82
+BOX_W, BOX_H, COL_W, ROW_H = 1.8, 0.8, 2.1, 0.95
+SCALE = 0.62   # inches per unit: the figure fits a notebook's width without being shrunk
 
 
 def state_of(s):
@@ -79,8 +80,13 @@ def layout(skills):
     return pos
 
 
-def _short(sid):
-    return sid.replace("_", " ")
+def _short(sid, width=0):
+    """The id in words; width > 0: broken into lines of at most that many characters."""
+    words = sid.replace("_", " ")
+    if not width:
+        return words
+    import textwrap
+    return "\n".join(textwrap.wrap(words, width))
 
 
 def skill_map(states=None, skills=None, title=None):
@@ -105,7 +111,7 @@ def skill_map(states=None, skills=None, title=None):
     xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
     width = max(xs) - min(xs) + BOX_W + 0.4
     height = max(ys) - min(ys) + BOX_H + 0.4
-    fig, ax = plt.subplots(figsize=(0.85 * width, 0.85 * height + 1.3))
+    fig, ax = plt.subplots(figsize=(SCALE * width, SCALE * height + 1.2))
     for sid, s in skills.items():                                          # arrows under the boxes
         x1, y1 = pos[sid]
         for p in s.prerequisites:
@@ -122,8 +128,9 @@ def skill_map(states=None, skills=None, title=None):
                              linestyle="--" if s.diagnostic else "-", zorder=2, gid=sid)
         ax.add_patch(box)
         label = {"boxstyle": "round,pad=0.12", "facecolor": "white", "edgecolor": "none", "alpha": 0.9}
-        ax.text(x, y + 0.12, _short(sid), ha="center", va="center", fontsize=7.5, zorder=3, bbox=label, gid=f"{sid}:name")
-        ax.text(x, y - 0.16, _words(kind, states.get(sid)), ha="center", va="center", fontsize=7, zorder=3,
+        ax.text(x, y + 0.13, _short(sid, 15), ha="center", va="center", fontsize=8, zorder=3, bbox=label,
+                gid=f"{sid}:name", linespacing=1.0)
+        ax.text(x, y - 0.25, _words(kind, states.get(sid)), ha="center", va="center", fontsize=7.5, zorder=3,
                 style="italic", bbox=label, gid=f"{sid}:state")
     handles = [Patch(facecolor=STATES[k][0], hatch=STATES[k][1], edgecolor="black",
                      label=k + (" (P(known) shown)" if k == "in progress" else
@@ -131,7 +138,7 @@ def skill_map(states=None, skills=None, title=None):
                for k in STATES]
     handles.append(Patch(facecolor="white", edgecolor="black", linestyle="--", lw=1.6,
                          label="prerequisite of the lesson (notebook 00's diagnostic)"))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=8, frameon=False)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
     ax.set_xlim(min(xs) - BOX_W / 2 - 0.2, max(xs) + BOX_W / 2 + 0.2)
     ax.set_ylim(min(ys) - BOX_H / 2 - 0.2, max(ys) + BOX_H / 2 + 0.2)
     ax.set_axis_off()
