@@ -346,3 +346,18 @@ def test_mlcourse_assign_runs_notebooks_with_a_throwaway_progress_database(db):
     used = nb.cells[0].outputs[0]["text"].strip()
     assert used != str(db) and not os.path.exists(used)      # a temporary file, removed afterwards
     assert os.environ[ENV] == str(db) and not db.exists()
+
+
+def test_every_control_of_the_widget_has_a_label(db):
+    import ipywidgets
+    w = practice()
+    g = widget.PracticeWidget(["chain_rule", "sgd_step"], progress=Progress(db))
+    for box in (w.widget, g.widget, practice("step_regimes").widget):
+        stack, controls = [box], []
+        while stack:
+            x = stack.pop()
+            stack.extend(getattr(x, "children", ()) or ())
+            if isinstance(x, (ipywidgets.ValueWidget, ipywidgets.Button)) and not isinstance(
+                    x, (ipywidgets.HTML, ipywidgets.Output)):
+                controls.append(x)
+        assert controls and all((c.description or "").strip() for c in controls)

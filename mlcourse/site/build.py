@@ -154,6 +154,8 @@ def page_notebook(nb, rel_path, repo_url, branch, exercise, alts):
         if cell["cell_type"] == "code":
             if is_widget_cell(cell):
                 cell["outputs"] = static_widget_outputs(cell)
+                if any("text/markdown" in o["data"] for o in cell["outputs"]):   # tables and $math$, as MyST
+                    cell.setdefault("metadata", {}).setdefault("mystnb", {})["markdown_format"] = "myst"
                 for o in cell["outputs"]:
                     if "image/png" in o["data"]:
                         alts[_png_sha(o["data"]["image/png"])] = o["metadata"]["image/png"]["alt"]
