@@ -163,11 +163,14 @@ class PracticeWidget:
         try:
             verdict = self.session.submit(inst, str(text))
         except ValueError as e:   # unreadable: nothing recorded
-            self._say(f"Could not read that: {e}")
+            why = str(e)
+            self._say(_sentence(why) if why.lower().startswith("could not read") else f"Could not read that: {why}")
             return None
         lines = ["Right." if verdict.correct else _sentence(verdict.message)]
         if verdict.correct:
             lines.append("Worked answer: " + inst.give_up().replace("\n", " "))
+            if inst.attempts > 1:
+                lines.append("Only a problem's first answer counts for mastery: press New problem for fresh numbers.")
         elif SKILLS[inst.skill].diagnostic:
             lines.append(f"This is a prerequisite of the course: if it is new to you, see {SKILLS[inst.skill].learn}.")
         if not verdict.correct:
@@ -181,7 +184,7 @@ class PracticeWidget:
         if self.inst is None or self.inst.finished:
             return None
         text = self.session.hint(self.inst)
-        self._say(self.feedback_text, f"Hint: {text} (an answer to this problem now counts as wrong for mastery)")
+        self._say(self.feedback_text, f"Hint: {text}")
         return text
 
     def show_solution(self):
