@@ -123,6 +123,7 @@ def _typed(values):
 def test_practice_in_the_gate_keeps_attempts_across_a_kernel_restart(tmp_path, monkeypatch):
     """Notebook 02's gate: a wrong answer (the mistake named), a right one, New problem; after a kernel restart
     the gate shows the attempt's effect on P(known) and the database holds both attempts."""
+    from playwright.sync_api import expect
     from mlcourse.practice import problems
     from mlcourse.practice.mastery import DEFAULT
     from mlcourse.practice.store import ENV, Progress
@@ -138,7 +139,7 @@ def test_practice_in_the_gate_keeps_attempts_across_a_kernel_restart(tmp_path, m
         box.wait_for(timeout=30_000)
         box.scroll_into_view_if_needed()
         feedback = box.locator(".mlcourse-practice-feedback")
-        assert "Practice: the chain rule" in box.locator(".mlcourse-practice-title").text_content()
+        expect(box.locator(".mlcourse-practice-title")).to_contain_text("Practice: the chain rule", timeout=30_000)
         page.wait_for_function("() => !!document.querySelector('.mlcourse-practice-widget mjx-container')",
                                timeout=30_000)                                   # the prompt's LaTeX is typeset
         first_prompt = box.locator(".jp-OutputArea-output").first.text_content()
@@ -148,27 +149,28 @@ def test_practice_in_the_gate_keeps_attempts_across_a_kernel_restart(tmp_path, m
         feedback.filter(has_text=mistake.name).wait_for(timeout=30_000)
         text = feedback.text_content()
         assert "Not right: this looks like a common mistake" in text and f"({mistake.name})" in text
-        assert box.locator("button", has_text="Hint").is_visible()
+        expect(box.locator("button", has_text="Hint")).to_be_visible(timeout=30_000)
 
         box.locator(".widget-text input").fill(_typed(ref.answer))
         box.locator("button", has_text="Submit").click()
         feedback.filter(has_text="Right.").wait_for(timeout=30_000)
-        assert box.locator("button", has_text="Submit").is_disabled()
+        expect(box.locator("button", has_text="Submit")).to_be_disabled(timeout=30_000)
         page.screenshot(path=str(tmp_path / "gate02_right.png"))
 
         box.locator("button", has_text="New problem").click()
         page.wait_for_function("old => { const b = document.querySelector('.mlcourse-practice-widget "
                                ".jp-OutputArea-output'); return b && b.textContent !== old; }",
                                arg=first_prompt, timeout=30_000)
-        assert not box.locator("button", has_text="Submit").is_disabled() and feedback.text_content().strip() == ""
+        expect(box.locator("button", has_text="Submit")).to_be_enabled(timeout=30_000)
+        expect(feedback).to_have_text("", timeout=30_000)
         wait_kernel_idle(page)
         with Progress(db) as p:
             rows = p.attempts()
         assert [(r["skill"], r["correct"], r["counted"], r["mistakes"]) for r in rows] == \
             [("chain_rule", 0, 0, mistake.name), ("chain_rule", 1, None, "")]
 
-        page.evaluate("() => { window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart(); }")
-        page.wait_for_timeout(1000)
+        page.evaluate("async () => { await window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+                      ".restart(); }")                               # resolves once the new kernel is up
         wait_kernel_idle(page)
         page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         p_known = f"{DEFAULT.update(DEFAULT.p_init, False):.2f}"                 # one counted wrong attempt
@@ -179,8 +181,8 @@ def test_practice_in_the_gate_keeps_attempts_across_a_kernel_restart(tmp_path, m
         wait_kernel_idle(page, 180_000)
         box = page.locator(".mlcourse-practice-widget").first
         box.wait_for(timeout=30_000)
-        assert box.locator(".mlcourse-practice-title").text_content().startswith(
-            f"Practice: the chain rule (P(known) {p_known}")
+        expect(box.locator(".mlcourse-practice-title")).to_have_text(
+            re.compile(re.escape(f"Practice: the chain rule (P(known) {p_known}")), timeout=30_000)
         assert box.locator(".jp-OutputArea-output").first.text_content() != first_prompt   # fresh numbers
         with Progress(db) as p:
             assert len(p.attempts()) == 2
