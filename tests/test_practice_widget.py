@@ -368,3 +368,12 @@ def test_every_control_of_the_widget_has_a_label(db):
                     x, (ipywidgets.HTML, ipywidgets.Output)):
                 controls.append(x)
         assert controls and all((c.description or "").strip() for c in controls)
+
+
+@pytest.mark.parametrize("hidden, says", [("fsrs", "install the practice extra: pip install 'mlcourse[practice]'"),
+                                          ("ipywidgets", "install the course extra (pip install 'mlcourse[course]')")])
+def test_a_gate_without_an_extra_says_what_to_install_and_never_fails(db, hidden, says):
+    from labtools import run_without
+    r = run_without([hidden], "from mlcourse.practice import gate\ngate('03')\nprint('the notebook goes on')")
+    assert r.returncode == 0, r.stderr
+    assert says in r.stdout and r.stdout.rstrip().endswith("the notebook goes on")

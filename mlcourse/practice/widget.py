@@ -87,7 +87,11 @@ class PracticeWidget:
     """
 
     def __init__(self, skills=None, seed=None, progress=None, key="practice"):
-        import ipywidgets as w
+        try:
+            import ipywidgets as w
+        except ImportError:
+            raise ImportError("practice widgets need ipywidgets: pip install 'mlcourse[course]' (or run "
+                              "`mlcourse practice` in a terminal).") from None
         from .session import Session
         self.progress, self._own = _open(progress)
         self.skills = None if skills is None else list(skills)
@@ -353,25 +357,32 @@ def gate(notebook, *, progress=None, seed=None):
         return None
     from IPython.display import Markdown, display
     from .store import ProgressError
+    names = ", ".join(SKILLS[s].name for s in notebook_prerequisites(nb)) or "none"
     try:
         prog, own = _open(progress)
     except ProgressError as e:
-        names = ", ".join(SKILLS[s].name for s in notebook_prerequisites(nb)) or "none"
         print(f"This notebook builds on: {names}. Your progress could not be read: {e}")
         return None
     try:
         rows = gate_rows(nb, prog.states())
-    except Exception:
+    except ImportError:   # the review schedule needs fsrs
         if own:
             prog.close()
-        raise
+        print(f"This notebook builds on: {names}. To see your progress in them, install the practice extra: "
+              "pip install 'mlcourse[practice]'.")
+        return None
     display(Markdown(gate_markdown(nb, rows)))
     todo = [s for s, _, _, t in rows if t]
-    if not todo:
+    try:
+        widget = PracticeWidget(todo, seed=seed, progress=prog, key=f"gate {nb}") if todo else None
+    except ImportError:   # no ipywidgets
+        widget = None
+        print("To practise here, install the course extra (pip install 'mlcourse[course]'), or run "
+              "`mlcourse practice SKILL` in a terminal.")
+    if widget is None:
         if own:
             prog.close()
         return None
-    widget = PracticeWidget(todo, seed=seed, progress=prog, key=f"gate {nb}")
     widget._own = own
     display(widget)
     return None
