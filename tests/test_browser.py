@@ -104,3 +104,88 @@ def test_geometry_speed_buttons_show_their_whole_labels(tmp_path):
         labels = [b["text"] for b in shown]
         assert all(label in labels for label in geometry.SPEEDS), labels
         assert all(b["fits"] for b in shown), f"a label is cut off: {shown}"
+
+
+def _practice_widget_of_gate(notebook, progress_path):
+    """The gate's practice widget as a fresh database makes it (same skills, same first problem), built here."""
+    from mlcourse.practice import widget
+    from mlcourse.practice.store import Progress
+    from mlcourse.practice.skills import notebook_prerequisites
+    todo = [s for s in notebook_prerequisites(notebook) if widget._practisable(s)]
+    return widget.PracticeWidget(todo, progress=Progress(progress_path), key=f"gate {notebook}")
+
+
+def _typed(values):
+    import numpy as np
+    return ", ".join(f"{x:.8g}" for x in np.ravel(np.asarray(values, dtype=float)))
+
+
+def test_practice_in_the_gate_keeps_attempts_across_a_kernel_restart(tmp_path, monkeypatch):
+    """Notebook 02's gate: a wrong answer (the mistake named), a right one, New problem; after a kernel restart
+    the gate shows the attempt's effect on P(known) and the database holds both attempts."""
+    from playwright.sync_api import expect
+    from mlcourse.practice import problems
+    from mlcourse.practice.mastery import DEFAULT
+    from mlcourse.practice.store import ENV, Progress
+    db = tmp_path / "progress.sqlite3"
+    monkeypatch.setenv(ENV, str(db))                    # the kernel inherits it through the server
+    twin = _practice_widget_of_gate("02", tmp_path / "twin.sqlite3")
+    inst = twin.inst
+    mistake, wrong = inst._mistake_values[0]
+    ref = problems.generate(inst.generator, inst.seed)
+    ref.give_up()
+    with notebook_page(tmp_path, "02.ipynb") as (page, _):
+        box = page.locator(".mlcourse-practice-widget").first
+        box.wait_for(timeout=30_000)
+        box.scroll_into_view_if_needed()
+        feedback = box.locator(".mlcourse-practice-feedback")
+        expect(box.locator(".mlcourse-practice-title")).to_contain_text("Practice: the chain rule", timeout=30_000)
+        page.wait_for_function("() => !!document.querySelector('.mlcourse-practice-widget mjx-container')",
+                               timeout=30_000)                                   # the prompt's LaTeX is typeset
+        first_prompt = box.locator(".jp-OutputArea-output").first.text_content()
+
+        box.locator(".widget-text input").fill(_typed(wrong))
+        box.locator("button", has_text="Submit").click()
+        feedback.filter(has_text=mistake.name).wait_for(timeout=30_000)
+        text = feedback.text_content()
+        assert "Not right: this looks like a common mistake" in text and f"({mistake.name})" in text
+        expect(box.locator("button", has_text="Hint")).to_be_visible(timeout=30_000)
+
+        box.locator(".widget-text input").fill(_typed(ref.answer))
+        box.locator("button", has_text="Submit").click()
+        feedback.filter(has_text="Right.").wait_for(timeout=30_000)
+        expect(box.locator("button", has_text="Submit")).to_be_disabled(timeout=30_000)
+        page.screenshot(path=str(tmp_path / "gate02_right.png"))
+
+        box.locator("button", has_text="New problem").click()
+        page.wait_for_function("old => { const b = document.querySelector('.mlcourse-practice-widget "
+                               ".jp-OutputArea-output'); return b && b.textContent !== old; }",
+                               arg=first_prompt, timeout=30_000)
+        expect(box.locator("button", has_text="Submit")).to_be_enabled(timeout=30_000)
+        expect(feedback).to_have_text("", timeout=30_000)
+        wait_kernel_idle(page)
+        with Progress(db) as p:
+            rows = p.attempts()
+        assert [(r["skill"], r["correct"], r["counted"], r["mistakes"]) for r in rows] == \
+            [("chain_rule", 0, 0, mistake.name), ("chain_rule", 1, None, "")]
+
+        page.evaluate("async () => { await window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+                      ".restart(); }")                               # resolves once the new kernel is up
+        wait_kernel_idle(page)
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        p_known = f"{DEFAULT.update(DEFAULT.p_init, False):.2f}"                 # one counted wrong attempt
+        page.wait_for_function(
+            "p => [...document.querySelectorAll('.jp-RenderedMarkdown tr')].some("
+            "r => r.textContent.includes('the chain rule') && r.textContent.includes(p))",
+            arg=p_known, timeout=120_000)
+        wait_kernel_idle(page, 180_000)
+        box = page.locator(".mlcourse-practice-widget").first
+        box.wait_for(timeout=30_000)
+        expect(box.locator(".mlcourse-practice-title")).to_have_text(
+            re.compile(re.escape(f"Practice: the chain rule (P(known) {p_known}")), timeout=30_000)
+        assert box.locator(".jp-OutputArea-output").first.text_content() != first_prompt   # fresh numbers
+        with Progress(db) as p:
+            assert len(p.attempts()) == 2
+        box.scroll_into_view_if_needed()
+        page.screenshot(path=str(tmp_path / "gate02_after_restart.png"))
+        print(f"\nwrong ({mistake.name}), right, new problem, restart: P(known) of the chain rule {p_known}")

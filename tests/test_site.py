@@ -265,3 +265,14 @@ def test_cli_builds_and_rebuilds_into_its_own_folder(tmp_path, capsys):
     assert (out / build.MARKER).exists() and (out / "index.html").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["web"]       # nothing written beside it
     assert "/blob/v2/notebooks/05_maml_sinusoid.ipynb" in page_text(out / "notebooks" / "05_maml_sinusoid.html")
+
+
+def test_a_gate_shows_its_table_and_its_problem_with_typeset_math(site):
+    """The gate cell of notebook 02 (a widget cell): its table of skills is a table, its practice problem's
+    LaTeX is math, and the one line about the live widget follows."""
+    text = page_text(os.path.join(site["out"], "notebooks", "02_meta_gradient_1d.html"))
+    start = text.index("Before notebook 02")
+    cell = text[start:text.index('<div class="cell', start)]
+    assert re.search(r"<table.*<th[^>]*><p>skill</p></th>.*<td><p>the chain rule</p></td>", cell, re.S)
+    assert "Practice: the chain rule" in cell and '<span class="math' in cell and "$" not in cell
+    assert "Live widget: answer a fresh problem" in visible_text(cell)

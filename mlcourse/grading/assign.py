@@ -14,6 +14,8 @@ from ._nb import nbformat
 
 from . import bank
 
+PROGRESS_ENV = "MLCOURSE_PROGRESS"   # mlcourse.practice.store.ENV (not imported: no fsrs needed here)
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = "# YOUR CODE HERE\n{indent}raise NotImplementedError()"
 KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
@@ -85,10 +87,21 @@ def coalesce_streams(outputs):
 def execute(nb, cwd, timeout=120, expect_not_implemented=False):
     """Run nb in a fresh kernel (nbclient).  Cells raising NotImplementedError are tagged
     ``raises-exception`` when expected; any other error raises RuntimeError naming the cell."""
+    import tempfile
     from nbclient import NotebookClient
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": cwd}})
-    client.execute()
+    # the kernel's check() calls record progress: into a throwaway database, never the instructor's own
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = os.environ.get(PROGRESS_ENV)
+        os.environ[PROGRESS_ENV] = os.path.join(tmp, "progress.sqlite3")
+        try:
+            client.execute()
+        finally:
+            if saved is None:
+                os.environ.pop(PROGRESS_ENV, None)
+            else:
+                os.environ[PROGRESS_ENV] = saved
     for n, cell in enumerate(nb.cells, 1):
         if cell.cell_type != "code":
             continue

@@ -4,7 +4,9 @@ These run a question's *public* tests on the learner's current definitions (look
 notebook's namespace), compare with the engine's reference in the same kernel, and print what
 passed and, for a failure, the input, the expected property and what came back.  The reference
 value itself is never printed.  This is feedback, not grading: ``mlcourse grade`` runs the same
-tests plus hidden ones in a separate process that learner code cannot reach.
+tests plus hidden ones in a separate process that learner code cannot reach.  A question whose public
+tests all pass counts as evidence for its skills in the learner's progress database (``record_progress``;
+never while grading).
 
 ``hint("q3")`` prints the question's hint (a nudge, never the answer).  Using one costs no points and
 is recorded: check() says "hint used" for the rest of the session, and the call leaves a marker in the
@@ -132,7 +134,9 @@ def check(qid, namespace=None):
         return None
     ns = namespace if namespace is not None else _caller_namespace()
     q = bank.question(qid)
-    print(format_results(q, run_tests(qid, ns), q.id in _HINTS_SHOWN))
+    results = run_tests(qid, ns)
+    print(format_results(q, results, q.id in _HINTS_SHOWN))
+    record_progress(q.id, results)
     return None
 
 
@@ -153,10 +157,32 @@ def check_all(assignment=None, namespace=None):
     for q in qs:
         res = run_tests(q.id, ns)
         print(format_results(q, res, q.id in _HINTS_SHOWN))
+        record_progress(q.id, res)
         total += sum(r.max_points for r in res)
         earned += sum(r.points for r in res)
     print(f"public tests: {earned:g}/{total:g} points (the grader also runs hidden tests)")
     return None
+
+
+_PROGRESS_NOTED = []    # the one note per kernel when progress cannot be recorded
+
+
+def _note_once(line):
+    if not _PROGRESS_NOTED:
+        _PROGRESS_NOTED.append(line)
+        print(line)
+
+
+def record_progress(qid, results):
+    """A question whose public tests all pass counts as evidence for its skills in the progress database
+    (``mlcourse.practice``); silent, never raises, and at most one short note per kernel when it cannot."""
+    if os.environ.get(GRADING_ENV):
+        return []
+    try:
+        from ..practice.session import record_check_quietly
+    except Exception:   # the practice machinery is not importable here: feedback goes on without it
+        return []
+    return record_check_quietly(qid, results, note=_note_once)
 
 
 def hint(qid):

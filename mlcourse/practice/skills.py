@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Skill", "SKILLS", "topological_order", "skills_for_question", "check_acyclic"]
+__all__ = ["Skill", "SKILLS", "topological_order", "skills_for_question", "check_acyclic", "home_notebook",
+           "notebook_skills", "notebook_prerequisites", "notebook_id"]
 
 DEEP_LEARNING = "a deep-learning course's chapter on backpropagation (the chain rule through a network)"
 SGD = "a chapter on stochastic gradient descent (gradients of a mean loss, one update step)"
@@ -118,3 +119,39 @@ def topological_order():
 def skills_for_question(qid):
     """Ids of the skills a graded question exercises."""
     return tuple(s.id for s in SKILLS.values() if qid in s.questions)
+
+
+# ---- gates: what a notebook builds on ---------------------------------------------------------------
+# A skill's home is the notebook that first teaches it (its earliest section); a diagnostic skill's home is
+# notebook 00, whose diagnostic checks the lesson's prerequisites before the course starts.  A notebook's
+# gate lists the direct prerequisites of the skills at home in it that are at home in an earlier notebook.
+
+def notebook_id(notebook):
+    """"02" from 2, "2", "02" or a file name such as "02_meta_gradient_1d.ipynb"; ValueError otherwise."""
+    text = str(notebook).rsplit("/", 1)[-1]
+    head = text.split("_", 1)[0].split(".", 1)[0]
+    if not head.isdigit() or not 0 <= int(head) <= 99:
+        raise ValueError(f"a notebook is named by its number, e.g. gate(\"02\") or gate(2), got {notebook!r}.")
+    return f"{int(head):02d}"
+
+
+def home_notebook(skill):
+    """The notebook ("00".."08") where a skill is first taught ("00" for the lesson's prerequisites)."""
+    s = SKILLS[skill]
+    if s.diagnostic or not s.sections:
+        return "00"
+    return min(sec.split()[0] for sec in s.sections)
+
+
+def notebook_skills(notebook):
+    """Ids of the skills at home in a notebook, in the map's topological order."""
+    nb = notebook_id(notebook)
+    return tuple(s for s in _ORDER if home_notebook(s) == nb)
+
+
+def notebook_prerequisites(notebook):
+    """Ids of the skills a notebook builds on: direct prerequisites of its own skills, taught earlier."""
+    nb = notebook_id(notebook)
+    own = notebook_skills(nb)
+    needed = {p for s in own for p in SKILLS[s].prerequisites if home_notebook(p) < nb}
+    return tuple(s for s in _ORDER if s in needed)

@@ -100,7 +100,8 @@ def is_widget_cell(cell):
 
 
 def static_widget_outputs(cell):
-    """A widget cell's outputs on a static page: its stored figure (if any) and one line about the widget."""
+    """A widget cell's outputs on a static page: its stored figure or Markdown rendering (if any: a practice
+    problem and a gate's table are Markdown), and one line about the widget."""
     line = widget_description(cell)
     outputs = []
     for o in cell.get("outputs", []):
@@ -109,6 +110,9 @@ def static_widget_outputs(cell):
             alt = o.get("metadata", {}).get("image/png", {}).get("alt") or line
             outputs.append({"output_type": "display_data", "data": {"image/png": data["image/png"]},
                             "metadata": {"image/png": {"alt": alt}}})
+        elif "text/markdown" in data:
+            outputs.append({"output_type": "display_data", "data": {"text/markdown": data["text/markdown"]},
+                            "metadata": {}})
     outputs.append({"output_type": "display_data", "metadata": {},
                     "data": {"text/markdown": f"*{line}* {LIVE_LINE}"}})
     return outputs
@@ -150,6 +154,8 @@ def page_notebook(nb, rel_path, repo_url, branch, exercise, alts):
         if cell["cell_type"] == "code":
             if is_widget_cell(cell):
                 cell["outputs"] = static_widget_outputs(cell)
+                if any("text/markdown" in o["data"] for o in cell["outputs"]):   # tables and $math$, as MyST
+                    cell.setdefault("metadata", {}).setdefault("mystnb", {})["markdown_format"] = "myst"
                 for o in cell["outputs"]:
                     if "image/png" in o["data"]:
                         alts[_png_sha(o["data"]["image/png"])] = o["metadata"]["image/png"]["alt"]
