@@ -12,7 +12,9 @@ the body, which is what makes ANIL cheap.  Any body works: a function body(theta
 features, x (T, K, ...) -> (T, K, features) (``mlp_body`` for the MLP; a convolutional embedding
 the same way); ``split_mlp`` turns MLP parameters [(W1, b1), ..., (WL, bL)] into body and head.
 Same shape as ``maml``: ``anil_value_and_grad(params, batch, alpha, inner_steps)`` -> (loss, grad
-shaped like params), vectorised over the meta-batch.
+shaped like params), vectorised over the meta-batch.  For ``mlp_body`` with the MSE the gradients come
+from a hand-derived NumPy path (``fastpath.anil_value_and_grad``, equal to autograd's to 1e-10 in
+float64); any other body or loss goes through autograd.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import autograd.numpy as np
 import numpy as onp
 from autograd import value_and_grad as ag_value_and_grad
 
-from . import _evaluation, maml, nets, tree
+from . import _evaluation, fastpath, maml, nets, tree
 from ._validate import check_alpha, check_count
 
 __all__ = ["mlp_body", "split_mlp", "join_mlp", "anil_init", "head_apply", "check_head", "features", "adapt_head",
@@ -153,18 +155,40 @@ def anil_loss(params, batch, alpha=0.01, inner_steps=1, *, body=mlp_body, loss=n
     return _losses(params, batch, alpha, inner_steps, body, loss, False)
 
 
-def anil_value_and_grad(params, batch, alpha=0.01, inner_steps=1, *, body=mlp_body, loss=nets.mse):
-    """(meta-loss, exact second-order gradient for body and head), the gradient shaped like params."""
+def _fast(backend, params, body, loss):
+    """True when the hand-derived NumPy path computes this call: the MLP body, the MSE, plain arrays of one dtype."""
+    if backend not in ("auto", "autograd"):
+        raise ValueError(f"backend must be 'auto' or 'autograd', got {backend!r}.")
+    theta_body, head = params["body"], params["head"]
+    return (backend == "auto" and body is mlp_body and loss is nets.mse and len(theta_body) > 0
+            and maml._plain_mlp(theta_body) and maml._plain_mlp([head])
+            and len({a.dtype for layer in (*theta_body, head) for a in layer}) == 1)
+
+
+def _value_and_grad(params, batch, alpha, inner_steps, body, loss, multistep, backend):
     alpha, inner_steps, batch = _prepare(params, batch, alpha, inner_steps, body, loss)
-    value, g = ag_value_and_grad(_losses)(params, batch, alpha, inner_steps, body, loss, False)
+    if _fast(backend, params, body, loss):
+        value, (g_body, g_head) = fastpath.anil_value_and_grad(params["body"], params["head"], batch, alpha,
+                                                               inner_steps, multistep)
+        theta_body = params["body"]
+        g = {"body": type(theta_body)(type(t)(gl) for t, gl in zip(theta_body, g_body)), "head": g_head}
+        return value, _like(params, g)
+    value, g = ag_value_and_grad(_losses)(params, batch, alpha, inner_steps, body, loss, multistep)
     return value, _like(params, g)
 
 
-def anil_multistep_value_and_grad(params, batch, alpha=0.01, inner_steps=1, *, body=mlp_body, loss=nets.mse):
+def anil_value_and_grad(params, batch, alpha=0.01, inner_steps=1, *, body=mlp_body, loss=nets.mse, backend="auto"):
+    """(meta-loss, exact second-order gradient for body and head), the gradient shaped like params.
+
+    backend: "auto" (hand-derived NumPy for mlp_body + MSE, autograd otherwise) or "autograd".
+    """
+    return _value_and_grad(params, batch, alpha, inner_steps, body, loss, False, backend)
+
+
+def anil_multistep_value_and_grad(params, batch, alpha=0.01, inner_steps=1, *, body=mlp_body, loss=nets.mse,
+                                  backend="auto"):
     """(multi-step meta-loss: mean over j = 1..m of L_q after j head steps, its exact gradient)."""
-    alpha, inner_steps, batch = _prepare(params, batch, alpha, inner_steps, body, loss)
-    value, g = ag_value_and_grad(_losses)(params, batch, alpha, inner_steps, body, loss, True)
-    return value, _like(params, g)
+    return _value_and_grad(params, batch, alpha, inner_steps, body, loss, True, backend)
 
 
 def _like(params, g):

@@ -369,3 +369,150 @@ def reptile_direction(theta, x, y, alpha, steps):
         g *= -alpha
         g += (a.mean(axis=0) if a.ndim == 3 else a) - a0
     return _split(G)
+
+
+# ---- Meta-SGD: the same unrolled loop with a step size per parameter -------------------------------------
+
+def _adapt_metasgd(A, Alpha, x1, y, steps, query=None):
+    """theta^(i+1) = theta^(i) - alpha * G_i per task (augmented; Alpha = [alpha_W; alpha_b]).
+
+    Returns A^(steps) and per step (A^(i), hs, masks, deltas, scale, G_i): what the backward pass reads,
+    G_i included (d theta^(i+1) / d alpha = -G_i).  query(i, A^(i+1)) is called after each step when given.
+    """
+    caches = []
+    scale = 2.0 / (y.shape[1] * y.shape[2])
+    for i in range(steps):
+        out, hs, masks = _forward_aug(A, x1)
+        out -= y
+        out *= scale
+        G, deltas = _backward_aug(A, hs, masks, out)
+        caches.append((A, hs, masks, deltas, scale, G))
+        A_next = []
+        for a, al, g in zip(A, Alpha, G):
+            step = g * al
+            A_next.append(np.subtract(a, step, out=step))
+        A = A_next
+        if query is not None:
+            query(i, A)
+    return A, caches
+
+
+def metasgd_value_and_grad(theta, log_alpha, batch, inner_steps, multistep=False):
+    """Meta-SGD's meta-loss and its exact gradient for (theta, log_alpha), alpha = exp(log_alpha).
+
+    Backward through theta^(i+1) = theta^(i) - alpha * g_i, v = dL/dtheta^(i+1) per task:
+
+        dL/dtheta^(i) = v - H_s(theta^(i)) (alpha * v),    dL/dalpha += -sum_t g_i * v,
+        dL/dlog_alpha = alpha * dL/dalpha.
+
+    multistep: the loss is the mean over j = 1..m of L_q(theta^(j)) (each step's query gradient
+    joins v on the way back), else L_q(theta^(m)).  Returns (loss, (grad theta, grad log_alpha)).
+    """
+    T = batch.x_support.shape[0]
+    A0 = _augment(theta)
+    if inner_steps == 0:
+        lq, G = _query(A0, batch.x_query, batch.y_query, 1.0 / T, summed=True)
+        return lq, (_split(G), [(np.zeros_like(W), np.zeros_like(b)) for W, b in log_alpha])
+    Alpha = [np.exp(a) for a in _augment(log_alpha)]
+    scored = range(inner_steps) if multistep else [inner_steps - 1]
+    weight = 1.0 / (T * len(scored))
+    losses, query_grads = [], {}
+
+    def query(i, A):
+        if i in scored:
+            lq, query_grads[i] = _query(A, batch.x_query, batch.y_query, weight, summed=False)
+            losses.append(lq)
+    _, caches = _adapt_metasgd(A0, Alpha, _with_ones(batch.x_support), batch.y_support, inner_steps, query)
+    dAlpha = [np.zeros_like(a) for a in Alpha]
+    V = None
+    for i in range(inner_steps - 1, -1, -1):
+        if i in query_grads:
+            if V is None:
+                V = query_grads[i]
+            else:
+                for v, g in zip(V, query_grads[i]):
+                    v += g
+        Ai, hs, masks, deltas, s, G = caches[i]
+        first = i == 0
+        U = []
+        for da, g, v, al in zip(dAlpha, G, V, Alpha):
+            g *= v  # G_i is read here only: its buffer takes g_i * v
+            da -= g.sum(axis=0)
+            U.append(v * al)
+        HU = _hvp_aug(Ai, hs, masks, deltas, U, s, summed=first)
+        V = [np.subtract(v.sum(axis=0) if first else v, hu, out=hu) for v, hu in zip(V, HU)]
+    for da, al in zip(dAlpha, Alpha):
+        da *= al
+    return float(np.mean(losses)), (_split(V), _split(dAlpha))
+
+
+# ---- ANIL: the body's features computed once, the linear head adapted --------------------------------------
+
+def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
+    """ANIL's meta-loss and its exact gradient for an MLP body (ReLU after every layer) and a linear head.
+
+    With p = [phi_s, 1], q = [phi_q, 1] (per task) and the augmented head A = [W; b], one inner step is
+    A^(i+1) = A^(i) - alpha p^T e_i,  e_i = s (p A^(i) - y_s),  s = 2 / (K d_out).  Backward, v = dL/dA^(i+1):
+
+        dL/dA^(i) = v - alpha s p^T (p v),      dL/dp += -alpha (e_i v^T + s (p v) A^(i)T),
+
+    and each scored query loss adds q^T e_q to dL/dA^(j) and e_q A^(j)T to dL/dq.  dL/dphi then runs back
+    through the body once, for the support and query points together.  Returns (loss, (grad body, grad head)).
+    """
+    T, Ks = batch.x_support.shape[:2]
+    Lb = len(body)
+    x1 = _with_ones(np.concatenate([batch.x_support, batch.x_query], axis=1))
+    Ab = _augment(body)
+    A0 = _augment([head])[0]
+    out, hs, masks = _forward_aug(Ab + [A0], x1)  # the MLP body + head: prediction at A^(0), [phi, 1] = hs[-1]
+    phi1 = hs[-1]
+    p, q = phi1[:, :Ks], phi1[:, Ks:]
+    y_s, y_q = batch.y_support, batch.y_query
+    s = 2.0 / (y_s.shape[1] * y_s.shape[2])
+    s_q = 2.0 / (y_q.shape[1] * y_q.shape[2])
+    scored = range(1, inner_steps + 1) if multistep and inner_steps > 0 else [inner_steps]
+    weight = s_q / (T * len(scored))
+    heads, errors, losses, query_errors = [A0], [], [], {}
+    pred_s, pred_q = out[:, :Ks], out[:, Ks:]
+    A = A0
+    for i in range(inner_steps + 1):
+        if i > 0:
+            pred_q = q @ A
+        if i in scored:
+            e_q = pred_q - y_q
+            losses.append(np.vdot(e_q, e_q) / e_q.size)
+            e_q *= weight
+            query_errors[i] = e_q
+        if i == inner_steps:
+            break
+        e = (pred_s if i == 0 else p @ A) - y_s
+        e *= s
+        errors.append(e)
+        G = _T(p) @ e
+        G *= -alpha
+        G += A
+        A = G
+        heads.append(A)
+    dphi1 = np.empty_like(phi1)
+    dp, dq = dphi1[:, :Ks], dphi1[:, Ks:]
+    dp[...] = 0
+    dq[...] = 0
+    V = None
+    for i in range(inner_steps, -1, -1):
+        Ai = heads[i]
+        if i in query_errors:
+            e_q = query_errors[i]
+            gq = _outer(q, e_q, summed=i == 0)
+            V = gq if V is None else V + gq
+            dq += _mm(e_q, _T(Ai))
+        if i == 0:
+            break
+        A_prev, e = heads[i - 1], errors[i - 1]
+        pv = p @ V
+        first = i == 1
+        dp -= alpha * (_mm(e, _T(V)) + s * _mm(pv, _T(A_prev)))
+        pv *= alpha * s
+        V = (V.sum(axis=0) if first else V) - _outer(p, pv, summed=first)
+    delta = dphi1[..., :-1] * masks[Lb - 1]
+    G, _ = _backward_aug(Ab, hs[:Lb], masks[:Lb - 1], delta, summed=True)
+    return float(np.mean(losses)), (_split(G), _split([V])[0])

@@ -20,7 +20,9 @@ and >= 0, and every public function says so with a ValueError (also for a checkp
 
 Same shape as ``maml``: ``metasgd_value_and_grad(params, batch, inner_steps)`` -> (loss, grad
 shaped like params), vectorised over the meta-batch, any ``model(theta, x)`` and ``loss(pred, y)
--> (T,)``; autograd differentiates through the inner loop (no hand-derived path here).
+-> (T,)``.  For the MLP + MSE pair the gradients come from a hand-derived NumPy path
+(``fastpath.metasgd_value_and_grad``, equal to autograd's to 1e-10 in float64); any other model or
+loss goes through autograd, which differentiates through the inner loop.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ import numpy as onp
 from autograd import grad as ag_grad
 from autograd import value_and_grad as ag_value_and_grad
 
-from . import _evaluation, maml, nets, train, tree
+from . import _evaluation, fastpath, maml, nets, train, tree
 from ._validate import check_count, check_rng
 from .tasks import TaskBatch
 
@@ -190,9 +192,34 @@ def metasgd_loss(params, batch, inner_steps=1, *, model=nets.mlp_apply, loss=net
     return _loss_last(params, batch, inner_steps, model, loss)
 
 
-def metasgd_value_and_grad(params, batch, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse):
-    """(meta-loss, exact gradient for theta and log_alpha jointly), the gradient shaped like params."""
+def _fast(backend, params, model, loss):
+    """True when the hand-derived NumPy path computes this call: MLP + MSE, theta and log_alpha plain
+    [(W, b), ...] of one dtype."""
+    if backend not in ("auto", "autograd"):
+        raise ValueError(f"backend must be 'auto' or 'autograd', got {backend!r}.")
+    theta, log_alpha = params["theta"], params["log_alpha"]
+    return (backend == "auto" and model is nets.mlp_apply and loss is nets.mse
+            and maml._plain_mlp(theta) and maml._plain_mlp(log_alpha)
+            and len({a.dtype for layer in (*theta, *log_alpha) for a in layer}) == 1)
+
+
+def _fast_value_and_grad(params, batch, inner_steps, multistep):
+    theta, log_alpha = params["theta"], params["log_alpha"]
+    value, (g_theta, g_log_alpha) = fastpath.metasgd_value_and_grad(theta, log_alpha, maml._cast(batch, theta),
+                                                                    inner_steps, multistep)
+    like = type(theta)
+    return value, {"theta": like(type(t)(g) for t, g in zip(theta, g_theta)),
+                   "log_alpha": type(log_alpha)(type(t)(g) for t, g in zip(log_alpha, g_log_alpha))}
+
+
+def metasgd_value_and_grad(params, batch, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse, backend="auto"):
+    """(meta-loss, exact gradient for theta and log_alpha jointly), the gradient shaped like params.
+
+    backend: "auto" (hand-derived NumPy for MLP + MSE, autograd otherwise) or "autograd".
+    """
     inner_steps, batch = _prepare(params, batch, inner_steps, model)
+    if _fast(backend, params, model, loss):
+        return _fast_value_and_grad(params, batch, inner_steps, multistep=False)
     return ag_value_and_grad(_loss_last)(params, batch, inner_steps, model, loss)
 
 
@@ -202,9 +229,12 @@ def metasgd_multistep_loss(params, batch, inner_steps=1, *, model=nets.mlp_apply
     return _loss_multistep(params, batch, inner_steps, model, loss)
 
 
-def metasgd_multistep_value_and_grad(params, batch, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse):
+def metasgd_multistep_value_and_grad(params, batch, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse,
+                                     backend="auto"):
     """(multi-step meta-loss, its exact gradient for theta and log_alpha): notebook 07's objective."""
     inner_steps, batch = _prepare(params, batch, inner_steps, model)
+    if _fast(backend, params, model, loss):
+        return _fast_value_and_grad(params, batch, inner_steps, multistep=True)
     return ag_value_and_grad(_loss_multistep)(params, batch, inner_steps, model, loss)
 
 
