@@ -23,7 +23,7 @@ import numpy as onp
 from autograd import value_and_grad as ag_value_and_grad
 
 from . import _evaluation, fastpath, maml, nets, tree
-from ._validate import check_alpha, check_count
+from ._validate import all_finite, check_alpha, check_count
 
 __all__ = ["mlp_body", "split_mlp", "join_mlp", "anil_init", "head_apply", "check_head", "features", "adapt_head",
            "anil_loss", "anil_value_and_grad", "anil_multistep_value_and_grad", "query_losses", "evaluate"]
@@ -97,19 +97,23 @@ def features(body, theta_body, x):
 
 def _check_params(params, body, batch, loss):
     theta_body, head = _split(params)
-    leaves = tree.leaves(params) if not tree.is_traced(params) else []
+    traced = tree.is_traced(params)
+    leaves = [onp.asarray(a) for a in tree.leaves(params)] if not traced else []
     for a in leaves:
-        a = onp.asarray(a)
         if a.dtype.kind != "f":
             raise TypeError(f"params must hold float arrays (float32 or float64), got dtype {a.dtype}.")
-    if leaves and not all(onp.all(onp.isfinite(a)) for a in leaves):
+    if leaves and not all_finite(leaves):
         raise ValueError("params contain NaN or infinite values; re-initialise them (anil.anil_init) or lower "
                          "the learning rates.")
     if body is mlp_body:
         nets.check_mlp_params(theta_body, batch.x_support.shape[-1], where="params['body']")
-    phi_shape = onp.shape(body(theta_body, batch.x_support[:1, :1])) if not tree.is_traced(params) else None
-    if phi_shape is not None:
-        check_head(head, phi_shape, batch.y_support.shape[-1] if loss is nets.mse else None)
+    if traced:
+        return
+    if body is mlp_body and len(theta_body) > 0:  # the features are the last body layer's outputs
+        phi_shape = (1, 1, onp.shape(theta_body[-1][0])[-1])
+    else:
+        phi_shape = onp.shape(body(theta_body, batch.x_support[:1, :1]))
+    check_head(head, phi_shape, batch.y_support.shape[-1] if loss is nets.mse else None)
 
 
 def _prepare(params, batch, alpha, inner_steps, body, loss):

@@ -452,67 +452,88 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
     """ANIL's meta-loss and its exact gradient for an MLP body (ReLU after every layer) and a linear head.
 
     With p = [phi_s, 1], q = [phi_q, 1] (per task) and the augmented head A = [W; b], one inner step is
-    A^(i+1) = A^(i) - alpha p^T e_i,  e_i = s (p A^(i) - y_s),  s = 2 / (K d_out).  Backward, v = dL/dA^(i+1):
+    A^(i+1) = A^(i) - alpha p^T e_i,  e_i = s (p A^(i) - y_s),  s = 2 / (K d_out).  Backward, v_i = dL/dA^(i):
 
-        dL/dA^(i) = v - alpha s p^T (p v),      dL/dp += -alpha (e_i v^T + s (p v) A^(i)T),
+        v_i = v_(i+1) - alpha s p^T (p v_(i+1)) [+ q^T e_q^(i) when L_q(A^(i)) is scored],
+        dL/dp = -alpha sum_i (e_i v_(i+1)^T + s (p v_(i+1)) A^(i)T),   dL/dq = sum_j e_q^(j) A^(j)T,
 
-    and each scored query loss adds q^T e_q to dL/dA^(j) and e_q A^(j)T to dL/dq.  dL/dphi then runs back
-    through the body once, for the support and query points together.  Returns (loss, (grad body, grad head)).
+    e_q^(j) = dL/d(q A^(j)) the weighted query residual.  Summed over tasks, v_0 = [phi, 1]^T c over
+    the support and query points together (c = -alpha s sum_i p v_(i+1) on the support points,
+    sum_j e_q^(j) on the query points): one flat product.  The sums over steps are each one
+    product of the steps stacked side by side; dL/dphi then runs back through the body once, for
+    the support and query points together.  Returns (loss, (grad body, grad head)).
     """
-    T, Ks = batch.x_support.shape[:2]
-    Lb = len(body)
-    x1 = _with_ones(np.concatenate([batch.x_support, batch.x_query], axis=1))
-    Ab = _augment(body)
-    A0 = _augment([head])[0]
+    x_s, y_s, x_q, y_q = batch.x_support, batch.y_support, batch.x_query, batch.y_query
+    T, Ks, d_in = x_s.shape
+    Kq, d, m, Lb = x_q.shape[1], y_s.shape[2], inner_steps, len(body)
+    Ab, A0 = _augment(body), _augment([head])[0]
+    x1 = np.empty((T, Ks + Kq, d_in + 1), A0.dtype)
+    x1[:, :Ks, :-1] = x_s
+    x1[:, Ks:, :-1] = x_q
+    x1[..., -1] = 1
     out, hs, masks = _forward_aug(Ab + [A0], x1)  # the MLP body + head: prediction at A^(0), [phi, 1] = hs[-1]
     phi1 = hs[-1]
+    n1 = phi1.shape[-1]
     p, q = phi1[:, :Ks], phi1[:, Ks:]
-    y_s, y_q = batch.y_support, batch.y_query
-    s = 2.0 / (y_s.shape[1] * y_s.shape[2])
-    s_q = 2.0 / (y_q.shape[1] * y_q.shape[2])
-    scored = range(1, inner_steps + 1) if multistep and inner_steps > 0 else [inner_steps]
-    weight = s_q / (T * len(scored))
-    heads, errors, losses, query_errors = [A0], [], [], {}
-    pred_s, pred_q = out[:, :Ks], out[:, Ks:]
+    s = 2.0 / (Ks * d)
+    scored = range(1, m + 1) if multistep and m > 0 else (m,)
+    weight = 2.0 / (Kq * d) / (T * len(scored))
+    # dL/dp = -alpha left @ right^T: left = [e_0 .. e_(m-1) | s p v_1 .. s p v_m], right = [v_1 .. v_m | A^(0) .. A^(m-1)]
+    left = np.empty((T, Ks, 2 * m * d), A0.dtype)
+    right = np.empty((T, n1, 2 * m * d), A0.dtype)
+    heads, e_q, loss = [A0], {}, 0.0
     A = A0
-    for i in range(inner_steps + 1):
-        if i > 0:
-            pred_q = q @ A
+    for i in range(m + 1):
         if i in scored:
-            e_q = pred_q - y_q
-            losses.append(np.vdot(e_q, e_q) / e_q.size)
-            e_q *= weight
-            query_errors[i] = e_q
-        if i == inner_steps:
+            r = (out[:, Ks:] if i == 0 else q @ A) - y_q
+            loss += np.vdot(r, r)
+            r *= weight
+            e_q[i] = r
+        if i == m:
             break
-        e = (pred_s if i == 0 else p @ A) - y_s
+        e = left[..., i * d:(i + 1) * d]
+        np.subtract(out[:, :Ks] if i == 0 else p @ A, y_s, out=e)
         e *= s
-        errors.append(e)
+        right[..., (m + i) * d:(m + i + 1) * d] = A
         G = _T(p) @ e
         G *= -alpha
         G += A
         A = G
         heads.append(A)
-    dphi1 = np.empty_like(phi1)
-    dp, dq = dphi1[:, :Ks], dphi1[:, Ks:]
-    dp[...] = 0
-    dq[...] = 0
-    V = None
-    for i in range(inner_steps, -1, -1):
-        Ai = heads[i]
-        if i in query_errors:
-            e_q = query_errors[i]
-            gq = _outer(q, e_q, summed=i == 0)
-            V = gq if V is None else V + gq
-            dq += _mm(e_q, _T(Ai))
-        if i == 0:
-            break
-        A_prev, e = heads[i - 1], errors[i - 1]
-        pv = p @ V
-        first = i == 1
-        dp -= alpha * (_mm(e, _T(V)) + s * _mm(pv, _T(A_prev)))
-        pv *= alpha * s
-        V = (V.sum(axis=0) if first else V) - _outer(p, pv, summed=first)
-    delta = dphi1[..., :-1] * masks[Lb - 1]
+    loss = float(loss) / (len(scored) * T * Kq * d)
+    c = np.empty((T, Ks + Kq, d), A0.dtype)  # v_0 summed over tasks = [phi, 1]^T c
+    dphi = np.empty(phi1.shape[:-1] + (n1 - 1,), A0.dtype)
+    if len(scored) == 1:
+        c[:, Ks:] = e_q[m]
+        np.matmul(e_q[m], _T(A[..., :-1, :]), out=dphi[:, Ks:])
+    else:
+        np.add.reduce([e_q[j] for j in scored], out=c[:, Ks:])
+        np.matmul(np.concatenate([e_q[j] for j in scored], axis=-1),
+                  _T(np.concatenate([heads[j][..., :-1, :] for j in scored], axis=-1)), out=dphi[:, Ks:])
+    if m == 0:
+        c[:, :Ks] = 0
+        dphi[:, :Ks] = 0
+    else:
+        V = None
+        for i in range(m, 0, -1):
+            if i in e_q:
+                gq = _T(q) @ e_q[i]
+                V = gq if V is None else V + gq
+            right[..., (i - 1) * d:i * d] = V
+            spv = left[..., (m + i - 1) * d:(m + i) * d]
+            np.matmul(p, V, out=spv)
+            spv *= s
+            if i > 1:
+                HV = _T(p) @ spv
+                HV *= -alpha
+                HV += V
+                V = HV
+        spv = left[..., m * d:]
+        np.multiply(spv if m == 1 else spv.reshape(T, Ks, m, d).sum(axis=2), -alpha, out=c[:, :Ks])
+        np.matmul(left, _T(right[..., :-1, :]), out=dphi[:, :Ks])
+        dphi[:, :Ks] *= -alpha
+    V0 = phi1.reshape(-1, n1).T @ c.reshape(-1, d)
+    delta = dphi
+    delta *= masks[Lb - 1]
     G, _ = _backward_aug(Ab, hs[:Lb], masks[:Lb - 1], delta, summed=True)
-    return float(np.mean(losses)), (_split(G), _split([V])[0])
+    return loss, (_split(G), _split([V0])[0])

@@ -112,9 +112,24 @@ def alpha_of(params):
     return tree.tree_map(np.exp, params["log_alpha"])
 
 
+def _plain_and_fine(theta, log_alpha):
+    """The common case in one pass: plain MLP parameters, log_alpha float, shaped like theta, finite and
+    below log(largest float) (so alpha = exp(log_alpha) is finite).  False sends the call to the full check."""
+    if not (maml._plain_mlp(theta) and maml._plain_mlp(log_alpha) and len(theta) == len(log_alpha)):
+        return False
+    leaves = [a for layer in log_alpha for a in layer]
+    if any(a.dtype.kind != "f" or a.shape != t.shape for a, t in zip(leaves, (t for layer in theta for t in layer))):
+        return False
+    flat = onp.concatenate([a.ravel() for a in leaves])
+    with onp.errstate(invalid="ignore", over="ignore"):  # NaN or inf anywhere survive the sum
+        return bool(onp.isfinite(flat.sum()) and flat.max(initial=0) < onp.log(onp.finfo(flat.dtype).max) - 1)
+
+
 def check_params(params, where="params"):
     """params checked: log_alpha shaped like theta, float and finite (so alpha is positive and finite)."""
     theta, log_alpha = _split(params)
+    if _plain_and_fine(theta, log_alpha):
+        return params
     if tree.is_traced(log_alpha):
         return params
     leaves, nonfinite = _float_leaves_like_theta(

@@ -10,7 +10,7 @@ import pytest
 
 from mlcourse.experiments import speed
 
-FAST = ("maml", "fomaml", "reptile", "maml_autograd", "metasgd", "anil")
+FAST = ("maml", "fomaml", "reptile", "maml_autograd", "metasgd", "metasgd_autograd", "anil", "anil_autograd")
 
 
 @pytest.fixture(scope="module")
