@@ -97,8 +97,12 @@ def features(body, theta_body, x):
 
 def _check_params(params, body, batch, loss):
     theta_body, head = _split(params)
-    traced = tree.is_traced(params)
-    leaves = [onp.asarray(a) for a in tree.leaves(params)] if not traced else []
+    plain = maml._plain_mlp(theta_body) and maml._plain_mlp([head])  # lists of ndarrays: no tree walks
+    traced = not plain and tree.is_traced(params)
+    if plain:
+        leaves = [a for layer in (*theta_body, head) for a in layer]
+    else:
+        leaves = [onp.asarray(a) for a in tree.leaves(params)] if not traced else []
     for a in leaves:
         if a.dtype.kind != "f":
             raise TypeError(f"params must hold float arrays (float32 or float64), got dtype {a.dtype}.")
@@ -121,7 +125,8 @@ def _prepare(params, batch, alpha, inner_steps, body, loss):
     inner_steps = check_count(inner_steps, "inner_steps")
     batch = maml._check_batch(batch)
     _check_params(params, body, batch, loss)
-    dt = tree.leaves(params["head"])[0].dtype
+    head = params["head"]
+    dt = head[0].dtype if maml._plain_mlp([head]) else tree.leaves(head)[0].dtype
     if any(getattr(a, "dtype", None) != dt for a in (batch.x_support, batch.y_support, batch.x_query, batch.y_query)):
         batch = batch.astype(dt)
     return alpha, inner_steps, batch

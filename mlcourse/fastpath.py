@@ -143,7 +143,7 @@ def support_grad(theta, x, y):
 
 def _augment(theta):
     """[(W, b)] -> [A = [W; b]]: (fan_in + 1, fan_out) shared, or (T, fan_in + 1, fan_out) per task."""
-    return [np.concatenate([W, np.expand_dims(b, -2)], axis=-2) for W, b in theta]
+    return [np.concatenate([W, b[..., None, :]], axis=-2) for W, b in theta]
 
 
 def _split(A):
@@ -466,15 +466,16 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
     x_s, y_s, x_q, y_q = batch.x_support, batch.y_support, batch.x_query, batch.y_query
     T, Ks, d_in = x_s.shape
     Kq, d, m, Lb = x_q.shape[1], y_s.shape[2], inner_steps, len(body)
+    Ns = T * Ks  # rows: every task's support points, then every task's query points
     Ab, A0 = _augment(body), _augment([head])[0]
-    x1 = np.empty((T, Ks + Kq, d_in + 1), A0.dtype)
-    x1[:, :Ks, :-1] = x_s
-    x1[:, Ks:, :-1] = x_q
-    x1[..., -1] = 1
+    x1 = np.empty((Ns + T * Kq, d_in + 1), A0.dtype)
+    x1[:Ns, :-1] = x_s.reshape(Ns, d_in)
+    x1[Ns:, :-1] = x_q.reshape(-1, d_in)
+    x1[:, -1] = 1
     out, hs, masks = _forward_aug(Ab + [A0], x1)  # the MLP body + head: prediction at A^(0), [phi, 1] = hs[-1]
     phi1 = hs[-1]
     n1 = phi1.shape[-1]
-    p, q = phi1[:, :Ks], phi1[:, Ks:]
+    p, q = phi1[:Ns].reshape(T, Ks, n1), phi1[Ns:].reshape(T, Kq, n1)
     s = 2.0 / (Ks * d)
     scored = range(1, m + 1) if multistep and m > 0 else (m,)
     weight = 2.0 / (Kq * d) / (T * len(scored))
@@ -485,14 +486,14 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
     A = A0
     for i in range(m + 1):
         if i in scored:
-            r = (out[:, Ks:] if i == 0 else q @ A) - y_q
+            r = (out[Ns:].reshape(T, Kq, d) if i == 0 else q @ A) - y_q
             loss += np.vdot(r, r)
             r *= weight
             e_q[i] = r
         if i == m:
             break
         e = left[..., i * d:(i + 1) * d]
-        np.subtract(out[:, :Ks] if i == 0 else p @ A, y_s, out=e)
+        np.subtract(out[:Ns].reshape(T, Ks, d) if i == 0 else p @ A, y_s, out=e)
         e *= s
         right[..., (m + i) * d:(m + i + 1) * d] = A
         G = _T(p) @ e
@@ -501,18 +502,20 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
         A = G
         heads.append(A)
     loss = float(loss) / (len(scored) * T * Kq * d)
-    c = np.empty((T, Ks + Kq, d), A0.dtype)  # v_0 summed over tasks = [phi, 1]^T c
-    dphi = np.empty(phi1.shape[:-1] + (n1 - 1,), A0.dtype)
+    c = np.empty((phi1.shape[0], d), A0.dtype)  # v_0 summed over tasks = [phi, 1]^T c
+    dphi = np.empty((phi1.shape[0], n1 - 1), A0.dtype)
+    c_s, c_q = c[:Ns].reshape(T, Ks, d), c[Ns:].reshape(T, Kq, d)
+    dp, dq = dphi[:Ns].reshape(T, Ks, n1 - 1), dphi[Ns:].reshape(T, Kq, n1 - 1)
     if len(scored) == 1:
-        c[:, Ks:] = e_q[m]
-        np.matmul(e_q[m], _T(A[..., :-1, :]), out=dphi[:, Ks:])
+        c_q[...] = e_q[m]
+        np.matmul(e_q[m], _T(A[..., :-1, :]), out=dq)
     else:
-        np.add.reduce([e_q[j] for j in scored], out=c[:, Ks:])
+        np.add.reduce([e_q[j] for j in scored], out=c_q)
         np.matmul(np.concatenate([e_q[j] for j in scored], axis=-1),
-                  _T(np.concatenate([heads[j][..., :-1, :] for j in scored], axis=-1)), out=dphi[:, Ks:])
+                  _T(np.concatenate([heads[j][..., :-1, :] for j in scored], axis=-1)), out=dq)
     if m == 0:
-        c[:, :Ks] = 0
-        dphi[:, :Ks] = 0
+        c_s[...] = 0
+        dp[...] = 0
     else:
         V = None
         for i in range(m, 0, -1):
@@ -529,10 +532,10 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
                 HV += V
                 V = HV
         spv = left[..., m * d:]
-        np.multiply(spv if m == 1 else spv.reshape(T, Ks, m, d).sum(axis=2), -alpha, out=c[:, :Ks])
-        np.matmul(left, _T(right[..., :-1, :]), out=dphi[:, :Ks])
-        dphi[:, :Ks] *= -alpha
-    V0 = phi1.reshape(-1, n1).T @ c.reshape(-1, d)
+        np.multiply(spv if m == 1 else spv.reshape(T, Ks, m, d).sum(axis=2), -alpha, out=c_s)
+        np.matmul(left, _T(right[..., :-1, :]), out=dp)
+        dp *= -alpha
+    V0 = phi1.T @ c
     delta = dphi
     delta *= masks[Lb - 1]
     G, _ = _backward_aug(Ab, hs[:Lb], masks[:Lb - 1], delta, summed=True)

@@ -32,7 +32,7 @@ from autograd import grad as ag_grad
 from autograd import value_and_grad as ag_value_and_grad
 
 from . import _evaluation, fastpath, maml, nets, train, tree
-from ._validate import check_count, check_rng
+from ._validate import all_finite, check_count, check_rng
 from .tasks import TaskBatch
 
 __all__ = ["ALPHA_INIT", "init_alpha", "metasgd_init", "params_from_alpha", "alpha_of", "check_params",
@@ -112,17 +112,22 @@ def alpha_of(params):
     return tree.tree_map(np.exp, params["log_alpha"])
 
 
-def _plain_and_fine(theta, log_alpha):
+def _plain_and_fine(theta, log_alpha, check_theta=False):
     """The common case in one pass: plain MLP parameters, log_alpha float, shaped like theta, finite and
-    below log(largest float) (so alpha = exp(log_alpha) is finite).  False sends the call to the full check."""
+    below log(largest float) (so alpha = exp(log_alpha) is finite); with check_theta, theta float and finite
+    too.  False sends the call to the full checks, which say what is wrong."""
     if not (maml._plain_mlp(theta) and maml._plain_mlp(log_alpha) and len(theta) == len(log_alpha)):
         return False
     leaves = [a for layer in log_alpha for a in layer]
-    if any(a.dtype.kind != "f" or a.shape != t.shape for a, t in zip(leaves, (t for layer in theta for t in layer))):
+    thetas = [t for layer in theta for t in layer]
+    if any(a.dtype.kind != "f" or a.shape != t.shape for a, t in zip(leaves, thetas)):
+        return False
+    if check_theta and any(t.dtype.kind != "f" for t in thetas):
         return False
     flat = onp.concatenate([a.ravel() for a in leaves])
     with onp.errstate(invalid="ignore", over="ignore"):  # NaN or inf anywhere survive the sum
-        return bool(onp.isfinite(flat.sum()) and flat.max(initial=0) < onp.log(onp.finfo(flat.dtype).max) - 1)
+        fine = bool(onp.isfinite(flat.sum()) and flat.max(initial=0) < onp.log(onp.finfo(flat.dtype).max) - 1)
+    return fine and (not check_theta or all_finite(thetas))
 
 
 def check_params(params, where="params"):
@@ -159,10 +164,14 @@ def metasgd_step(theta, alpha, x_support, y_support, *, model=nets.mlp_apply, lo
 
 
 def _prepare(params, batch, inner_steps, model):
-    check_params(params)
+    theta, log_alpha = _split(params)
     inner_steps = check_count(inner_steps, "inner_steps")
     batch = maml._check_batch(batch)
-    maml._check_theta(params["theta"], model, batch.x_support, batch.y_support)
+    if model is nets.mlp_apply and _plain_and_fine(theta, log_alpha, check_theta=True):
+        nets.check_mlp_params(theta, batch.x_support.shape[-1], batch.y_support.shape[-1])
+        return inner_steps, batch
+    check_params(params)
+    maml._check_theta(theta, model, batch.x_support, batch.y_support)
     return inner_steps, batch
 
 
