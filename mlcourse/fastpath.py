@@ -483,6 +483,9 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
     left = np.empty((T, Ks, 2 * m * d), A0.dtype)
     right = np.empty((T, n1, 2 * m * d), A0.dtype)
     heads, e_q, loss = [A0], {}, 0.0
+    if m > 0:  # the step's constants folded into p once: fewer passes per step
+        ps, pa = p * s, p * -alpha
+        ys = y_s * s if m > 1 else None
     A = A0
     for i in range(m + 1):
         if i in scored:
@@ -493,11 +496,13 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
         if i == m:
             break
         e = left[..., i * d:(i + 1) * d]
-        np.subtract(out[:Ns].reshape(T, Ks, d) if i == 0 else p @ A, y_s, out=e)
-        e *= s
+        if i == 0:
+            np.subtract(out[:Ns].reshape(T, Ks, d), y_s, out=e)
+            e *= s
+        else:
+            np.subtract(ps @ A, ys, out=e)
         right[..., (m + i) * d:(m + i + 1) * d] = A
-        G = _T(p) @ e
-        G *= -alpha
+        G = _T(pa) @ e
         G += A
         A = G
         heads.append(A)
@@ -524,11 +529,9 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
                 V = gq if V is None else V + gq
             right[..., (i - 1) * d:i * d] = V
             spv = left[..., (m + i - 1) * d:(m + i) * d]
-            np.matmul(p, V, out=spv)
-            spv *= s
+            np.matmul(ps, V, out=spv)
             if i > 1:
-                HV = _T(p) @ spv
-                HV *= -alpha
+                HV = _T(pa) @ spv
                 HV += V
                 V = HV
         spv = left[..., m * d:]
