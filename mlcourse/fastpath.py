@@ -1,7 +1,10 @@
-"""Hand-derived exact MAML for the MLP + MSE family, in plain NumPy.
+"""Hand-derived exact MAML, Meta-SGD and ANIL for the MLP + MSE family, in plain NumPy.
 
-Same mathematics as the autograd path in ``maml.py`` (and checked against it to 1e-10
-in float64 by ``tests/test_fastpath.py``), without the tracing overhead.
+Same mathematics as the autograd paths in ``maml.py``, ``metasgd.py`` and ``anil.py`` (and checked
+against them to 1e-10 in float64 by ``tests/test_fastpath.py``), without the tracing overhead.
+Meta-SGD (``metasgd_value_and_grad``) runs MAML's unrolled loop with a step size per parameter;
+ANIL (``anil_value_and_grad``) adapts only the linear head on features computed once; each states
+its backward rules in its docstring and reuses the pieces below.
 
 Forward, for layers l = 1..L (ReLU on hidden layers, linear output)::
 
@@ -45,7 +48,7 @@ import numpy as np
 
 __all__ = ["forward", "backward", "hvp", "support_grad", "adapt", "maml_value_and_grad", "multistep_value_and_grad",
            "reptile_direction",
-           "fomaml_value_and_grad", "query_loss"]
+           "fomaml_value_and_grad", "query_loss", "metasgd_value_and_grad", "anil_value_and_grad"]
 
 
 def _bias(b):
@@ -373,30 +376,6 @@ def reptile_direction(theta, x, y, alpha, steps):
 
 # ---- Meta-SGD: the same unrolled loop with a step size per parameter -------------------------------------
 
-def _adapt_metasgd(A, Alpha, x1, y, steps, query=None):
-    """theta^(i+1) = theta^(i) - alpha * G_i per task (augmented; Alpha = [alpha_W; alpha_b]).
-
-    Returns A^(steps) and per step (A^(i), hs, masks, deltas, scale, G_i): what the backward pass reads,
-    G_i included (d theta^(i+1) / d alpha = -G_i).  query(i, A^(i+1)) is called after each step when given.
-    """
-    caches = []
-    scale = 2.0 / (y.shape[1] * y.shape[2])
-    for i in range(steps):
-        out, hs, masks = _forward_aug(A, x1)
-        out -= y
-        out *= scale
-        G, deltas = _backward_aug(A, hs, masks, out)
-        caches.append((A, hs, masks, deltas, scale, G))
-        A_next = []
-        for a, al, g in zip(A, Alpha, G):
-            step = g * al
-            A_next.append(np.subtract(a, step, out=step))
-        A = A_next
-        if query is not None:
-            query(i, A)
-    return A, caches
-
-
 def metasgd_value_and_grad(theta, log_alpha, batch, inner_steps, multistep=False):
     """Meta-SGD's meta-loss and its exact gradient for (theta, log_alpha), alpha = exp(log_alpha).
 
@@ -418,11 +397,25 @@ def metasgd_value_and_grad(theta, log_alpha, batch, inner_steps, multistep=False
     weight = 1.0 / (T * len(scored))
     losses, query_grads = [], {}
 
-    def query(i, A):
+    # the inner loop theta^(i+1) = theta^(i) - alpha * G_i (augmented; Alpha = [alpha_W; alpha_b]), keeping what
+    # the backward pass reads, G_i included (d theta^(i+1) / d alpha = -G_i)
+    x1, y = _with_ones(batch.x_support), batch.y_support
+    scale = 2.0 / (y.shape[1] * y.shape[2])
+    A, caches = A0, []
+    for i in range(inner_steps):
+        out, hs, masks = _forward_aug(A, x1)
+        out -= y
+        out *= scale
+        G, deltas = _backward_aug(A, hs, masks, out)
+        caches.append((A, hs, masks, deltas, scale, G))
+        A_next = []
+        for a, al, g in zip(A, Alpha, G):
+            step = g * al
+            A_next.append(np.subtract(a, step, out=step))
+        A = A_next
         if i in scored:
             lq, query_grads[i] = _query(A, batch.x_query, batch.y_query, weight, summed=False)
             losses.append(lq)
-    _, caches = _adapt_metasgd(A0, Alpha, _with_ones(batch.x_support), batch.y_support, inner_steps, query)
     dAlpha = [np.zeros_like(a) for a in Alpha]
     V = None
     for i in range(inner_steps - 1, -1, -1):
