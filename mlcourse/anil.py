@@ -12,7 +12,9 @@ the body, which is what makes ANIL cheap.  Any body works: a function body(theta
 features, x (T, K, ...) -> (T, K, features) (``mlp_body`` for the MLP; a convolutional embedding
 the same way); ``split_mlp`` turns MLP parameters [(W1, b1), ..., (WL, bL)] into body and head.
 Same shape as ``maml``: ``anil_value_and_grad(params, batch, alpha, inner_steps)`` -> (loss, grad
-shaped like params), vectorised over the meta-batch.
+shaped like params), vectorised over the meta-batch.  For ``mlp_body`` with the MSE the gradients come
+from a hand-derived NumPy path (``fastpath.anil_value_and_grad``, equal to autograd's to 1e-10 in
+float64); any other body or loss goes through autograd.
 """
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ import autograd.numpy as np
 import numpy as onp
 from autograd import value_and_grad as ag_value_and_grad
 
-from . import _evaluation, maml, nets, tree
-from ._validate import check_alpha, check_count
+from . import _evaluation, fastpath, maml, nets, tree
+from ._validate import all_finite, check_alpha, check_count
 
 __all__ = ["mlp_body", "split_mlp", "join_mlp", "anil_init", "head_apply", "check_head", "features", "adapt_head",
            "anil_loss", "anil_value_and_grad", "anil_multistep_value_and_grad", "query_losses", "evaluate"]
@@ -95,19 +97,27 @@ def features(body, theta_body, x):
 
 def _check_params(params, body, batch, loss):
     theta_body, head = _split(params)
-    leaves = tree.leaves(params) if not tree.is_traced(params) else []
+    plain = maml._plain_mlp(theta_body) and maml._plain_mlp([head])  # lists of ndarrays: no tree walks
+    traced = not plain and tree.is_traced(params)
+    if plain:
+        leaves = [a for layer in (*theta_body, head) for a in layer]
+    else:
+        leaves = [onp.asarray(a) for a in tree.leaves(params)] if not traced else []
     for a in leaves:
-        a = onp.asarray(a)
         if a.dtype.kind != "f":
             raise TypeError(f"params must hold float arrays (float32 or float64), got dtype {a.dtype}.")
-    if leaves and not all(onp.all(onp.isfinite(a)) for a in leaves):
+    if leaves and not all_finite(leaves):
         raise ValueError("params contain NaN or infinite values; re-initialise them (anil.anil_init) or lower "
                          "the learning rates.")
     if body is mlp_body:
         nets.check_mlp_params(theta_body, batch.x_support.shape[-1], where="params['body']")
-    phi_shape = onp.shape(body(theta_body, batch.x_support[:1, :1])) if not tree.is_traced(params) else None
-    if phi_shape is not None:
-        check_head(head, phi_shape, batch.y_support.shape[-1] if loss is nets.mse else None)
+    if traced:
+        return
+    if body is mlp_body and len(theta_body) > 0:  # the features are the last body layer's outputs
+        phi_shape = (1, 1, onp.shape(theta_body[-1][0])[-1])
+    else:
+        phi_shape = onp.shape(body(theta_body, batch.x_support[:1, :1]))
+    check_head(head, phi_shape, batch.y_support.shape[-1] if loss is nets.mse else None)
 
 
 def _prepare(params, batch, alpha, inner_steps, body, loss):
@@ -115,7 +125,8 @@ def _prepare(params, batch, alpha, inner_steps, body, loss):
     inner_steps = check_count(inner_steps, "inner_steps")
     batch = maml._check_batch(batch)
     _check_params(params, body, batch, loss)
-    dt = tree.leaves(params["head"])[0].dtype
+    head = params["head"]
+    dt = head[0].dtype if maml._plain_mlp([head]) else tree.leaves(head)[0].dtype
     if any(getattr(a, "dtype", None) != dt for a in (batch.x_support, batch.y_support, batch.x_query, batch.y_query)):
         batch = batch.astype(dt)
     return alpha, inner_steps, batch
@@ -153,18 +164,40 @@ def anil_loss(params, batch, alpha=0.01, inner_steps=1, *, body=mlp_body, loss=n
     return _losses(params, batch, alpha, inner_steps, body, loss, False)
 
 
-def anil_value_and_grad(params, batch, alpha=0.01, inner_steps=1, *, body=mlp_body, loss=nets.mse):
-    """(meta-loss, exact second-order gradient for body and head), the gradient shaped like params."""
+def _fast(backend, params, body, loss):
+    """True when the hand-derived NumPy path computes this call: the MLP body, the MSE, plain arrays of one dtype."""
+    if backend not in ("auto", "autograd"):
+        raise ValueError(f"backend must be 'auto' or 'autograd', got {backend!r}.")
+    theta_body, head = params["body"], params["head"]
+    return (backend == "auto" and body is mlp_body and loss is nets.mse and len(theta_body) > 0
+            and maml._plain_mlp(theta_body) and maml._plain_mlp([head])
+            and len({a.dtype for layer in (*theta_body, head) for a in layer}) == 1)
+
+
+def _value_and_grad(params, batch, alpha, inner_steps, body, loss, multistep, backend):
     alpha, inner_steps, batch = _prepare(params, batch, alpha, inner_steps, body, loss)
-    value, g = ag_value_and_grad(_losses)(params, batch, alpha, inner_steps, body, loss, False)
+    if _fast(backend, params, body, loss):
+        value, (g_body, g_head) = fastpath.anil_value_and_grad(params["body"], params["head"], batch, alpha,
+                                                               inner_steps, multistep)
+        theta_body = params["body"]
+        g = {"body": type(theta_body)(type(t)(gl) for t, gl in zip(theta_body, g_body)), "head": g_head}
+        return value, _like(params, g)
+    value, g = ag_value_and_grad(_losses)(params, batch, alpha, inner_steps, body, loss, multistep)
     return value, _like(params, g)
 
 
-def anil_multistep_value_and_grad(params, batch, alpha=0.01, inner_steps=1, *, body=mlp_body, loss=nets.mse):
+def anil_value_and_grad(params, batch, alpha=0.01, inner_steps=1, *, body=mlp_body, loss=nets.mse, backend="auto"):
+    """(meta-loss, exact second-order gradient for body and head), the gradient shaped like params.
+
+    backend: "auto" (hand-derived NumPy for mlp_body + MSE, autograd otherwise) or "autograd".
+    """
+    return _value_and_grad(params, batch, alpha, inner_steps, body, loss, False, backend)
+
+
+def anil_multistep_value_and_grad(params, batch, alpha=0.01, inner_steps=1, *, body=mlp_body, loss=nets.mse,
+                                  backend="auto"):
     """(multi-step meta-loss: mean over j = 1..m of L_q after j head steps, its exact gradient)."""
-    alpha, inner_steps, batch = _prepare(params, batch, alpha, inner_steps, body, loss)
-    value, g = ag_value_and_grad(_losses)(params, batch, alpha, inner_steps, body, loss, True)
-    return value, _like(params, g)
+    return _value_and_grad(params, batch, alpha, inner_steps, body, loss, True, backend)
 
 
 def _like(params, g):

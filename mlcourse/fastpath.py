@@ -1,7 +1,10 @@
-"""Hand-derived exact MAML for the MLP + MSE family, in plain NumPy.
+"""Hand-derived exact MAML, Meta-SGD and ANIL for the MLP + MSE family, in plain NumPy.
 
-Same mathematics as the autograd path in ``maml.py`` (and checked against it to 1e-10
-in float64 by ``tests/test_fastpath.py``), without the tracing overhead.
+Same mathematics as the autograd paths in ``maml.py``, ``metasgd.py`` and ``anil.py`` (and checked
+against them to 1e-10 in float64 by ``tests/test_fastpath.py``), without the tracing overhead.
+Meta-SGD (``metasgd_value_and_grad``) runs MAML's unrolled loop with a step size per parameter;
+ANIL (``anil_value_and_grad``) adapts only the linear head on features computed once; each states
+its backward rules in its docstring and reuses the pieces below.
 
 Forward, for layers l = 1..L (ReLU on hidden layers, linear output)::
 
@@ -45,7 +48,7 @@ import numpy as np
 
 __all__ = ["forward", "backward", "hvp", "support_grad", "adapt", "maml_value_and_grad", "multistep_value_and_grad",
            "reptile_direction",
-           "fomaml_value_and_grad", "query_loss"]
+           "fomaml_value_and_grad", "query_loss", "metasgd_value_and_grad", "anil_value_and_grad"]
 
 
 def _bias(b):
@@ -143,7 +146,7 @@ def support_grad(theta, x, y):
 
 def _augment(theta):
     """[(W, b)] -> [A = [W; b]]: (fan_in + 1, fan_out) shared, or (T, fan_in + 1, fan_out) per task."""
-    return [np.concatenate([W, np.expand_dims(b, -2)], axis=-2) for W, b in theta]
+    return [np.concatenate([W, b[..., None, :]], axis=-2) for W, b in theta]
 
 
 def _split(A):
@@ -369,3 +372,167 @@ def reptile_direction(theta, x, y, alpha, steps):
         g *= -alpha
         g += (a.mean(axis=0) if a.ndim == 3 else a) - a0
     return _split(G)
+
+
+# ---- Meta-SGD: the same unrolled loop with a step size per parameter -------------------------------------
+
+def metasgd_value_and_grad(theta, log_alpha, batch, inner_steps, multistep=False):
+    """Meta-SGD's meta-loss and its exact gradient for (theta, log_alpha), alpha = exp(log_alpha).
+
+    Backward through theta^(i+1) = theta^(i) - alpha * g_i, v = dL/dtheta^(i+1) per task:
+
+        dL/dtheta^(i) = v - H_s(theta^(i)) (alpha * v),    dL/dalpha += -sum_t g_i * v,
+        dL/dlog_alpha = alpha * dL/dalpha.
+
+    multistep: the loss is the mean over j = 1..m of L_q(theta^(j)) (each step's query gradient
+    joins v on the way back), else L_q(theta^(m)).  Returns (loss, (grad theta, grad log_alpha)).
+    """
+    T = batch.x_support.shape[0]
+    A0 = _augment(theta)
+    if inner_steps == 0:
+        lq, G = _query(A0, batch.x_query, batch.y_query, 1.0 / T, summed=True)
+        return lq, (_split(G), [(np.zeros_like(W), np.zeros_like(b)) for W, b in log_alpha])
+    Alpha = [np.exp(a) for a in _augment(log_alpha)]
+    scored = range(inner_steps) if multistep else [inner_steps - 1]
+    weight = 1.0 / (T * len(scored))
+    losses, query_grads = [], {}
+
+    # the inner loop theta^(i+1) = theta^(i) - alpha * G_i (augmented; Alpha = [alpha_W; alpha_b]), keeping what
+    # the backward pass reads, G_i included (d theta^(i+1) / d alpha = -G_i)
+    x1, y = _with_ones(batch.x_support), batch.y_support
+    scale = 2.0 / (y.shape[1] * y.shape[2])
+    A, caches = A0, []
+    for i in range(inner_steps):
+        out, hs, masks = _forward_aug(A, x1)
+        out -= y
+        out *= scale
+        G, deltas = _backward_aug(A, hs, masks, out)
+        caches.append((A, hs, masks, deltas, scale, G))
+        A_next = []
+        for a, al, g in zip(A, Alpha, G):
+            step = g * al
+            A_next.append(np.subtract(a, step, out=step))
+        A = A_next
+        if i in scored:
+            lq, query_grads[i] = _query(A, batch.x_query, batch.y_query, weight, summed=False)
+            losses.append(lq)
+    dAlpha = [np.zeros_like(a) for a in Alpha]
+    V = None
+    for i in range(inner_steps - 1, -1, -1):
+        if i in query_grads:
+            if V is None:
+                V = query_grads[i]
+            else:
+                for v, g in zip(V, query_grads[i]):
+                    v += g
+        Ai, hs, masks, deltas, s, G = caches[i]
+        first = i == 0
+        U = []
+        for da, g, v, al in zip(dAlpha, G, V, Alpha):
+            g *= v  # G_i is read here only: its buffer takes g_i * v
+            da -= g.sum(axis=0)
+            U.append(v * al)
+        HU = _hvp_aug(Ai, hs, masks, deltas, U, s, summed=first)
+        V = [np.subtract(v.sum(axis=0) if first else v, hu, out=hu) for v, hu in zip(V, HU)]
+    for da, al in zip(dAlpha, Alpha):
+        da *= al
+    return float(np.mean(losses)), (_split(V), _split(dAlpha))
+
+
+# ---- ANIL: the body's features computed once, the linear head adapted --------------------------------------
+
+def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
+    """ANIL's meta-loss and its exact gradient for an MLP body (ReLU after every layer) and a linear head.
+
+    With p = [phi_s, 1], q = [phi_q, 1] (per task) and the augmented head A = [W; b], one inner step is
+    A^(i+1) = A^(i) - alpha p^T e_i,  e_i = s (p A^(i) - y_s),  s = 2 / (K d_out).  Backward, v_i = dL/dA^(i):
+
+        v_i = v_(i+1) - alpha s p^T (p v_(i+1)) [+ q^T e_q^(i) when L_q(A^(i)) is scored],
+        dL/dp = -alpha sum_i (e_i v_(i+1)^T + s (p v_(i+1)) A^(i)T),   dL/dq = sum_j e_q^(j) A^(j)T,
+
+    e_q^(j) = dL/d(q A^(j)) the weighted query residual.  Summed over tasks, v_0 = [phi, 1]^T c over
+    the support and query points together (c = -alpha s sum_i p v_(i+1) on the support points,
+    sum_j e_q^(j) on the query points): one flat product.  The sums over steps are each one
+    product of the steps stacked side by side; dL/dphi then runs back through the body once, for
+    the support and query points together.  Returns (loss, (grad body, grad head)).
+    """
+    x_s, y_s, x_q, y_q = batch.x_support, batch.y_support, batch.x_query, batch.y_query
+    T, Ks, d_in = x_s.shape
+    Kq, d, m, Lb = x_q.shape[1], y_s.shape[2], inner_steps, len(body)
+    Ns = T * Ks  # rows: every task's support points, then every task's query points
+    Ab, A0 = _augment(body), _augment([head])[0]
+    x1 = np.empty((Ns + T * Kq, d_in + 1), A0.dtype)
+    x1[:Ns, :-1] = x_s.reshape(Ns, d_in)
+    x1[Ns:, :-1] = x_q.reshape(-1, d_in)
+    x1[:, -1] = 1
+    out, hs, masks = _forward_aug(Ab + [A0], x1)  # the MLP body + head: prediction at A^(0), [phi, 1] = hs[-1]
+    phi1 = hs[-1]
+    n1 = phi1.shape[-1]
+    p, q = phi1[:Ns].reshape(T, Ks, n1), phi1[Ns:].reshape(T, Kq, n1)
+    s = 2.0 / (Ks * d)
+    scored = range(1, m + 1) if multistep and m > 0 else (m,)
+    weight = 2.0 / (Kq * d) / (T * len(scored))
+    # dL/dp = -alpha left @ right^T: left = [e_0 .. e_(m-1) | s p v_1 .. s p v_m], right = [v_1 .. v_m | A^(0) .. A^(m-1)]
+    left = np.empty((T, Ks, 2 * m * d), A0.dtype)
+    right = np.empty((T, n1, 2 * m * d), A0.dtype)
+    heads, e_q, loss = [A0], {}, 0.0
+    if m > 0:  # the step's constants folded into p once: fewer passes per step
+        ps, pa = p * s, p * -alpha
+        ys = y_s * s if m > 1 else None
+    A = A0
+    for i in range(m + 1):
+        if i in scored:
+            r = (out[Ns:].reshape(T, Kq, d) if i == 0 else q @ A) - y_q
+            loss += np.vdot(r, r)
+            r *= weight
+            e_q[i] = r
+        if i == m:
+            break
+        e = left[..., i * d:(i + 1) * d]
+        if i == 0:
+            np.subtract(out[:Ns].reshape(T, Ks, d), y_s, out=e)
+            e *= s
+        else:
+            np.subtract(ps @ A, ys, out=e)
+        right[..., (m + i) * d:(m + i + 1) * d] = A
+        G = _T(pa) @ e
+        G += A
+        A = G
+        heads.append(A)
+    loss = float(loss) / (len(scored) * T * Kq * d)
+    c = np.empty((phi1.shape[0], d), A0.dtype)  # v_0 summed over tasks = [phi, 1]^T c
+    dphi = np.empty((phi1.shape[0], n1 - 1), A0.dtype)
+    c_s, c_q = c[:Ns].reshape(T, Ks, d), c[Ns:].reshape(T, Kq, d)
+    dp, dq = dphi[:Ns].reshape(T, Ks, n1 - 1), dphi[Ns:].reshape(T, Kq, n1 - 1)
+    if len(scored) == 1:
+        c_q[...] = e_q[m]
+        np.matmul(e_q[m], _T(A[..., :-1, :]), out=dq)
+    else:
+        np.add.reduce([e_q[j] for j in scored], out=c_q)
+        np.matmul(np.concatenate([e_q[j] for j in scored], axis=-1),
+                  _T(np.concatenate([heads[j][..., :-1, :] for j in scored], axis=-1)), out=dq)
+    if m == 0:
+        c_s[...] = 0
+        dp[...] = 0
+    else:
+        V = None
+        for i in range(m, 0, -1):
+            if i in e_q:
+                gq = _T(q) @ e_q[i]
+                V = gq if V is None else V + gq
+            right[..., (i - 1) * d:i * d] = V
+            spv = left[..., (m + i - 1) * d:(m + i) * d]
+            np.matmul(ps, V, out=spv)
+            if i > 1:
+                HV = _T(pa) @ spv
+                HV += V
+                V = HV
+        spv = left[..., m * d:]
+        np.multiply(spv if m == 1 else spv.reshape(T, Ks, m, d).sum(axis=2), -alpha, out=c_s)
+        np.matmul(left, _T(right[..., :-1, :]), out=dp)
+        dp *= -alpha
+    V0 = phi1.T @ c
+    delta = dphi
+    delta *= masks[Lb - 1]
+    G, _ = _backward_aug(Ab, hs[:Lb], masks[:Lb - 1], delta, summed=True)
+    return loss, (_split(G), _split([V0])[0])

@@ -20,7 +20,9 @@ and >= 0, and every public function says so with a ValueError (also for a checkp
 
 Same shape as ``maml``: ``metasgd_value_and_grad(params, batch, inner_steps)`` -> (loss, grad
 shaped like params), vectorised over the meta-batch, any ``model(theta, x)`` and ``loss(pred, y)
--> (T,)``; autograd differentiates through the inner loop (no hand-derived path here).
+-> (T,)``.  For the MLP + MSE pair the gradients come from a hand-derived NumPy path
+(``fastpath.metasgd_value_and_grad``, equal to autograd's to 1e-10 in float64); any other model or
+loss goes through autograd, which differentiates through the inner loop.
 """
 from __future__ import annotations
 
@@ -29,8 +31,8 @@ import numpy as onp
 from autograd import grad as ag_grad
 from autograd import value_and_grad as ag_value_and_grad
 
-from . import _evaluation, maml, nets, train, tree
-from ._validate import check_count, check_rng
+from . import _evaluation, fastpath, maml, nets, train, tree
+from ._validate import all_finite, check_count, check_rng
 from .tasks import TaskBatch
 
 __all__ = ["ALPHA_INIT", "init_alpha", "metasgd_init", "params_from_alpha", "alpha_of", "check_params",
@@ -110,9 +112,29 @@ def alpha_of(params):
     return tree.tree_map(np.exp, params["log_alpha"])
 
 
+def _plain_and_fine(theta, log_alpha, check_theta=False):
+    """The common case in one pass: plain MLP parameters, log_alpha float, shaped like theta, finite and
+    below log(largest float) (so alpha = exp(log_alpha) is finite); with check_theta, theta float and finite
+    too.  False sends the call to the full checks, which say what is wrong."""
+    if not (maml._plain_mlp(theta) and maml._plain_mlp(log_alpha) and len(theta) == len(log_alpha)):
+        return False
+    leaves = [a for layer in log_alpha for a in layer]
+    thetas = [t for layer in theta for t in layer]
+    if any(a.dtype.kind != "f" or a.shape != t.shape for a, t in zip(leaves, thetas)):
+        return False
+    if check_theta and any(t.dtype.kind != "f" for t in thetas):
+        return False
+    flat = onp.concatenate([a.ravel() for a in leaves])
+    with onp.errstate(invalid="ignore", over="ignore"):  # NaN or inf anywhere survive the sum
+        fine = bool(onp.isfinite(flat.sum()) and flat.max(initial=0) < onp.log(onp.finfo(flat.dtype).max) - 1)
+    return fine and (not check_theta or all_finite(thetas))
+
+
 def check_params(params, where="params"):
     """params checked: log_alpha shaped like theta, float and finite (so alpha is positive and finite)."""
     theta, log_alpha = _split(params)
+    if _plain_and_fine(theta, log_alpha):
+        return params
     if tree.is_traced(log_alpha):
         return params
     leaves, nonfinite = _float_leaves_like_theta(
@@ -142,10 +164,14 @@ def metasgd_step(theta, alpha, x_support, y_support, *, model=nets.mlp_apply, lo
 
 
 def _prepare(params, batch, inner_steps, model):
-    check_params(params)
+    theta, log_alpha = _split(params)
     inner_steps = check_count(inner_steps, "inner_steps")
     batch = maml._check_batch(batch)
-    maml._check_theta(params["theta"], model, batch.x_support, batch.y_support)
+    if model is nets.mlp_apply and _plain_and_fine(theta, log_alpha, check_theta=True):
+        nets.check_mlp_params(theta, batch.x_support.shape[-1], batch.y_support.shape[-1])
+        return inner_steps, batch
+    check_params(params)
+    maml._check_theta(theta, model, batch.x_support, batch.y_support)
     return inner_steps, batch
 
 
@@ -190,9 +216,34 @@ def metasgd_loss(params, batch, inner_steps=1, *, model=nets.mlp_apply, loss=net
     return _loss_last(params, batch, inner_steps, model, loss)
 
 
-def metasgd_value_and_grad(params, batch, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse):
-    """(meta-loss, exact gradient for theta and log_alpha jointly), the gradient shaped like params."""
+def _fast(backend, params, model, loss):
+    """True when the hand-derived NumPy path computes this call: MLP + MSE, theta and log_alpha plain
+    [(W, b), ...] of one dtype."""
+    if backend not in ("auto", "autograd"):
+        raise ValueError(f"backend must be 'auto' or 'autograd', got {backend!r}.")
+    theta, log_alpha = params["theta"], params["log_alpha"]
+    return (backend == "auto" and model is nets.mlp_apply and loss is nets.mse
+            and maml._plain_mlp(theta) and maml._plain_mlp(log_alpha)
+            and len({a.dtype for layer in (*theta, *log_alpha) for a in layer}) == 1)
+
+
+def _fast_value_and_grad(params, batch, inner_steps, multistep):
+    theta, log_alpha = params["theta"], params["log_alpha"]
+    value, (g_theta, g_log_alpha) = fastpath.metasgd_value_and_grad(theta, log_alpha, maml._cast(batch, theta),
+                                                                    inner_steps, multistep)
+    like = type(theta)
+    return value, {"theta": like(type(t)(g) for t, g in zip(theta, g_theta)),
+                   "log_alpha": type(log_alpha)(type(t)(g) for t, g in zip(log_alpha, g_log_alpha))}
+
+
+def metasgd_value_and_grad(params, batch, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse, backend="auto"):
+    """(meta-loss, exact gradient for theta and log_alpha jointly), the gradient shaped like params.
+
+    backend: "auto" (hand-derived NumPy for MLP + MSE, autograd otherwise) or "autograd".
+    """
     inner_steps, batch = _prepare(params, batch, inner_steps, model)
+    if _fast(backend, params, model, loss):
+        return _fast_value_and_grad(params, batch, inner_steps, multistep=False)
     return ag_value_and_grad(_loss_last)(params, batch, inner_steps, model, loss)
 
 
@@ -202,9 +253,12 @@ def metasgd_multistep_loss(params, batch, inner_steps=1, *, model=nets.mlp_apply
     return _loss_multistep(params, batch, inner_steps, model, loss)
 
 
-def metasgd_multistep_value_and_grad(params, batch, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse):
+def metasgd_multistep_value_and_grad(params, batch, inner_steps=1, *, model=nets.mlp_apply, loss=nets.mse,
+                                     backend="auto"):
     """(multi-step meta-loss, its exact gradient for theta and log_alpha): notebook 07's objective."""
     inner_steps, batch = _prepare(params, batch, inner_steps, model)
+    if _fast(backend, params, model, loss):
+        return _fast_value_and_grad(params, batch, inner_steps, multistep=True)
     return ag_value_and_grad(_loss_multistep)(params, batch, inner_steps, model, loss)
 
 

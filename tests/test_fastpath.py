@@ -1,10 +1,10 @@
-"""The hand-derived NumPy path equals autograd to 1e-10 in float64."""
+"""The hand-derived NumPy paths (MAML, FOMAML, Reptile, Meta-SGD, ANIL) equal autograd to 1e-10 in float64."""
 import numpy as np
 import pytest
 
-from tolerances import EXACT
+from tolerances import EXACT, FD_TOL
 
-from mlcourse import checks, fastpath, maml, nets, reptile, tasks, tree
+from mlcourse import anil, checks, fastpath, maml, metasgd, nets, reptile, tasks, tree
 
 
 SIZES = [(1, 40, 40, 1), (3, 8, 2), (2, 5, 6, 4, 3)]  # 1-input outer product, 2-D inputs, 3 outputs
@@ -117,3 +117,136 @@ def test_public_api_rejects_nan_in_theta_or_batch_on_the_fast_path():
         maml.fomaml_grad(theta, tasks.TaskBatch(batch.x_support, batch.y_support, x, batch.y_query))
     big = [(np.full_like(W, 3e38, dtype=np.float32), b.astype(np.float32)) for W, b in theta]  # sums overflow
     maml._check_theta(big, nets.mlp_apply, batch.x_support, batch.y_support)  # finite: no error
+
+
+# ---- Meta-SGD and ANIL: the hand-derived paths against autograd and finite differences ----
+
+def _metasgd_problem(sizes, seed):
+    theta, batch = _problem(sizes, seed)
+    rng = np.random.default_rng(100 + seed)
+    return metasgd.params_from_alpha(theta, metasgd.init_alpha(rng, theta)), batch
+
+
+def _anil_problem(sizes, seed):
+    theta, batch = _problem(sizes, seed)
+    return anil.split_mlp(theta), batch
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("steps", [0, 1, 2, 5])
+@pytest.mark.parametrize("multistep", [False, True])
+def test_fast_metasgd_equals_autograd(seed, sizes, steps, multistep):
+    params, batch = _metasgd_problem(sizes, seed)
+    vg = metasgd.metasgd_multistep_value_and_grad if multistep else metasgd.metasgd_value_and_grad
+    v1, (g_theta, g_log_alpha) = fastpath.metasgd_value_and_grad(params["theta"], params["log_alpha"], batch,
+                                                                 steps, multistep)
+    v2, g2 = vg(params, batch, steps, backend="autograd")
+    assert abs(v1 - v2) <= EXACT * abs(v2)
+    assert checks.rel_error(g_theta, g2["theta"]) < EXACT
+    if steps == 0:  # no step: the step sizes do not enter the loss
+        assert all(np.all(a == 0) for a in tree.leaves(g_log_alpha)) and tree.norm(g2["log_alpha"]) == 0
+    else:
+        assert checks.rel_error(g_log_alpha, g2["log_alpha"]) < EXACT
+    v3, g3 = vg(params, batch, steps)  # the public API: the hand-derived path, params' containers
+    assert v3 == v1 and checks.rel_error(g3, g2) < EXACT
+    assert [type(layer) for layer in g3["theta"]] == [type(layer) for layer in params["theta"]]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("steps", [0, 1, 2, 5])
+@pytest.mark.parametrize("multistep", [False, True])
+def test_fast_anil_equals_autograd(seed, sizes, steps, multistep):
+    params, batch = _anil_problem(sizes, seed)
+    vg = anil.anil_multistep_value_and_grad if multistep else anil.anil_value_and_grad
+    v1, (g_body, g_head) = fastpath.anil_value_and_grad(params["body"], params["head"], batch, 0.3, steps,
+                                                        multistep)
+    v2, g2 = vg(params, batch, 0.3, steps, backend="autograd")
+    assert abs(v1 - v2) <= EXACT * abs(v2)
+    assert checks.rel_error(g_body, g2["body"]) < EXACT and checks.rel_error(g_head, g2["head"]) < EXACT
+    v3, g3 = vg(params, batch, 0.3, steps)
+    assert v3 == v1 and checks.rel_error(g3, g2) < EXACT and isinstance(g3["head"], tuple)
+
+
+@pytest.mark.parametrize("steps", [1, 5])
+@pytest.mark.parametrize("multistep", [False, True])
+def test_fast_metasgd_and_anil_agree_with_finite_differences(steps, multistep):
+    rng = np.random.default_rng(11)
+    batch = tasks.Sinusoid().sample(rng, 3, 5, 6)
+    params = metasgd.metasgd_init(rng, [1, 6, 6, 1])
+    msgd = metasgd.metasgd_multistep_loss if multistep else metasgd.metasgd_loss
+    _, (g_theta, g_log_alpha) = fastpath.metasgd_value_and_grad(params["theta"], params["log_alpha"], batch,
+                                                                steps, multistep)
+    fd = checks.finite_difference_grad(lambda p: msgd(p, batch, steps), params)
+    assert checks.rel_error({"theta": g_theta, "log_alpha": g_log_alpha}, fd) < FD_TOL
+    a = anil.anil_init(rng, [1, 6, 6, 1])
+    a["body"] = [(W, rng.normal(0, 0.3, b.shape)) for W, b in a["body"]]
+
+    def anil_loss(p):
+        if not multistep:
+            return anil.anil_loss(p, batch, 0.3, steps)
+        return sum(anil.anil_loss(p, batch, 0.3, j) for j in range(1, steps + 1)) / steps
+    _, (g_body, g_head) = fastpath.anil_value_and_grad(a["body"], a["head"], batch, 0.3, steps, multistep)
+    fd = checks.finite_difference_grad(anil_loss, a)
+    assert checks.rel_error({"body": g_body, "head": g_head}, fd) < FD_TOL
+
+
+@pytest.mark.parametrize("name", ["metasgd_value_and_grad", "metasgd_multistep_value_and_grad"])
+def test_metasgd_uses_the_fast_path_for_mlp_and_mse_only(monkeypatch, name):
+    params, batch = _metasgd_problem(SIZES[0], 0)
+    calls = []
+    real = fastpath.metasgd_value_and_grad
+    monkeypatch.setattr(fastpath, "metasgd_value_and_grad", lambda *a: calls.append(1) or real(*a))
+    public = getattr(metasgd, name)
+    public(params, batch, 2)
+    assert calls == [1]
+    _, g = public(params, batch, 2, backend="autograd")
+    _, g_model = public(params, batch, 2, model=lambda p, x: nets.mlp_apply(p, x))  # another model
+    _, g_loss = public(params, batch, 2, loss=lambda pred, y: nets.mse(pred, y))  # another loss
+    mixed = {"theta": params["theta"], "log_alpha": tree.astype(params["log_alpha"], np.float32)}
+    public(mixed, batch, 2)  # log_alpha in another dtype than theta: autograd
+    assert calls == [1]
+    assert checks.rel_error(g_model, g) < EXACT and checks.rel_error(g_loss, g) < EXACT
+    with pytest.raises(ValueError, match="backend"):
+        public(params, batch, 2, backend="jax")
+
+
+@pytest.mark.parametrize("name", ["anil_value_and_grad", "anil_multistep_value_and_grad"])
+def test_anil_uses_the_fast_path_for_the_mlp_body_and_mse_only(monkeypatch, name):
+    params, batch = _anil_problem(SIZES[0], 0)
+    calls = []
+    real = fastpath.anil_value_and_grad
+    monkeypatch.setattr(fastpath, "anil_value_and_grad", lambda *a: calls.append(1) or real(*a))
+    public = getattr(anil, name)
+    public(params, batch, 0.1, 2)
+    assert calls == [1]
+    _, g = public(params, batch, 0.1, 2, backend="autograd")
+    _, g_body = public(params, batch, 0.1, 2, body=lambda th, x: anil.mlp_body(th, x))  # another body
+    _, g_loss = public(params, batch, 0.1, 2, loss=lambda pred, y: nets.mse(pred, y))  # another loss
+    assert calls == [1]
+    assert checks.rel_error(g_body, g) < EXACT and checks.rel_error(g_loss, g) < EXACT
+    with pytest.raises(ValueError, match="backend"):
+        public(params, batch, 0.1, 2, backend="jax")
+
+
+def test_metasgd_and_anil_float32_paths_track_float64():
+    rng = np.random.default_rng(0)
+    batch = tasks.Sinusoid().sample(rng, 25, 10, 10)
+    params = metasgd.metasgd_init(rng, [1, 40, 40, 1])
+    _, g64 = metasgd.metasgd_value_and_grad(params, batch, 5)
+    _, g32 = metasgd.metasgd_value_and_grad(tree.astype(params, np.float32), batch, 5)
+    assert all(a.dtype == np.float32 for a in tree.leaves(g32)) and checks.rel_error(g32, g64) < 1e-4
+    a = anil.split_mlp(params["theta"])
+    _, g64 = anil.anil_value_and_grad(a, batch, 0.01, 5)
+    _, g32 = anil.anil_value_and_grad(tree.astype(a, np.float32), batch, 0.01, 5)
+    assert all(x.dtype == np.float32 for x in tree.leaves(g32)) and checks.rel_error(g32, g64) < 1e-4
+
+
+def test_metasgd_check_rejects_non_finite_or_overflowing_step_sizes_on_the_fast_path():
+    params, batch = _metasgd_problem(SIZES[0], 0)
+    for bad, match in ((np.nan, "NaN or infinite"), (-np.inf, "NaN or infinite"), (800.0, "overflow")):
+        log_alpha = [(W.copy(), b.copy()) for W, b in params["log_alpha"]]
+        log_alpha[1][0][2, 3] = bad
+        with pytest.raises(ValueError, match=match):
+            metasgd.metasgd_value_and_grad({"theta": params["theta"], "log_alpha": log_alpha}, batch, 1)

@@ -10,7 +10,7 @@ import pytest
 
 from mlcourse.experiments import speed
 
-FAST = ("maml", "fomaml", "reptile", "maml_autograd", "metasgd", "anil")
+FAST = ("maml", "fomaml", "reptile", "maml_autograd", "metasgd", "metasgd_autograd", "anil", "anil_autograd")
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +69,27 @@ def test_cli_writes_the_json_table(tmp_path):
     assert "x fastest" in r.stdout and "x JAX" in r.stdout
     rows = json.loads(out.read_text())["rows"]
     assert [row["key"] for row in rows] == ["maml", "fomaml"]
+
+
+def test_metasgd_and_anil_reference_rows_compute_the_same_gradients():
+    """The JAX rows of Meta-SGD and ANIL: same gradient as the public API's, and "x JAX" against them.
+
+    Needs an interpreter with jax: this one, or the one named by MLCOURSE_REFERENCE_PYTHON.
+    """
+    import importlib.util
+    import os
+    reference = os.environ.get("MLCOURSE_REFERENCE_PYTHON")
+    if importlib.util.find_spec("jax") is None and not reference:
+        pytest.skip("jax is not installed here and MLCOURSE_REFERENCE_PYTHON is not set (JAX is a reference "
+                    "library of the benchmark, never a dependency)")
+    paths = ("metasgd", "metasgd_autograd", "metasgd_jax", "anil", "anil_autograd", "anil_jax")
+    result = speed.run(steps=(1, 3), repeats=3, rounds=1, quick=True, paths=paths, meta_batch_size=5,
+                       reference_python=reference)
+    rows = {(r["key"], r["inner_steps"]): r for r in result["rows"]}
+    assert set(rows) == {(p, m) for p in paths for m in (1, 3)}
+    for (key, m), r in rows.items():
+        assert r["grad_diff"] is not None and r["grad_diff"] < 1e-4, r
+        method = key.split("_")[0]
+        assert r["jax_row"] == f"{method}_jax" and r["x_jax"] == r["ms"] / rows[(f"{method}_jax", m)]["ms"]
+    for m in ("1", "3"):
+        assert {"metasgd_x_jax", "anil_x_jax", "metasgd_grad_diff_jax"} <= set(result["summary"][m])

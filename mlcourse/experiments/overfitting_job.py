@@ -295,22 +295,29 @@ def format_summary(summary):
     return "\n".join(lines)
 
 
-SPEED_PATHS = ("maml", "maml_autograd", "metasgd", "anil")   # the meta-iterations notebook 07 compares
+# the meta-iterations notebook 07 compares: each method's public API (hand-derived) and through autograd
+SPEED_PATHS = ("maml", "maml_autograd", "metasgd", "metasgd_autograd", "anil", "anil_autograd")
 
 
-def refresh_shipped(folder, progress=True, reference_python=None):
-    """Recompute the shipped results of notebook 07 into folder (mlcourse refresh-results overfitting):
-    every run of this job, and speed.json, one meta-iteration of MAML, Meta-SGD and ANIL timed by
+def refresh_speed(folder, progress=True):
+    """speed.json in folder: one meta-iteration of MAML, Meta-SGD and ANIL (public API and autograd) timed by
     ``mlcourse bench`` (each in fresh processes, medians of 3 rounds; no reference libraries)."""
     from . import speed
-    t0 = time.perf_counter()
-    summary = run(folder, progress=progress, overwrite=True, refresh_shipped=True)
-    print(format_summary(summary))
     table = speed.run(steps=(1, 5), paths=SPEED_PATHS, progress=print if progress else None)
     with open(os.path.join(folder, "speed.json.tmp"), "w") as f:
         json.dump(table, f, indent=1)
     os.replace(os.path.join(folder, "speed.json.tmp"), os.path.join(folder, "speed.json"))
     speed.print_table(table)
+    return table
+
+
+def refresh_shipped(folder, progress=True, reference_python=None):
+    """Recompute the shipped results of notebook 07 into folder (mlcourse refresh-results overfitting):
+    every run of this job, and speed.json (``refresh_speed``)."""
+    t0 = time.perf_counter()
+    summary = run(folder, progress=progress, overwrite=True, refresh_shipped=True)
+    print(format_summary(summary))
+    refresh_speed(folder, progress)
     print(f"total refresh time {time.perf_counter() - t0:.1f} s")
 
 

@@ -5,14 +5,18 @@
 
 The paper setup: MLP 1-40-40-1, meta-batch 25, K = 10 support + 10 query, float32, one thread.
 Every path (MAML through the public API ``maml.maml_grad``, FOMAML ``maml.fomaml_grad``, Reptile,
-MAML through autograd vectorised and as a per-task loop, Meta-SGD and ANIL through autograd,
-JAX jit + vmap, PyTorch torch.func vmap)
+MAML through autograd vectorised and as a per-task loop, Meta-SGD and ANIL through their public
+API and through autograd, JAX jit + vmap for MAML, Meta-SGD and ANIL, PyTorch torch.func vmap)
 runs in its own fresh Python process that imports only what that path needs, loads theta and the
 batch from a file the parent wrote (the same data for every path), warms up, times `repeats`
 calls one by one and reports the median, its memory and its gradient; the parent checks each
-gradient against the public API's (largest difference relative to the largest entry): Meta-SGD's
-theta-gradient with every step size equal to alpha against MAML's, ANIL's against the mean of
-its single-task gradients.
+gradient against the public API's (largest difference relative to the largest entry).  Meta-SGD
+rows differentiate theta and log alpha jointly (step sizes drawn once per entry from the paper's
+U[0.005, 0.1]); the public API's gradient is checked against autograd's, computed in the parent.
+ANIL's public API is checked against the mean of its single-task gradients through autograd.
+Each JAX row computes the same meta-iteration as its package rows, and "x JAX" divides a row's
+time by that JAX row's (Meta-SGD rows by JAX's Meta-SGD, ANIL rows by JAX's ANIL, the rest by
+JAX's MAML).
 A round runs every path once, in an order that rotates from round to round; the table gives
 the median over rounds and the spread (min - max of the per-round medians).
 
@@ -58,12 +62,19 @@ PATHS = {
     "reptile": ("Reptile reptile.reptile_direction", "mlcourse", 1.0, "reptile"),
     "maml_autograd": ("MAML  autograd, vectorised batch", "mlcourse", 0.1, "maml"),
     "maml_loop": ("MAML  autograd, per-task loop", "mlcourse", 0.01, "maml"),
-    "metasgd": ("Meta-SGD metasgd.metasgd_value_and_grad", "mlcourse", 0.1, "maml"),
-    "anil": ("ANIL  anil.anil_value_and_grad", "mlcourse", 0.1, "anil"),
+    "metasgd": ("Meta-SGD metasgd.metasgd_value_and_grad", "mlcourse", 1.0, "metasgd_autograd"),
+    "metasgd_autograd": ("Meta-SGD autograd, vectorised batch", "mlcourse", 0.1, "metasgd"),
+    "metasgd_jax": ("Meta-SGD JAX jit + vmap (reference)", "jax", 1.0, "metasgd"),
+    "anil": ("ANIL  anil.anil_value_and_grad", "mlcourse", 1.0, "anil_autograd"),
+    "anil_autograd": ("ANIL  autograd, vectorised batch", "mlcourse", 0.1, "anil"),
+    "anil_jax": ("ANIL  JAX jit + vmap (reference)", "jax", 1.0, "anil"),
     "jax": ("MAML  JAX jit + vmap (reference)", "jax", 1.0, "maml"),
     "torch": ("MAML  PyTorch torch.func vmap (reference)", "torch", 0.3, "maml"),
 }
 SIZES = (1, 40, 40, 1)
+# the JAX row of the same computation, for "x JAX" (every other row: "jax", MAML's)
+JAX_ROW = {"metasgd": "metasgd_jax", "metasgd_autograd": "metasgd_jax", "metasgd_jax": "metasgd_jax",
+           "anil": "anil_jax", "anil_autograd": "anil_jax", "anil_jax": "anil_jax"}
 
 
 def ensure_one_thread(module, argv):
@@ -192,7 +203,14 @@ def _load(data_file):
     return theta, [d[k] for k in ("x_support", "y_support", "x_query", "y_query")], float(d["alpha"])
 
 
-def _mlcourse_path(key, theta, data, alpha, steps):
+def _load_log_alpha(data_file):
+    """Meta-SGD's log step sizes [(log alpha_W, log alpha_b)] shaped like theta."""
+    d = np.load(data_file)
+    L = sum(1 for k in d.files if k.startswith("W"))
+    return [(d[f"log_alpha_W{l}"], d[f"log_alpha_b{l}"]) for l in range(L)]
+
+
+def _mlcourse_path(key, theta, data, alpha, steps, log_alpha=None):
     from mlcourse import maml, reptile, tasks, tree
     batch = tasks.TaskBatch(*data)
     if key == "maml":
@@ -203,16 +221,22 @@ def _mlcourse_path(key, theta, data, alpha, steps):
         return lambda: reptile.reptile_direction(theta, batch, alpha, steps)
     if key == "maml_autograd":
         return lambda: maml.maml_grad(theta, batch, alpha, steps, backend="autograd")
-    if key == "metasgd":  # every learned step size = alpha: its theta-gradient is MAML's, the check compares that
+    if key in ("metasgd", "metasgd_autograd"):  # gradient [theta..., log_alpha...]
         from mlcourse import metasgd
-        params = metasgd.params_from_alpha(theta, tree.tree_map(lambda a: np.full_like(a, alpha), theta))
-        return lambda: metasgd.metasgd_value_and_grad(params, batch, steps)[1]["theta"]
-    if key == "anil":
+        params = {"theta": theta, "log_alpha": log_alpha}
+        backend = "auto" if key == "metasgd" else "autograd"
+
+        def metasgd_grad():
+            g = metasgd.metasgd_value_and_grad(params, batch, steps, backend=backend)[1]
+            return [*g["theta"], *g["log_alpha"]]
+        return metasgd_grad
+    if key in ("anil", "anil_autograd"):
         from mlcourse import anil
         params = anil.split_mlp(theta)
+        backend = "auto" if key == "anil" else "autograd"
 
         def anil_grad():
-            g = anil.anil_value_and_grad(params, batch, alpha, steps)[1]
+            g = anil.anil_value_and_grad(params, batch, alpha, steps, backend=backend)[1]
             return [*g["body"], g["head"]]
         return anil_grad
 
@@ -248,6 +272,76 @@ def _jax_path(theta, data, alpha, steps):
 
     def run():
         return jax.block_until_ready(meta(p, *arrays)[1])
+    return run
+
+
+def _jax_metasgd_path(theta, log_alpha, data, steps):
+    """Meta-SGD's meta-iteration: theta <- theta - exp(log_alpha) * grad, differentiated for (theta, log_alpha)."""
+    import jax
+    import jax.numpy as jnp
+    jax.config.update("jax_platform_name", "cpu")
+
+    def f(p, x):
+        for W, b in p[:-1]:
+            x = jax.nn.relu(x @ W + b)
+        W, b = p[-1]
+        return x @ W + b
+
+    def loss(p, x, y):
+        return jnp.mean((f(p, x) - y) ** 2)
+
+    def task_loss(p, la, xs, ys, xq, yq):
+        alpha = jax.tree_util.tree_map(jnp.exp, la)
+        for _ in range(steps):
+            g = jax.grad(loss)(p, xs, ys)
+            p = jax.tree_util.tree_map(lambda a, s, b: a - s * b, p, alpha, g)
+        return loss(p, xq, yq)
+
+    def meta_loss(p, la, *d):
+        return jnp.mean(jax.vmap(task_loss, (None, None, 0, 0, 0, 0))(p, la, *d))
+    meta = jax.jit(jax.value_and_grad(meta_loss, argnums=(0, 1)))
+    p = [(jnp.asarray(W), jnp.asarray(b)) for W, b in theta]
+    la = [(jnp.asarray(W), jnp.asarray(b)) for W, b in log_alpha]
+    arrays = [jnp.asarray(a) for a in data]
+
+    def run():
+        g_theta, g_log_alpha = jax.block_until_ready(meta(p, la, *arrays)[1])
+        return [*g_theta, *g_log_alpha]
+    return run
+
+
+def _jax_anil_path(theta, data, alpha, steps):
+    """ANIL's meta-iteration: the body (every layer but the last, ReLU after each) fixed in the inner loop,
+    the linear head adapted, differentiated for (body, head)."""
+    import jax
+    import jax.numpy as jnp
+    jax.config.update("jax_platform_name", "cpu")
+
+    def body(pb, x):
+        for W, b in pb:
+            x = jax.nn.relu(x @ W + b)
+        return x
+
+    def head_loss(h, phi, y):
+        return jnp.mean((phi @ h[0] + h[1] - y) ** 2)
+
+    def task_loss(pb, h, xs, ys, xq, yq):
+        phi_s, phi_q = body(pb, xs), body(pb, xq)
+        for _ in range(steps):
+            g = jax.grad(head_loss)(h, phi_s, ys)
+            h = (h[0] - alpha * g[0], h[1] - alpha * g[1])
+        return head_loss(h, phi_q, yq)
+
+    def meta_loss(pb, h, *d):
+        return jnp.mean(jax.vmap(task_loss, (None, None, 0, 0, 0, 0))(pb, h, *d))
+    meta = jax.jit(jax.value_and_grad(meta_loss, argnums=(0, 1)))
+    pb = [(jnp.asarray(W), jnp.asarray(b)) for W, b in theta[:-1]]
+    h = (jnp.asarray(theta[-1][0]), jnp.asarray(theta[-1][1]))
+    arrays = [jnp.asarray(a) for a in data]
+
+    def run():
+        g_body, g_head = jax.block_until_ready(meta(pb, h, *arrays)[1])
+        return [*g_body, g_head]
     return run
 
 
@@ -294,10 +388,15 @@ def worker(key, data_file, steps, repeats, warmup, grad_file):
     theta, data, alpha = _load(data_file)
     if key == "jax":
         fn = _jax_path(theta, data, alpha, steps)
+    elif key == "metasgd_jax":
+        fn = _jax_metasgd_path(theta, _load_log_alpha(data_file), data, steps)
+    elif key == "anil_jax":
+        fn = _jax_anil_path(theta, data, alpha, steps)
     elif key == "torch":
         fn = _torch_path(theta, data, alpha, steps)
     else:
-        fn = _mlcourse_path(key, theta, data, alpha, steps)
+        fn = _mlcourse_path(key, theta, data, alpha, steps,
+                            _load_log_alpha(data_file) if key.startswith("metasgd") else None)
     rss_setup = _proc_status_kib("VmRSS")
     hwm_setup = _proc_status_kib("VmHWM")
     resettable = _reset_peak_rss()
@@ -305,7 +404,7 @@ def worker(key, data_file, steps, repeats, warmup, grad_file):
     hwm_end = _proc_status_kib("VmHWM")
     grad = _flat(fn())
     np.save(grad_file, grad)
-    traced = None if key in ("jax", "torch") else _traced_peak_bytes(fn) / 2**20
+    traced = None if PATHS[key][1] != "mlcourse" else _traced_peak_bytes(fn) / 2**20
     if hwm_end is None:  # no /proc (not Linux): the whole-process peak from getrusage
         import resource
         r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -367,12 +466,17 @@ def _reference_interpreters(reference_python):
 
 
 def _write_data(path, seed, alpha, meta_batch_size, k_support, k_query):
-    from .. import nets, tasks
+    from .. import metasgd, nets, tasks
     rng = np.random.default_rng(seed)
     theta = nets.mlp_init(rng, list(SIZES), dtype=np.float32)
     batch = tasks.Sinusoid().sample(rng, meta_batch_size, k_support, k_query, dtype=np.float32)
+    # Meta-SGD's step sizes from a stream of their own: theta and the batch stay those of earlier tables
+    log_alpha = metasgd.params_from_alpha(theta, metasgd.init_alpha(np.random.default_rng([seed, 1]), theta))
+    log_alpha = log_alpha["log_alpha"]
     arrays = {f"W{l}": W for l, (W, _) in enumerate(theta)}
     arrays.update({f"b{l}": b for l, (_, b) in enumerate(theta)})
+    arrays.update({f"log_alpha_W{l}": W for l, (W, _) in enumerate(log_alpha)})
+    arrays.update({f"log_alpha_b{l}": b for l, (_, b) in enumerate(log_alpha)})
     arrays.update(x_support=batch.x_support, y_support=batch.y_support, x_query=batch.x_query,
                   y_query=batch.y_query, alpha=np.float64(alpha))
     np.savez(path, **arrays)
@@ -449,17 +553,28 @@ def run(*, steps=(1, 5), repeats=300, rounds=3, quick=False, reference_python=No
                 per[(p, m)].append(w)
                 grads[(p, m)] = np.load(grad_file)
                 workers[p] = w
-        reference = {m: {"maml": grads.get(("maml", m)), "fomaml": grads.get(("fomaml", m)),
-                         "reptile": _reptile_reference(theta, batch, alpha, m),
-                         "anil": _anil_reference(theta, batch, alpha, m) if "anil" in run_paths else None}
-                     for m in steps}
+        log_alpha = _load_log_alpha(data_file)
+        metasgd_rows = any(PATHS[p][3] in ("metasgd", "metasgd_autograd") for p in run_paths)
+        anil_rows = any(PATHS[p][3] in ("anil", "anil_autograd") for p in run_paths)
+        reference = {}
+        for m in steps:
+            ref = reference[m] = {"maml": grads.get(("maml", m)), "fomaml": grads.get(("fomaml", m)),
+                                  "reptile": _reptile_reference(theta, batch, alpha, m)}
+            if metasgd_rows:
+                ref["metasgd_autograd"] = _metasgd_reference(theta, log_alpha, batch, m, "autograd")
+                ref["metasgd"] = (grads[("metasgd", m)] if ("metasgd", m) in grads
+                                  else _metasgd_reference(theta, log_alpha, batch, m, "auto"))
+            if anil_rows:
+                ref["anil_autograd"] = _anil_reference(theta, batch, alpha, m)
+                ref["anil"] = (grads[("anil", m)] if ("anil", m) in grads
+                               else _anil_public(theta, batch, alpha, m))
     rows = []
     for m in steps:
         block = []
         for p in run_paths:
             ws = per[(p, m)]
             ms_rounds = [w["ms"] for w in ws]
-            ref = reference[m][PATHS[p][3]]
+            ref = reference[m].get(PATHS[p][3])
             g = grads[(p, m)]
             diff = None if ref is None else float(np.max(np.abs(g - ref)) / max(np.max(np.abs(ref)), 1e-30))
 
@@ -473,8 +588,9 @@ def run(*, steps=(1, 5), repeats=300, rounds=3, quick=False, reference_python=No
                           "traced_mib": med("traced_mib"), "grad_diff": diff,
                           "interpreter": interpreter[p]})
         fastest = min(r["ms"] for r in block)
-        jax_row = next((r for r in block if r["key"] == "jax"), None)
         for r in block:
+            jax_row = next((j for j in block if j["key"] == JAX_ROW.get(r["key"], "jax")), None)
+            r["jax_row"] = None if jax_row is None else jax_row["key"]
             r["x_fastest"] = r["ms"] / fastest
             r["x_jax"] = None if jax_row is None else r["ms"] / jax_row["ms"]
             r["x_jax_memory"] = (None if jax_row is None or not r["peak_rss_mib"] or not jax_row["peak_rss_mib"]
@@ -496,6 +612,12 @@ def run(*, steps=(1, 5), repeats=300, rounds=3, quick=False, reference_python=No
                                "maml_peak_rss_mib": get["maml"]["peak_rss_mib"],
                                "jax_peak_rss_mib": get["jax"]["peak_rss_mib"],
                                "maml_x_jax_memory": get["maml"]["x_jax_memory"]}
+        for key in ("metasgd", "anil"):
+            if key in get and f"{key}_jax" in get:
+                summary.setdefault(str(m), {}).update({
+                    f"{key}_ms": get[key]["ms"], f"{key}_jax_ms": get[f"{key}_jax"]["ms"],
+                    f"{key}_x_jax": get[key]["x_jax"], f"{key}_x_jax_memory": get[key]["x_jax_memory"],
+                    f"{key}_grad_diff_jax": get[f"{key}_jax"]["grad_diff"]})
     return {
         "settings": {"sizes": list(SIZES), "meta_batch_size": meta_batch_size, "k_support": k_support,
                      "k_query": k_query, "alpha": alpha, "dtype": "float32", "inner_steps": steps,
@@ -517,12 +639,27 @@ def run(*, steps=(1, 5), repeats=300, rounds=3, quick=False, reference_python=No
 
 
 def _anil_reference(theta, batch, alpha, steps):
-    """ANIL's gradient as the mean of single-task gradients: a second computation to check the row against."""
+    """ANIL's gradient as the mean of single-task gradients through autograd: a second computation to check
+    the public API against."""
     from .. import anil, tree
     params = anil.split_mlp(theta)
-    gs = [anil.anil_value_and_grad(params, batch.task(i), alpha, steps)[1] for i in range(batch.num_tasks)]
+    gs = [anil.anil_value_and_grad(params, batch.task(i), alpha, steps, backend="autograd")[1]
+          for i in range(batch.num_tasks)]
     g = tree.scale(1.0 / len(gs), tree.tree_map(lambda *a: sum(a), *gs))
     return _flat([*g["body"], g["head"]])
+
+
+def _anil_public(theta, batch, alpha, steps):
+    from .. import anil
+    g = anil.anil_value_and_grad(anil.split_mlp(theta), batch, alpha, steps)[1]
+    return _flat([*g["body"], g["head"]])
+
+
+def _metasgd_reference(theta, log_alpha, batch, steps, backend):
+    """Meta-SGD's gradient [theta..., log_alpha...] in this process (backend "auto": the public API)."""
+    from .. import metasgd
+    g = metasgd.metasgd_value_and_grad({"theta": theta, "log_alpha": log_alpha}, batch, steps, backend=backend)[1]
+    return _flat([*g["theta"], *g["log_alpha"]])
 
 
 def _fmt(v, spec, missing="n/a"):
@@ -539,6 +676,9 @@ def print_table(result, file=None):
           f"median of its runs, median over {s['rounds']} round(s) (python {v['python']}, {libs})", file=file)
     print("memory: peak RSS = whole process (VmHWM, MiB; 'x JAX mem' compares this); added = peak RSS the "
           "computation adds after imports and data; traced = tracemalloc peak of one call", file=file)
+    print("x JAX: time / the JAX row of the same computation (Meta-SGD's, ANIL's, else MAML's); grad diff: "
+          "largest difference to the public API's gradient of that computation, relative (Meta-SGD's and ANIL's "
+          "public API: to autograd's, computed in this process)", file=file)
     for m in s["inner_steps"]:
         block = [r for r in result["rows"] if r["inner_steps"] == m]
         print(f"\n{m} inner step{'s' if m != 1 else ''}, second order unless marked", file=file)
