@@ -63,9 +63,13 @@ DEFAULTS = dict(
     beta=3e-3,                # Adam's outer learning rate, cosine-decayed to 0 over the iterations
     hidden=(100, 100),        # the paper's policy
     gamma=0.99,               # discount of the returns-to-go (the paper's code)
-    eval_goals=100,           # new goals at meta-test (the paper: 40)
+    eval_goals=40,            # new goals at meta-test, as the paper and its released test script
     eval_trajectories=40,     # per adaptation step, as in the paper
     eval_steps=3,
+    eval_alpha=(0.1, 0.05),   # MAML's meta-test steps, as the paper's evaluation: 0.1, then 0.05 (None: alpha)
+    baseline_eval_alpha=0.5,  # the pretrained and random policies' steps: the released test script's, with which
+                              # the paper's released baseline results were computed (None: alpha)
+    log_std_beta_scale=10.0,  # log_std's outer learning rate is this times beta (1: the same as the weights')
     dtype="float32",
 )
 
@@ -73,7 +77,13 @@ DEFAULTS = dict(
 def _check_settings(cfg):
     """Every value the job uses, checked before any training (a bad one fails in seconds)."""
     check_alpha(cfg["alpha"])
+    for key in ("eval_alpha", "baseline_eval_alpha"):
+        if cfg[key] is not None:
+            maml_rl.step_sizes(cfg[key], 1)
     check_alpha(cfg["beta"], "beta")
+    check_alpha(cfg["log_std_beta_scale"], "log_std_beta_scale")
+    if cfg["log_std_beta_scale"] == 0:
+        raise ValueError("log_std_beta_scale must be > 0 (1: log_std learns at beta like the weights), e.g. 10.")
     if cfg["beta"] == 0:
         raise ValueError("beta must be > 0 (Adam's outer learning rate), for example --beta 0.003.")
     for key, low in (("iterations", 0), ("pretrain_iterations", 0), ("meta_batch_size", 1), ("num_trajectories", 1),
@@ -105,17 +115,43 @@ def training_method(method, cfg):
     raise ValueError(f"unknown method {method!r}; trained methods are 'maml' and 'pretrained'.")
 
 
+def _on_phi(phi, batch, value_and_grad, log_std_beta_scale):
+    c = np.asarray(log_std_beta_scale, phi["log_std"].dtype)
+    loss, g = value_and_grad({"mlp": phi["mlp"], "log_std": phi["log_std"] * c}, batch)
+    return loss, {"mlp": g["mlp"], "log_std": g["log_std"] * c}
+
+
+def scaled_log_std(value_and_grad, c):
+    """Adam with log_std's learning rate c times the weights': Adam trains phi = theta with log_std / c.
+
+    Adam moves each coordinate by at most about beta per iteration, whatever its gradient's scale, so
+    with c = 1 log_std (a policy's spread) moves as slowly as a single weight; TRPO's KL-bounded step,
+    the paper's outer optimiser, moves it by up to about 0.07 per iteration at a KL of 0.01.  Returns
+    (value_and_grad on phi, theta -> phi, phi -> theta); c = 1 returns value_and_grad itself.
+    """
+    if c == 1:
+        return value_and_grad, (lambda theta: theta), (lambda phi: phi)
+
+    def to_phi(theta):
+        return {"mlp": theta["mlp"], "log_std": theta["log_std"] / np.asarray(c, theta["log_std"].dtype)}
+
+    def to_theta(phi):
+        return {"mlp": phi["mlp"], "log_std": phi["log_std"] * np.asarray(c, phi["log_std"].dtype)}
+    return functools.partial(_on_phi, value_and_grad=value_and_grad, log_std_beta_scale=c), to_phi, to_theta
+
+
 def _train_one(method, cfg, progress=False):
-    """(method, theta, History, seconds) of one trained method."""
+    """(method, theta, History, seconds, cpu seconds) of one trained method."""
     theta, rng = initial_params(method, cfg)
     iters = cfg["iterations"] if method == "maml" else cfg["pretrain_iterations"]
     inner = cfg["inner_steps"] if method == "maml" else 0
     batches = maml_rl.meta_batches(cfg["meta_batch_size"], cfg["num_trajectories"], inner,
                                    dtype=np.dtype(cfg["dtype"]).type)
-    t0 = time.perf_counter()
-    theta, hist = train.meta_train(theta, training_method(method, cfg), batches, rng=rng, iterations=iters,
-                                   schedule=train.cosine(cfg["beta"], max(iters, 1)), progress=progress, log_every=10)
-    return method, theta, hist, time.perf_counter() - t0
+    vg, to_phi, to_theta = scaled_log_std(training_method(method, cfg), cfg["log_std_beta_scale"])
+    t0, c0 = time.perf_counter(), time.process_time()
+    phi, hist = train.meta_train(to_phi(theta), vg, batches, rng=rng, iterations=iters,
+                                 schedule=train.cosine(cfg["beta"], max(iters, 1)), progress=progress, log_every=10)
+    return method, to_theta(phi), hist, time.perf_counter() - t0, time.process_time() - c0
 
 
 def eval_goals(cfg, num_goals=None):
@@ -132,17 +168,27 @@ def eval_noise(cfg, goal_indices, dtype=None):
     return np.stack(per_goal, axis=1)
 
 
-def evaluate(theta, cfg, goal_indices=None):
+def eval_alpha(cfg, method="maml"):
+    """The meta-test step sizes of a method: cfg["eval_alpha"] for MAML, cfg["baseline_eval_alpha"] for the
+    pretrained and random policies (a number or one per step), cfg["alpha"] where they are None or absent."""
+    key = "eval_alpha" if method == "maml" else "baseline_eval_alpha"
+    a = cfg.get(key)
+    return cfg["alpha"] if a is None else a
+
+
+def evaluate(theta, cfg, goal_indices=None, method="maml", alpha=None):
     """Average return per goal after 0..eval_steps steps: (eval_steps + 1, len(goal_indices)).
 
-    Goals eval_goals(cfg)[goal_indices] (default: all), each with its own noise stream.
+    Goals eval_goals(cfg)[goal_indices] (default: all), each with its own noise stream; step sizes
+    alpha (a number or one per step), by default the method's (eval_alpha).
     """
+    alpha = eval_alpha(cfg, method) if alpha is None else alpha
     goals = eval_goals(cfg)
     idx = np.arange(len(goals)) if goal_indices is None else np.asarray(goal_indices)
     out = []
     for start in range(0, len(idx), 50):   # 50 goals x 40 trajectories at a time bounds the memory
         part = idx[start:start + 50]
-        out.append(maml_rl.adaptation_returns(theta, goals[part], alpha=cfg["alpha"], steps=cfg["eval_steps"],
+        out.append(maml_rl.adaptation_returns(theta, goals[part], alpha=alpha, steps=cfg["eval_steps"],
                                               gamma=cfg["gamma"], noise=eval_noise(cfg, part)))
     return np.concatenate(out, axis=1)
 
@@ -158,9 +204,9 @@ def released_step(thetas, cfg):
     """Every method scored with the released scripts' step size (RELEASED_STEP) instead of cfg["alpha"]:
     {"alpha", "num_goals", "results": {method: stats}} on the first num_goals meta-test goals, same noise."""
     n = min(RELEASED_STEP["num_goals"], cfg["eval_goals"])
-    cfg_released = dict(cfg, alpha=RELEASED_STEP["alpha"])
-    return {"alpha": RELEASED_STEP["alpha"], "num_goals": n,
-            "results": {m: _stats(evaluate(thetas[m], cfg_released, range(n))) for m in METHODS}}
+    a = RELEASED_STEP["alpha"]
+    return {"alpha": a, "num_goals": n,
+            "results": {m: _stats(evaluate(thetas[m], cfg, range(n), alpha=a)) for m in METHODS}}
 
 
 def load_policy(path, cfg=None):
@@ -207,26 +253,28 @@ def run(out_dir, *, progress=True, overwrite=False, log=print, refresh_shipped=F
     else:
         trained = [_train_one("maml", cfg, progress), _train_one("pretrained", cfg, progress)]
     train_wall = time.perf_counter() - start
-    thetas, timings, histories = {}, {}, {}
-    for method, theta, hist, seconds in trained:
+    thetas, timings, cpu, histories = {}, {}, {}, {}
+    for method, theta, hist, seconds, cpu_seconds in trained:
         iters = cfg["iterations"] if method == "maml" else cfg["pretrain_iterations"]
-        log(f"{method}: {iters} iterations in {seconds:.1f} s ({seconds / max(iters, 1):.3f} s per iteration)")
-        thetas[method], timings[method], histories[method] = theta, seconds, hist
+        log(f"{method}: {iters} iterations in {seconds:.1f} s, {cpu_seconds:.1f} s of CPU "
+            f"({seconds / max(iters, 1):.3f} s per iteration)")
+        thetas[method], timings[method], cpu[method], histories[method] = theta, seconds, cpu_seconds, hist
     thetas["random"] = initial_params("random", cfg)[0]
     histories["random"] = None
     results = {}
     for method in METHODS:
-        hp = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
+        hp = _jsonable(cfg)
         hp.update(method=method, sizes=list(_sizes(cfg)), task="navigation")
         train.save_checkpoint(ckpts[method], thetas[method], hp, histories[method], overwrite=overwrite)
         t0 = time.perf_counter()
-        results[method] = _stats(evaluate(thetas[method], cfg))
+        results[method] = _stats(evaluate(thetas[method], cfg, method=method))
+        results[method]["alpha"] = eval_alpha(cfg, method)
         results[method]["eval_seconds"] = time.perf_counter() - t0
         if histories[method] is not None:
             results[method]["history"] = histories[method].as_dict()
-    summary = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()},
+    summary = {"config": _jsonable(cfg),
                "paper": PAPER, "results": results, "released_step": released_step(thetas, cfg),
-               "train_seconds": timings, "train_wall_seconds": train_wall,
+               "train_seconds": timings, "train_cpu_seconds": cpu, "train_wall_seconds": train_wall,
                "seconds_per_iteration": {m: timings[m] / max(cfg["iterations" if m == "maml" else
                                                                   "pretrain_iterations"], 1) for m in timings},
                "wall_seconds": time.perf_counter() - start, "workers": workers,
@@ -236,6 +284,10 @@ def run(out_dir, *, progress=True, overwrite=False, log=print, refresh_shipped=F
         json.dump(summary, f, indent=1)
     os.replace(tmp, os.path.join(out_dir, "summary.json"))
     return summary
+
+
+def _jsonable(cfg):
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
 
 
 def format_table(summary):
