@@ -54,7 +54,7 @@ def assert_same_evaluation(again, stored, what):
 def test_summary_is_what_its_checkpoints_give_on_many_goals(run):
     cfg = run["config"]
     for m in navigation_job.METHODS:
-        again = navigation_job.evaluate(run["theta"][m], cfg, range(GOALS))
+        again = navigation_job.evaluate(run["theta"][m], cfg, range(GOALS), method=m)
         stored = np.array(run["summary"]["results"][m]["per_goal"])[:, :GOALS]
         assert_same_evaluation(again, stored, m)
         # before adaptation nothing depends on a gradient step: the returns agree goal by goal, up to the
@@ -66,7 +66,7 @@ def test_the_released_step_size_is_scored_on_the_same_goals(run):
     rel = run["summary"]["released_step"]
     assert rel["alpha"] == navigation_job.RELEASED_STEP["alpha"] == 0.5
     assert rel["num_goals"] == navigation_job.RELEASED_STEP["num_goals"] == GOALS
-    cfg = dict(run["config"], alpha=rel["alpha"])
+    cfg = run["config"]
     for m in navigation_job.METHODS:
         r = rel["results"][m]
         per_goal = np.array(r["per_goal"])
@@ -75,7 +75,8 @@ def test_the_released_step_size_is_scored_on_the_same_goals(run):
         # before adaptation the step size plays no part: the same returns as the main evaluation's
         np.testing.assert_allclose(per_goal[0], np.array(run["summary"]["results"][m]["per_goal"])[0, :GOALS],
                                    rtol=1e-6)
-        assert_same_evaluation(navigation_job.evaluate(run["theta"][m], cfg, range(GOALS)), per_goal, f"{m}, alpha 0.5")
+        assert_same_evaluation(navigation_job.evaluate(run["theta"][m], cfg, range(GOALS), alpha=rel["alpha"]), per_goal,
+                               f"{m}, alpha 0.5")
 
 
 def test_assert_same_evaluation_fails_for_another_policy_or_step_size(run):

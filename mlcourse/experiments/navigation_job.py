@@ -1,10 +1,15 @@
 """MAML for reinforcement learning on 2D point navigation (MAML paper, section 5.3): train and meta-test.
 
-Setup of Finn, Abbeel & Levine (2017): goals uniform in [-0.5, 0.5]^2, horizon 100, a Gaussian
-MLP policy 2-100-100-2 (ReLU, learned state-independent log std), the linear feature baseline,
-one inner policy-gradient step with alpha = 0.1 from 20 trajectories per task, meta-batch 20
-tasks.  Meta-test as the paper's evaluation: new goals, 40 trajectories per step, the average
-return after 0, 1, 2 and 3 policy-gradient steps (each step samples 40 fresh trajectories).
+Setup of Finn, Abbeel & Levine (2017) and its released code: goals uniform in [-0.5, 0.5]^2, horizon
+100, a Gaussian MLP policy 2-100-100-2 (ReLU, learned state-independent log std, 1.0 at the start) whose
+actions are in normalised units (the environment maps [-1, 1] to velocities in [-0.1, 0.1] and clips),
+the linear feature baseline and standardised advantages in the inner surrogate, one inner
+policy-gradient step with alpha = 0.1 from 20 trajectories per task, meta-batch 20 tasks.  Meta-test as
+the paper's evaluation: 40 new goals, 40 fresh trajectories per step, the average return after 0, 1, 2
+and 3 policy-gradient steps; MAML adapts with the paper's step sizes (0.1, then 0.05), the pretrained and
+random policies with the released test script's 0.5, the step with which the paper's released baseline
+results were computed (``eval_alpha``, ``baseline_eval_alpha``; every method is also scored with 0.5,
+``released_step``).
 
 Three methods, scored on the same goals with the same exploration noise:
     maml        meta-trained (maml_rl.maml_rl_value_and_grad, second order by default)
@@ -14,7 +19,10 @@ Three methods, scored on the same goals with the same exploration noise:
 Outer optimiser: Adam on the meta-policy-gradient (the paper used TRPO, a KL-constrained natural
 gradient step; Adam through the course's one outer loop train.meta_train, with a cosine-decayed
 learning rate and gradient steps normalised per coordinate, keeps each update small in the same
-spirit without conjugate gradients and a line search).
+spirit without conjugate gradients and a line search).  Adam moves every coordinate by about beta
+per iteration, so the policy's log standard deviation, two numbers, would move as slowly as one
+weight; it learns at log_std_beta_scale times beta instead (``scaled_log_std``), as a KL-bounded
+step lets it move faster than the weights.
 
 ``run`` is what ``mlcourse train navigation`` calls; notebook 08 loads the shipped output with
 ``mlcourse.experiments.shipped.load("navigation")``.
@@ -290,12 +298,17 @@ def _jsonable(cfg):
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
 
 
+def _steps_text(alpha):
+    return " then ".join(str(a) for a in alpha) if isinstance(alpha, (list, tuple)) else str(alpha)
+
+
 def format_table(summary):
     """Average return after k steps: ours (with 95% interval over goals) beside the paper's rows."""
     res, cfg = summary["results"], summary["config"]
     n = res["maml"]["num_goals"]
+    steps = "; ".join(f"{m} {_steps_text(eval_alpha(cfg, m))}" for m in METHODS)
     lines = [f"2D navigation: average return on {n} new goals after k policy-gradient steps "
-             f"(alpha = {cfg['alpha']}, {cfg['eval_trajectories']} trajectories per step; paper: "
+             f"(step sizes: {steps}; {cfg['eval_trajectories']} trajectories per step; paper: "
              f"{PAPER['eval_goals']} goals)",
              f"{'method':>22} | " + " | ".join(f"{'k = ' + str(s):>15}" for s in res["maml"]["steps"])]
     lines.append("-" * len(lines[-1]))
@@ -304,8 +317,10 @@ def format_table(summary):
         lines.append(f"{m + ' (ours)':>22} | " + " | ".join(f"{v:>7.2f} ± {c:<5.2f}" for v, c in zip(r["return"], r["ci95"])))
         lines.append(f"{m + ' (paper)':>22} | " + " | ".join(f"{v:>15.2f}" for v in PAPER[m]))
     t = summary["train_seconds"]
-    lines.append(f"meta-training: maml {cfg['iterations']} iterations in {t['maml']:.0f} s, pretrained "
-                 f"{cfg['pretrain_iterations']} in {t['pretrained']:.0f} s (side by side); wall time "
+    cpu = summary.get("train_cpu_seconds")
+    lines.append(f"meta-training: maml {cfg['iterations']} iterations in {t['maml']:.0f} s"
+                 + (f" ({cpu['maml']:.0f} s of CPU)" if cpu else "")
+                 + f", pretrained {cfg['pretrain_iterations']} in {t['pretrained']:.0f} s (side by side); wall time "
                  f"{summary['wall_seconds']:.0f} s")
     return "\n".join(lines)
 
@@ -332,7 +347,15 @@ def add_arguments(p):
     p.add_argument("--iterations", type=int, default=d["iterations"], help="MAML meta-iterations")
     p.add_argument("--pretrain-iterations", type=int, default=d["pretrain_iterations"])
     p.add_argument("--beta", type=float, default=d["beta"], help="Adam's outer learning rate")
-    p.add_argument("--alpha", type=float, default=d["alpha"], help="inner step size (train and test)")
+    p.add_argument("--alpha", type=float, default=d["alpha"], help="inner step size of meta-training")
+    p.add_argument("--eval-alpha", default=",".join(map(str, d["eval_alpha"])),
+                   help="MAML's step sizes at meta-test, one per step, the last repeated (default: the paper's 0.1,0.05; "
+                        "'same' for --alpha)")
+    p.add_argument("--baseline-eval-alpha", default=str(d["baseline_eval_alpha"]),
+                   help="the pretrained and random policies' step sizes at meta-test (default: the released scripts' "
+                        "0.5; 'same' for --alpha)")
+    p.add_argument("--log-std-beta-scale", type=float, default=d["log_std_beta_scale"],
+                   help="log_std's outer learning rate in units of --beta (1: like the weights)")
     p.add_argument("--meta-batch-size", type=int, default=d["meta_batch_size"])
     p.add_argument("--num-trajectories", type=int, default=d["num_trajectories"])
     p.add_argument("--first-order", action="store_true", help="train the first-order variant")
@@ -342,16 +365,30 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true")
 
 
+def _step_list(text, option):
+    """'same' -> None (use --alpha); '0.1,0.05' -> [0.1, 0.05]; '0.5' -> 0.5."""
+    if text.strip() == "same":
+        return None
+    try:
+        values = [float(a) for a in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{option} must be comma-separated step sizes such as 0.1,0.05 (or 'same'), got {text!r}.") from None
+    return values[0] if len(values) == 1 else values
+
+
 def cli(args):
     try:
         hidden = tuple(int(h) for h in args.hidden.split(","))
     except ValueError:
         raise ValueError(f"--hidden must be comma-separated integers such as 100,100, got {args.hidden!r}.") from None
+    eval_alpha = _step_list(args.eval_alpha, "--eval-alpha")
+    baseline_eval_alpha = _step_list(args.baseline_eval_alpha, "--baseline-eval-alpha")
     summary = run(args.out, progress=not args.no_progress, overwrite=args.overwrite, workers=args.workers,
                   seed=args.seed, iterations=args.iterations, pretrain_iterations=args.pretrain_iterations,
                   beta=args.beta, alpha=args.alpha, meta_batch_size=args.meta_batch_size,
                   num_trajectories=args.num_trajectories, first_order=args.first_order, hidden=hidden,
-                  eval_goals=args.eval_goals)
+                  eval_goals=args.eval_goals, eval_alpha=eval_alpha, baseline_eval_alpha=baseline_eval_alpha,
+                  log_std_beta_scale=args.log_std_beta_scale)
     print(format_table(summary))
     print(f"checkpoints and summary.json in {args.out}")
     return 0
