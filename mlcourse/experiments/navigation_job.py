@@ -40,7 +40,8 @@ from .. import train
 from .._validate import check_alpha, check_count, check_seed
 from ..rl import maml_rl, point_navigation, policy, policy_gradient
 
-__all__ = ["PAPER", "DEFAULTS", "METHODS", "RELEASED_STEP", "run", "evaluate", "eval_goals", "eval_noise",
+__all__ = ["PAPER", "DEFAULTS", "METHODS", "RELEASED_STEP", "run", "evaluate", "eval_alpha", "eval_alphas",
+           "eval_goals", "eval_noise",
            "released_step", "format_table", "format_released_step", "load_policy", "add_arguments", "cli", "refresh_shipped", "load_shipped"]
 
 # Finn, Abbeel & Levine (2017), section 5.3, 2D navigation: average return after 0 / 1 / 2 / 3
@@ -61,7 +62,7 @@ METHOD_STREAMS = {"maml": 0, "pretrained": 1, "random": 2}
 
 DEFAULTS = dict(
     seed=0,
-    iterations=700,           # MAML meta-iterations (Adam steps; the released code of the paper: 100 TRPO steps)
+    iterations=400,           # MAML meta-iterations (Adam steps; the released code of the paper: 100 TRPO steps)
     pretrain_iterations=700,  # REINFORCE iterations of the pretrained baseline
     meta_batch_size=20,       # tasks per meta-batch, as in the paper
     num_trajectories=20,      # trajectories per task for the inner step (and the post-adaptation batch)
@@ -77,7 +78,9 @@ DEFAULTS = dict(
     eval_alpha=(0.1, 0.05),   # MAML's meta-test steps, as the paper's evaluation: 0.1, then 0.05 (None: alpha)
     baseline_eval_alpha=0.5,  # the pretrained and random policies' steps: the released test script's, with which
                               # the paper's released baseline results were computed (None: alpha)
-    log_std_beta_scale=10.0,  # log_std's outer learning rate is this times beta (1: the same as the weights')
+    log_std_beta_scale=10.0,  # MAML's log_std learns at this times beta (1: like the weights)
+    pretrain_log_std_beta_scale=1.0,   # the pretrained policy's log_std: like its weights (its spread stays wide
+                                       # enough for the baseline's test step of 0.5)
     dtype="float32",
 )
 
@@ -89,9 +92,10 @@ def _check_settings(cfg):
         if cfg[key] is not None:
             maml_rl.step_sizes(cfg[key], 1)
     check_alpha(cfg["beta"], "beta")
-    check_alpha(cfg["log_std_beta_scale"], "log_std_beta_scale")
-    if cfg["log_std_beta_scale"] == 0:
-        raise ValueError("log_std_beta_scale must be > 0 (1: log_std learns at beta like the weights), e.g. 10.")
+    for key in ("log_std_beta_scale", "pretrain_log_std_beta_scale"):
+        check_alpha(cfg[key], key)
+        if cfg[key] == 0:
+            raise ValueError(f"{key} must be > 0 (1: log_std learns at beta like the weights), e.g. 10.")
     if cfg["beta"] == 0:
         raise ValueError("beta must be > 0 (Adam's outer learning rate), for example --beta 0.003.")
     for key, low in (("iterations", 0), ("pretrain_iterations", 0), ("meta_batch_size", 1), ("num_trajectories", 1),
@@ -155,7 +159,8 @@ def _train_one(method, cfg, progress=False):
     inner = cfg["inner_steps"] if method == "maml" else 0
     batches = maml_rl.meta_batches(cfg["meta_batch_size"], cfg["num_trajectories"], inner,
                                    dtype=np.dtype(cfg["dtype"]).type)
-    vg, to_phi, to_theta = scaled_log_std(training_method(method, cfg), cfg["log_std_beta_scale"])
+    scale = cfg["log_std_beta_scale"] if method == "maml" else cfg["pretrain_log_std_beta_scale"]
+    vg, to_phi, to_theta = scaled_log_std(training_method(method, cfg), scale)
     t0, c0 = time.perf_counter(), time.process_time()
     phi, hist = train.meta_train(to_phi(theta), vg, batches, rng=rng, iterations=iters,
                                  schedule=train.cosine(cfg["beta"], max(iters, 1)), progress=progress, log_every=10)
@@ -208,13 +213,18 @@ def _stats(R):
             "per_goal": R.tolist()}
 
 
-def released_step(thetas, cfg):
-    """Every method scored with the released scripts' step size (RELEASED_STEP) instead of cfg["alpha"]:
+def released_step(thetas, cfg, alpha=None):
+    """Every method scored with the same step sizes, by default the released scripts' (RELEASED_STEP):
     {"alpha", "num_goals", "results": {method: stats}} on the first num_goals meta-test goals, same noise."""
     n = min(RELEASED_STEP["num_goals"], cfg["eval_goals"])
-    a = RELEASED_STEP["alpha"]
+    a = RELEASED_STEP["alpha"] if alpha is None else alpha
     return {"alpha": a, "num_goals": n,
             "results": {m: _stats(evaluate(thetas[m], cfg, range(n), alpha=a)) for m in METHODS}}
+
+
+def eval_alphas(cfg):
+    """{method: its meta-test step sizes} (eval_alpha), e.g. for the figures of notebook 08."""
+    return {m: eval_alpha(cfg, m) for m in METHODS}
 
 
 def load_policy(path, cfg=None):
@@ -282,6 +292,7 @@ def run(out_dir, *, progress=True, overwrite=False, log=print, refresh_shipped=F
             results[method]["history"] = histories[method].as_dict()
     summary = {"config": _jsonable(cfg),
                "paper": PAPER, "results": results, "released_step": released_step(thetas, cfg),
+               "paper_step": released_step(thetas, cfg, eval_alpha(cfg, "maml")),
                "train_seconds": timings, "train_cpu_seconds": cpu, "train_wall_seconds": train_wall,
                "seconds_per_iteration": {m: timings[m] / max(cfg["iterations" if m == "maml" else
                                                                   "pretrain_iterations"], 1) for m in timings},
@@ -325,10 +336,11 @@ def format_table(summary):
     return "\n".join(lines)
 
 
-def format_released_step(summary):
-    """One line per method: the average return after 0..3 steps with the released scripts' step size."""
-    rel = summary["released_step"]
-    lines = [f"alpha = {rel['alpha']}: average return on the first {rel['num_goals']} goals after k = "
+def format_released_step(summary, key="released_step"):
+    """One line per method: the average return after 0..3 steps with the released scripts' step size
+    (key "released_step"), or with MAML's meta-test steps for every method (key "paper_step")."""
+    rel = summary[key]
+    lines = [f"alpha = {_steps_text(rel['alpha'])}: average return on the first {rel['num_goals']} goals after k = "
              + " / ".join(str(k) for k in rel["results"]["maml"]["steps"]) + " steps (95% intervals over goals)"]
     for m in METHODS:
         r = rel["results"][m]
