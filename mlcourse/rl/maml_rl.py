@@ -8,8 +8,9 @@ For each task k (a goal), with m inner steps (the paper: m = 1, alpha = 0.1, N =
     theta_{j+1} = theta_j - alpha grad L(theta_j; D_j)         (L: policy_gradient.surrogate_loss)
     F(theta) = mean over tasks of L(theta_m(theta); D_m)       the Monte-Carlo meta-objective
 
-The meta-gradient is grad F with every sampled trajectory D_0..D_m and its advantages held fixed:
-autograd differentiates through the inner updates, so the gradient includes the second-order
+The meta-gradient is grad F with every sampled trajectory D_0..D_m and its advantages held fixed,
+differentiated through the inner updates (by the hand-derived rl.fastpath, equal to autograd's gradient
+of meta_objective; backend="autograd" runs the latter), so the gradient includes the second-order
 terms (I - alpha Hess L(theta_j; D_j)) of each inner step, and the outer score-function term
 grad log pi_{theta_m}(D_m) A_m.  It does NOT include the dependence of the sampling distributions
 of D_0..D_{m-1} on theta (the score-function term sum grad log pi_{theta}(D_j) x post-adaptation
