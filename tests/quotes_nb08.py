@@ -36,10 +36,15 @@ def row(method):
     return [v for k in range(4) for v in (ret(method, k), ci(method, k))]
 
 
+def paper_step(method, step):
+    """The return with MAML's meta-test steps for every method (summary["paper_step"]), on its first goals."""
+    return summary()["paper_step"]["results"][method]["return"][step]
+
+
 QUOTED = [
     Quote(NB08, "After one policy-gradient step MAML reaches an average return of <> ± <> on <> new goals (the "
-          "paper: <>), better than the pretrained policy's <> ± <> (the paper: <>) by more than both intervals; "
-          "the random initialisation reaches <> ± <> (the paper: <>).",
+          "paper: <>); the pretrained policy reaches <> ± <> (the paper's released results: <>) and the random "
+          "initialisation <> ± <> (the paper: <>).",
           lambda: [ret("maml", 1), ci("maml", 1), summary()["config"]["eval_goals"], PAPER["maml"][1],
                    ret("pretrained", 1), ci("pretrained", 1), PAPER["pretrained"][1],
                    ret("random", 1), ci("random", 1), PAPER["random"][1]],
@@ -47,16 +52,20 @@ QUOTED = [
     Quote(NB08, "Before adaptation the three are at <>, <> and <> (the paper: <>, <>, <>)",
           lambda: [ret("maml", 0), ret("pretrained", 0), ret("random", 0), PAPER["maml"][0], PAPER["pretrained"][0],
                    PAPER["random"][0]], (".1f", ".1f", ".1f", ".2f", ".2f", ".2f")),
-    Quote(NB08, "after three steps MAML is at <> (the paper: <>)", lambda: [ret("maml", 3), PAPER["maml"][3]],
-          (".1f", ".2f")),
-    Quote(NB08, "After one step the pretrained policy is at <> with the released scripts' step (the paper's released "
-          "results: <>), against <> with $\\alpha = 0.1$",
-          lambda: [released("pretrained", 1), PAPER["pretrained"][1], ret("pretrained", 1)], (".1f", ".2f", ".1f")),
+    Quote(NB08, "after two and three steps MAML is at <> ± <> and <> ± <> (the paper: <> and <>)",
+          lambda: [ret("maml", 2), ci("maml", 2), ret("maml", 3), ci("maml", 3), PAPER["maml"][2], PAPER["maml"][3]],
+          (".1f", ".1f", ".1f", ".1f", ".2f", ".2f")),
+    Quote(NB08, "With MAML's small steps the pretrained policy hardly moves: after one step it is at <>.",
+          lambda: [paper_step("pretrained", 1)], ".1f"),
+    Quote(NB08, "MAML, meta-trained for a five times smaller step, overshoots: after\none step it is at <>.",
+          lambda: [released("maml", 1)], ".1f"),
     Quote(NB08, "Meta-training took <> s of wall time for <> iterations (<> s per iteration)",
           lambda: [summary()["train_seconds"]["maml"], summary()["config"]["iterations"],
                    summary()["seconds_per_iteration"]["maml"]], (".0f", "d", ".2f")),
-    Quote(NB08, "<> iterations of meta-batch 20 (the paper: TRPO", lambda: [summary()["config"]["iterations"]], "d"),
+    Quote(NB08, "<> iterations of meta-batch 20, $\\log\\sigma$ at ten times", lambda: [summary()["config"]["iterations"]], "d"),
     Quote(NB08, "<> new goals drawn with this package's seed", lambda: [summary()["config"]["eval_goals"]], "d"),
+    Quote(NB08, "trained here with REINFORCE and Adam for <> iterations",
+          lambda: [summary()["config"]["pretrain_iterations"]], "d"),
     Quote("README.md", "| MAML, this package | <> ± <> | <> ± <> | <> ± <> | <> ± <> |", lambda: row("maml"), ".1f"),
     Quote("README.md", "| MAML, paper | <> | <> | <> | <> |", lambda: PAPER["maml"], ".2f"),
     Quote("README.md", "| pretrained on all goals, this package | <> ± <> | <> ± <> | <> ± <> | <> ± <> |",
@@ -69,15 +78,16 @@ QUOTED = [
           lambda: PAPER["random"], ".2f"),
     Quote("README.md", "average return on <> new goals after 0 / 1 / 2 / 3", lambda: [summary()["config"]["eval_goals"]],
           "d"),
-    Quote("README.md", "<> meta-iterations took <> s of wall time on the 2-core development machine (<> s per "
-          "iteration; the whole command <> s)",
+    Quote("README.md", "<> meta-iterations took <> s of wall time and <> s of CPU on the 2-core development machine "
+          "(<> s per iteration; the whole command <> s)",
           lambda: [summary()["config"]["iterations"], summary()["train_seconds"]["maml"],
-                   summary()["seconds_per_iteration"]["maml"], summary()["wall_seconds"]], ("d", ".0f", ".2f", ".0f")),
+                   summary()["train_cpu_seconds"]["maml"], summary()["seconds_per_iteration"]["maml"],
+                   summary()["wall_seconds"]], ("d", ".0f", ".0f", ".2f", ".0f")),
 ]
 
-# Settings and constants the prose states: the arena, velocity bound and tolerance of the task, alpha,
-# the discount, the paper's section, the released scripts' step size and KL bound, the normal quantile.
+# Settings and constants the prose states: the arena, velocity bound and tolerance of the task, alpha and the
+# evaluation's later step, the discount, the paper's section, the released scripts' step size, the normal quantile.
 INPUTS = {
-    NB08: {"5.3", "-0.5", "0.5", "0.1", "0.01", "0.99", "95%"},
-    "README.md": {"5.3", "0.5", "0.1", "95%"},
+    NB08: {"5.3", "-0.5", "0.5", "0.1", "0.05", "0.01", "0.99", "95%"},
+    "README.md": {"5.3", "0.5", "0.1", "0.05", "95%"},
 }

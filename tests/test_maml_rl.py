@@ -149,3 +149,47 @@ def test_job_refuses_to_overwrite_and_checks_settings_before_training(tmp_path):
     loaded = navigation_job.load_shipped(str(tmp_path))
     again = navigation_job.evaluate(loaded["theta"]["maml"], loaded["config"], [1])
     np.testing.assert_allclose(again[:, 0], np.array(s["results"]["maml"]["per_goal"])[:, 1], rtol=1e-5)
+
+
+def test_step_sizes_per_step_and_their_errors():
+    assert maml_rl.step_sizes(0.1, 3) == [0.1, 0.1, 0.1]
+    assert maml_rl.step_sizes((0.1, 0.05), 3) == [0.1, 0.05, 0.05]
+    assert maml_rl.step_sizes([0.1, 0.05], 0) == []
+    with pytest.raises(ValueError, match="non-empty sequence"):
+        maml_rl.step_sizes([], 2)
+    with pytest.raises(ValueError, match="alpha must be finite"):
+        maml_rl.step_sizes([0.1, float("nan")], 2)
+
+
+def test_log_std_learns_at_its_own_rate_and_scale_one_is_the_plain_method():
+    from mlcourse.experiments import navigation_job
+    _, theta, batch = _small(10)
+    vg = functools.partial(maml_rl.maml_rl_value_and_grad, alpha=0.1)
+    same, to_phi, to_theta = navigation_job.scaled_log_std(vg, 1.0)
+    assert same is vg and to_phi(theta) is theta
+    vg10, to_phi, to_theta = navigation_job.scaled_log_std(vg, 10.0)
+    phi = to_phi(theta)
+    np.testing.assert_allclose(phi["log_std"], theta["log_std"] / 10)
+    assert tree.norm(tree.sub(to_theta(phi), theta)) <= 1e-15
+    (l1, g1), (l10, g10) = vg(theta, batch), vg10(phi, batch)
+    assert l1 == l10
+    np.testing.assert_allclose(g10["log_std"], 10 * g1["log_std"])        # d/dphi = c d/dlog_std
+    for (a, b), (c, d) in zip(g1["mlp"], g10["mlp"]):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    # one Adam step moves log_std ten times further
+    s1 = train.adam_update(train.adam_init(theta), theta, g1, 1e-3)[0]
+    s10 = to_theta(train.adam_update(train.adam_init(phi), phi, g10, 1e-3)[0])
+    np.testing.assert_allclose(s10["log_std"] - theta["log_std"], 10 * (s1["log_std"] - theta["log_std"]), rtol=1e-4)
+
+
+def test_each_method_is_evaluated_with_its_own_steps():
+    from mlcourse.experiments import navigation_job
+    cfg = dict(navigation_job.DEFAULTS)
+    assert navigation_job.eval_alphas(cfg) == {"maml": (0.1, 0.05), "pretrained": 0.5, "random": 0.5}
+    assert navigation_job.eval_alpha(dict(cfg, eval_alpha=None), "maml") == cfg["alpha"]
+    assert navigation_job.eval_alpha({"alpha": 0.1}, "pretrained") == 0.1      # summaries written before the setting
+    with pytest.raises(ValueError, match="--eval-alpha must be comma-separated"):
+        navigation_job._step_list("0.1;0.05", "--eval-alpha")
+    assert navigation_job._step_list("0.1,0.05", "--eval-alpha") == [0.1, 0.05]
+    assert navigation_job._step_list("same", "--eval-alpha") is None

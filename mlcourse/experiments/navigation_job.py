@@ -1,10 +1,15 @@
 """MAML for reinforcement learning on 2D point navigation (MAML paper, section 5.3): train and meta-test.
 
-Setup of Finn, Abbeel & Levine (2017): goals uniform in [-0.5, 0.5]^2, horizon 100, a Gaussian
-MLP policy 2-100-100-2 (ReLU, learned state-independent log std), the linear feature baseline,
-one inner policy-gradient step with alpha = 0.1 from 20 trajectories per task, meta-batch 20
-tasks.  Meta-test as the paper's evaluation: new goals, 40 trajectories per step, the average
-return after 0, 1, 2 and 3 policy-gradient steps (each step samples 40 fresh trajectories).
+Setup of Finn, Abbeel & Levine (2017) and its released code: goals uniform in [-0.5, 0.5]^2, horizon
+100, a Gaussian MLP policy 2-100-100-2 (ReLU, learned state-independent log std, 1.0 at the start) whose
+actions are in normalised units (the environment maps [-1, 1] to velocities in [-0.1, 0.1] and clips),
+the linear feature baseline and standardised advantages in the inner surrogate, one inner
+policy-gradient step with alpha = 0.1 from 20 trajectories per task, meta-batch 20 tasks.  Meta-test as
+the paper's evaluation: 40 new goals, 40 fresh trajectories per step, the average return after 0, 1, 2
+and 3 policy-gradient steps; MAML adapts with the paper's step sizes (0.1, then 0.05), the pretrained and
+random policies with the released test script's 0.5, the step with which the paper's released baseline
+results were computed (``eval_alpha``, ``baseline_eval_alpha``; every method is also scored with 0.5,
+``released_step``).
 
 Three methods, scored on the same goals with the same exploration noise:
     maml        meta-trained (maml_rl.maml_rl_value_and_grad, second order by default)
@@ -14,7 +19,10 @@ Three methods, scored on the same goals with the same exploration noise:
 Outer optimiser: Adam on the meta-policy-gradient (the paper used TRPO, a KL-constrained natural
 gradient step; Adam through the course's one outer loop train.meta_train, with a cosine-decayed
 learning rate and gradient steps normalised per coordinate, keeps each update small in the same
-spirit without conjugate gradients and a line search).
+spirit without conjugate gradients and a line search).  Adam moves every coordinate by about beta
+per iteration, so the policy's log standard deviation, two numbers, would move as slowly as one
+weight; it learns at log_std_beta_scale times beta instead (``scaled_log_std``), as a KL-bounded
+step lets it move faster than the weights.
 
 ``run`` is what ``mlcourse train navigation`` calls; notebook 08 loads the shipped output with
 ``mlcourse.experiments.shipped.load("navigation")``.
@@ -32,7 +40,8 @@ from .. import train
 from .._validate import check_alpha, check_count, check_seed
 from ..rl import maml_rl, point_navigation, policy, policy_gradient
 
-__all__ = ["PAPER", "DEFAULTS", "METHODS", "RELEASED_STEP", "run", "evaluate", "eval_goals", "eval_noise",
+__all__ = ["PAPER", "DEFAULTS", "METHODS", "RELEASED_STEP", "run", "evaluate", "eval_alpha", "eval_alphas",
+           "eval_goals", "eval_noise",
            "released_step", "format_table", "format_released_step", "load_policy", "add_arguments", "cli", "refresh_shipped", "load_shipped"]
 
 # Finn, Abbeel & Levine (2017), section 5.3, 2D navigation: average return after 0 / 1 / 2 / 3
@@ -53,7 +62,7 @@ METHOD_STREAMS = {"maml": 0, "pretrained": 1, "random": 2}
 
 DEFAULTS = dict(
     seed=0,
-    iterations=700,           # MAML meta-iterations (Adam steps; the released code of the paper: 100 TRPO steps)
+    iterations=400,           # MAML meta-iterations (Adam steps; the released code of the paper: 100 TRPO steps)
     pretrain_iterations=700,  # REINFORCE iterations of the pretrained baseline
     meta_batch_size=20,       # tasks per meta-batch, as in the paper
     num_trajectories=20,      # trajectories per task for the inner step (and the post-adaptation batch)
@@ -63,9 +72,15 @@ DEFAULTS = dict(
     beta=3e-3,                # Adam's outer learning rate, cosine-decayed to 0 over the iterations
     hidden=(100, 100),        # the paper's policy
     gamma=0.99,               # discount of the returns-to-go (the paper's code)
-    eval_goals=100,           # new goals at meta-test (the paper: 40)
+    eval_goals=40,            # new goals at meta-test, as the paper and its released test script
     eval_trajectories=40,     # per adaptation step, as in the paper
     eval_steps=3,
+    eval_alpha=(0.1, 0.05),   # MAML's meta-test steps, as the paper's evaluation: 0.1, then 0.05 (None: alpha)
+    baseline_eval_alpha=0.5,  # the pretrained and random policies' steps: the released test script's, with which
+                              # the paper's released baseline results were computed (None: alpha)
+    log_std_beta_scale=10.0,  # MAML's log_std learns at this times beta (1: like the weights)
+    pretrain_log_std_beta_scale=1.0,   # the pretrained policy's log_std: like its weights (its spread stays wide
+                                       # enough for the baseline's test step of 0.5)
     dtype="float32",
 )
 
@@ -73,7 +88,14 @@ DEFAULTS = dict(
 def _check_settings(cfg):
     """Every value the job uses, checked before any training (a bad one fails in seconds)."""
     check_alpha(cfg["alpha"])
+    for key in ("eval_alpha", "baseline_eval_alpha"):
+        if cfg[key] is not None:
+            maml_rl.step_sizes(cfg[key], 1)
     check_alpha(cfg["beta"], "beta")
+    for key in ("log_std_beta_scale", "pretrain_log_std_beta_scale"):
+        check_alpha(cfg[key], key)
+        if cfg[key] == 0:
+            raise ValueError(f"{key} must be > 0 (1: log_std learns at beta like the weights), e.g. 10.")
     if cfg["beta"] == 0:
         raise ValueError("beta must be > 0 (Adam's outer learning rate), for example --beta 0.003.")
     for key, low in (("iterations", 0), ("pretrain_iterations", 0), ("meta_batch_size", 1), ("num_trajectories", 1),
@@ -105,17 +127,44 @@ def training_method(method, cfg):
     raise ValueError(f"unknown method {method!r}; trained methods are 'maml' and 'pretrained'.")
 
 
+def _on_phi(phi, batch, value_and_grad, log_std_beta_scale):
+    c = np.asarray(log_std_beta_scale, phi["log_std"].dtype)
+    loss, g = value_and_grad({"mlp": phi["mlp"], "log_std": phi["log_std"] * c}, batch)
+    return loss, {"mlp": g["mlp"], "log_std": g["log_std"] * c}
+
+
+def scaled_log_std(value_and_grad, c):
+    """Adam with log_std's learning rate c times the weights': Adam trains phi = theta with log_std / c.
+
+    Adam moves each coordinate by at most about beta per iteration, whatever its gradient's scale, so
+    with c = 1 log_std (a policy's spread) moves as slowly as a single weight; TRPO's KL-bounded step,
+    the paper's outer optimiser, moves it by up to about 0.07 per iteration at a KL of 0.01.  Returns
+    (value_and_grad on phi, theta -> phi, phi -> theta); c = 1 returns value_and_grad itself.
+    """
+    if c == 1:
+        return value_and_grad, (lambda theta: theta), (lambda phi: phi)
+
+    def to_phi(theta):
+        return {"mlp": theta["mlp"], "log_std": theta["log_std"] / np.asarray(c, theta["log_std"].dtype)}
+
+    def to_theta(phi):
+        return {"mlp": phi["mlp"], "log_std": phi["log_std"] * np.asarray(c, phi["log_std"].dtype)}
+    return functools.partial(_on_phi, value_and_grad=value_and_grad, log_std_beta_scale=c), to_phi, to_theta
+
+
 def _train_one(method, cfg, progress=False):
-    """(method, theta, History, seconds) of one trained method."""
+    """(method, theta, History, seconds, cpu seconds) of one trained method."""
     theta, rng = initial_params(method, cfg)
     iters = cfg["iterations"] if method == "maml" else cfg["pretrain_iterations"]
     inner = cfg["inner_steps"] if method == "maml" else 0
     batches = maml_rl.meta_batches(cfg["meta_batch_size"], cfg["num_trajectories"], inner,
                                    dtype=np.dtype(cfg["dtype"]).type)
-    t0 = time.perf_counter()
-    theta, hist = train.meta_train(theta, training_method(method, cfg), batches, rng=rng, iterations=iters,
-                                   schedule=train.cosine(cfg["beta"], max(iters, 1)), progress=progress, log_every=10)
-    return method, theta, hist, time.perf_counter() - t0
+    scale = cfg["log_std_beta_scale"] if method == "maml" else cfg["pretrain_log_std_beta_scale"]
+    vg, to_phi, to_theta = scaled_log_std(training_method(method, cfg), scale)
+    t0, c0 = time.perf_counter(), time.process_time()
+    phi, hist = train.meta_train(to_phi(theta), vg, batches, rng=rng, iterations=iters,
+                                 schedule=train.cosine(cfg["beta"], max(iters, 1)), progress=progress, log_every=10)
+    return method, to_theta(phi), hist, time.perf_counter() - t0, time.process_time() - c0
 
 
 def eval_goals(cfg, num_goals=None):
@@ -132,17 +181,27 @@ def eval_noise(cfg, goal_indices, dtype=None):
     return np.stack(per_goal, axis=1)
 
 
-def evaluate(theta, cfg, goal_indices=None):
+def eval_alpha(cfg, method="maml"):
+    """The meta-test step sizes of a method: cfg["eval_alpha"] for MAML, cfg["baseline_eval_alpha"] for the
+    pretrained and random policies (a number or one per step), cfg["alpha"] where they are None or absent."""
+    key = "eval_alpha" if method == "maml" else "baseline_eval_alpha"
+    a = cfg.get(key)
+    return cfg["alpha"] if a is None else a
+
+
+def evaluate(theta, cfg, goal_indices=None, method="maml", alpha=None):
     """Average return per goal after 0..eval_steps steps: (eval_steps + 1, len(goal_indices)).
 
-    Goals eval_goals(cfg)[goal_indices] (default: all), each with its own noise stream.
+    Goals eval_goals(cfg)[goal_indices] (default: all), each with its own noise stream; step sizes
+    alpha (a number or one per step), by default the method's (eval_alpha).
     """
+    alpha = eval_alpha(cfg, method) if alpha is None else alpha
     goals = eval_goals(cfg)
     idx = np.arange(len(goals)) if goal_indices is None else np.asarray(goal_indices)
     out = []
     for start in range(0, len(idx), 50):   # 50 goals x 40 trajectories at a time bounds the memory
         part = idx[start:start + 50]
-        out.append(maml_rl.adaptation_returns(theta, goals[part], alpha=cfg["alpha"], steps=cfg["eval_steps"],
+        out.append(maml_rl.adaptation_returns(theta, goals[part], alpha=alpha, steps=cfg["eval_steps"],
                                               gamma=cfg["gamma"], noise=eval_noise(cfg, part)))
     return np.concatenate(out, axis=1)
 
@@ -154,13 +213,18 @@ def _stats(R):
             "per_goal": R.tolist()}
 
 
-def released_step(thetas, cfg):
-    """Every method scored with the released scripts' step size (RELEASED_STEP) instead of cfg["alpha"]:
+def released_step(thetas, cfg, alpha=None):
+    """Every method scored with the same step sizes, by default the released scripts' (RELEASED_STEP):
     {"alpha", "num_goals", "results": {method: stats}} on the first num_goals meta-test goals, same noise."""
     n = min(RELEASED_STEP["num_goals"], cfg["eval_goals"])
-    cfg_released = dict(cfg, alpha=RELEASED_STEP["alpha"])
-    return {"alpha": RELEASED_STEP["alpha"], "num_goals": n,
-            "results": {m: _stats(evaluate(thetas[m], cfg_released, range(n))) for m in METHODS}}
+    a = RELEASED_STEP["alpha"] if alpha is None else alpha
+    return {"alpha": a, "num_goals": n,
+            "results": {m: _stats(evaluate(thetas[m], cfg, range(n), alpha=a)) for m in METHODS}}
+
+
+def eval_alphas(cfg):
+    """{method: its meta-test step sizes} (eval_alpha), e.g. for the figures of notebook 08."""
+    return {m: eval_alpha(cfg, m) for m in METHODS}
 
 
 def load_policy(path, cfg=None):
@@ -207,26 +271,29 @@ def run(out_dir, *, progress=True, overwrite=False, log=print, refresh_shipped=F
     else:
         trained = [_train_one("maml", cfg, progress), _train_one("pretrained", cfg, progress)]
     train_wall = time.perf_counter() - start
-    thetas, timings, histories = {}, {}, {}
-    for method, theta, hist, seconds in trained:
+    thetas, timings, cpu, histories = {}, {}, {}, {}
+    for method, theta, hist, seconds, cpu_seconds in trained:
         iters = cfg["iterations"] if method == "maml" else cfg["pretrain_iterations"]
-        log(f"{method}: {iters} iterations in {seconds:.1f} s ({seconds / max(iters, 1):.3f} s per iteration)")
-        thetas[method], timings[method], histories[method] = theta, seconds, hist
+        log(f"{method}: {iters} iterations in {seconds:.1f} s, {cpu_seconds:.1f} s of CPU "
+            f"({seconds / max(iters, 1):.3f} s per iteration)")
+        thetas[method], timings[method], cpu[method], histories[method] = theta, seconds, cpu_seconds, hist
     thetas["random"] = initial_params("random", cfg)[0]
     histories["random"] = None
     results = {}
     for method in METHODS:
-        hp = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
+        hp = _jsonable(cfg)
         hp.update(method=method, sizes=list(_sizes(cfg)), task="navigation")
         train.save_checkpoint(ckpts[method], thetas[method], hp, histories[method], overwrite=overwrite)
         t0 = time.perf_counter()
-        results[method] = _stats(evaluate(thetas[method], cfg))
+        results[method] = _stats(evaluate(thetas[method], cfg, method=method))
+        results[method]["alpha"] = eval_alpha(cfg, method)
         results[method]["eval_seconds"] = time.perf_counter() - t0
         if histories[method] is not None:
             results[method]["history"] = histories[method].as_dict()
-    summary = {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()},
+    summary = {"config": _jsonable(cfg),
                "paper": PAPER, "results": results, "released_step": released_step(thetas, cfg),
-               "train_seconds": timings, "train_wall_seconds": train_wall,
+               "paper_step": released_step(thetas, cfg, eval_alpha(cfg, "maml")),
+               "train_seconds": timings, "train_cpu_seconds": cpu, "train_wall_seconds": train_wall,
                "seconds_per_iteration": {m: timings[m] / max(cfg["iterations" if m == "maml" else
                                                                   "pretrain_iterations"], 1) for m in timings},
                "wall_seconds": time.perf_counter() - start, "workers": workers,
@@ -238,12 +305,21 @@ def run(out_dir, *, progress=True, overwrite=False, log=print, refresh_shipped=F
     return summary
 
 
+def _jsonable(cfg):
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
+
+
+def _steps_text(alpha):
+    return " then ".join(str(a) for a in alpha) if isinstance(alpha, (list, tuple)) else str(alpha)
+
+
 def format_table(summary):
     """Average return after k steps: ours (with 95% interval over goals) beside the paper's rows."""
     res, cfg = summary["results"], summary["config"]
     n = res["maml"]["num_goals"]
+    steps = "; ".join(f"{m} {_steps_text(eval_alpha(cfg, m))}" for m in METHODS)
     lines = [f"2D navigation: average return on {n} new goals after k policy-gradient steps "
-             f"(alpha = {cfg['alpha']}, {cfg['eval_trajectories']} trajectories per step; paper: "
+             f"(step sizes: {steps}; {cfg['eval_trajectories']} trajectories per step; paper: "
              f"{PAPER['eval_goals']} goals)",
              f"{'method':>22} | " + " | ".join(f"{'k = ' + str(s):>15}" for s in res["maml"]["steps"])]
     lines.append("-" * len(lines[-1]))
@@ -252,16 +328,19 @@ def format_table(summary):
         lines.append(f"{m + ' (ours)':>22} | " + " | ".join(f"{v:>7.2f} ± {c:<5.2f}" for v, c in zip(r["return"], r["ci95"])))
         lines.append(f"{m + ' (paper)':>22} | " + " | ".join(f"{v:>15.2f}" for v in PAPER[m]))
     t = summary["train_seconds"]
-    lines.append(f"meta-training: maml {cfg['iterations']} iterations in {t['maml']:.0f} s, pretrained "
-                 f"{cfg['pretrain_iterations']} in {t['pretrained']:.0f} s (side by side); wall time "
+    cpu = summary.get("train_cpu_seconds")
+    lines.append(f"meta-training: maml {cfg['iterations']} iterations in {t['maml']:.0f} s"
+                 + (f" ({cpu['maml']:.0f} s of CPU)" if cpu else "")
+                 + f", pretrained {cfg['pretrain_iterations']} in {t['pretrained']:.0f} s (side by side); wall time "
                  f"{summary['wall_seconds']:.0f} s")
     return "\n".join(lines)
 
 
-def format_released_step(summary):
-    """One line per method: the average return after 0..3 steps with the released scripts' step size."""
-    rel = summary["released_step"]
-    lines = [f"alpha = {rel['alpha']}: average return on the first {rel['num_goals']} goals after k = "
+def format_released_step(summary, key="released_step"):
+    """One line per method: the average return after 0..3 steps with the released scripts' step size
+    (key "released_step"), or with MAML's meta-test steps for every method (key "paper_step")."""
+    rel = summary[key]
+    lines = [f"alpha = {_steps_text(rel['alpha'])}: average return on the first {rel['num_goals']} goals after k = "
              + " / ".join(str(k) for k in rel["results"]["maml"]["steps"]) + " steps (95% intervals over goals)"]
     for m in METHODS:
         r = rel["results"][m]
@@ -280,7 +359,15 @@ def add_arguments(p):
     p.add_argument("--iterations", type=int, default=d["iterations"], help="MAML meta-iterations")
     p.add_argument("--pretrain-iterations", type=int, default=d["pretrain_iterations"])
     p.add_argument("--beta", type=float, default=d["beta"], help="Adam's outer learning rate")
-    p.add_argument("--alpha", type=float, default=d["alpha"], help="inner step size (train and test)")
+    p.add_argument("--alpha", type=float, default=d["alpha"], help="inner step size of meta-training")
+    p.add_argument("--eval-alpha", default=",".join(map(str, d["eval_alpha"])),
+                   help="MAML's step sizes at meta-test, one per step, the last repeated (default: the paper's 0.1,0.05; "
+                        "'same' for --alpha)")
+    p.add_argument("--baseline-eval-alpha", default=str(d["baseline_eval_alpha"]),
+                   help="the pretrained and random policies' step sizes at meta-test (default: the released scripts' "
+                        "0.5; 'same' for --alpha)")
+    p.add_argument("--log-std-beta-scale", type=float, default=d["log_std_beta_scale"],
+                   help="log_std's outer learning rate in units of --beta (1: like the weights)")
     p.add_argument("--meta-batch-size", type=int, default=d["meta_batch_size"])
     p.add_argument("--num-trajectories", type=int, default=d["num_trajectories"])
     p.add_argument("--first-order", action="store_true", help="train the first-order variant")
@@ -290,16 +377,30 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true")
 
 
+def _step_list(text, option):
+    """'same' -> None (use --alpha); '0.1,0.05' -> [0.1, 0.05]; '0.5' -> 0.5."""
+    if text.strip() == "same":
+        return None
+    try:
+        values = [float(a) for a in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{option} must be comma-separated step sizes such as 0.1,0.05 (or 'same'), got {text!r}.") from None
+    return values[0] if len(values) == 1 else values
+
+
 def cli(args):
     try:
         hidden = tuple(int(h) for h in args.hidden.split(","))
     except ValueError:
         raise ValueError(f"--hidden must be comma-separated integers such as 100,100, got {args.hidden!r}.") from None
+    eval_alpha = _step_list(args.eval_alpha, "--eval-alpha")
+    baseline_eval_alpha = _step_list(args.baseline_eval_alpha, "--baseline-eval-alpha")
     summary = run(args.out, progress=not args.no_progress, overwrite=args.overwrite, workers=args.workers,
                   seed=args.seed, iterations=args.iterations, pretrain_iterations=args.pretrain_iterations,
                   beta=args.beta, alpha=args.alpha, meta_batch_size=args.meta_batch_size,
                   num_trajectories=args.num_trajectories, first_order=args.first_order, hidden=hidden,
-                  eval_goals=args.eval_goals)
+                  eval_goals=args.eval_goals, eval_alpha=eval_alpha, baseline_eval_alpha=baseline_eval_alpha,
+                  log_std_beta_scale=args.log_std_beta_scale)
     print(format_table(summary))
     print(f"checkpoints and summary.json in {args.out}")
     return 0

@@ -34,6 +34,19 @@ def adapted_paths(theta, goals, alpha=0.1, steps=3, num_trajectories=40, seed=0)
     return np.stack(paths), np.stack([ro.returns.mean(axis=1) for ro in rollouts])
 
 
+def method_alpha(alpha, method):
+    """The step sizes of one method: alpha itself, or alpha[method] when alpha is a dict {method: step sizes}."""
+    return alpha[method] if isinstance(alpha, dict) else alpha
+
+
+def _alpha_text(alpha):
+    if isinstance(alpha, dict):
+        return "; ".join(f"{LABELS.get(m, m)} {_alpha_text(a)}" for m, a in alpha.items())
+    if isinstance(alpha, (list, tuple)):
+        return " then ".join(str(a) for a in alpha)
+    return str(alpha)
+
+
 def _arena(ax):
     a = point_navigation.ARENA
     ax.add_patch(__import__("matplotlib.patches", fromlist=["Rectangle"]).Rectangle(
@@ -54,12 +67,15 @@ def draw_paths(ax, paths, goal, returns=None, steps=None):
 
 
 def trajectories_figure(thetas, goals, alpha=0.1, steps=3, seed=0, methods=("maml", "pretrained")):
-    """Static figure: rows = methods, columns = goals; each panel the paths after 0..steps steps."""
+    """Static figure: rows = methods, columns = goals; each panel the paths after 0..steps steps.
+
+    alpha: step sizes (a number, one per step, or a dict {method: step sizes}).
+    """
     import matplotlib.pyplot as plt
     goals = point_navigation.check_goals(goals)
     fig, axes = plt.subplots(len(methods), len(goals), figsize=(2.7 * len(goals), 2.8 * len(methods)), squeeze=False)
     for r, m in enumerate(methods):
-        paths, R = adapted_paths(thetas[m], goals, alpha, steps, seed=seed)
+        paths, R = adapted_paths(thetas[m], goals, method_alpha(alpha, m), steps, seed=seed)
         for c in range(len(goals)):
             ax = axes[r, c]
             draw_paths(ax, paths[:, c], goals[c], R[:, c])
@@ -72,7 +88,7 @@ def trajectories_figure(thetas, goals, alpha=0.1, steps=3, seed=0, methods=("mam
     where = "; ".join(f"({g[0]:.2f}, {g[1]:.2f})" for g in goals)
     return describe(fig, f"Grid of 2-D navigation paths: rows {', '.join(LABELS.get(m, m) for m in methods)}, columns "
                          f"goals {where} (star). Each panel draws the policy's path after 0 to {steps} policy-gradient "
-                         f"steps of α = {alpha}, with the return of each in the legend.")
+                         f"steps (α: {_alpha_text(alpha)}), with the return of each in the legend.")
 
 
 def returns_figure(ax, summary):
@@ -97,7 +113,8 @@ def returns_figure(ax, summary):
 def navigation_widget(thetas, alpha=0.1, steps=3, num_trajectories=40, seed=0):
     """Place a goal with two sliders and watch each method's paths after 0..steps policy-gradient steps.
 
-    thetas: {method: policy} (shipped.load("navigation")["theta"]).  Each move adapts the chosen
+    thetas: {method: policy} (shipped.load("navigation")["theta"]); alpha: step sizes (a number, one per
+    step, or a dict {method: step sizes}).  Each move adapts the chosen
     method to the goal through ``maml_rl.adapt`` (40 sampled trajectories per step, noise from
     ``seed``) and redraws.  Returns a VBox with .update() (one redraw, returns its seconds),
     .state (returns after each step) and .controls.
@@ -125,7 +142,8 @@ def navigation_widget(thetas, alpha=0.1, steps=3, num_trajectories=40, seed=0):
     def update(*_):
         t0 = time.perf_counter()
         goal = np.array([[gx.value, gy.value]])
-        paths, R = adapted_paths(thetas[method.value], goal, alpha, steps, num_trajectories, seed)
+        paths, R = adapted_paths(thetas[method.value], goal, method_alpha(alpha, method.value), steps,
+                                 num_trajectories, seed)
         for j, line in enumerate(lines):
             line.set_data(paths[j, 0, :, 0], paths[j, 0, :, 1])
         star.set_data([gx.value], [gy.value])
