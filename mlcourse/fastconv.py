@@ -144,8 +144,11 @@ def _pool(y, neg, p, code):
 def _unpool_add(dy, sg, code):
     """dy (m, H, W, C) += sg (m, h, w, C) at the entries that code selects."""
     h, w = sg.shape[1], sg.shape[2]
+    mask, part = np.empty(sg.shape, bool), np.empty_like(sg)
     for k, view in enumerate(_windows(dy, h, w)):
-        view += np.where(code == k, sg, sg.dtype.type(0))
+        np.equal(code, k, out=mask)
+        np.multiply(sg, mask, out=part)        # several times faster than np.where(mask, sg, 0)
+        view += part
 
 
 def _stats_sums(flat):
