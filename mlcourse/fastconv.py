@@ -20,7 +20,8 @@ The work runs on image chunks small enough to stay in cache: each block's convol
 and pooling in one pass, its backward (dy, dW, da, and the next block's g and sums) in another.
 Convolution outputs at the pooled size are all that is kept besides y.  The chunks are spread over
 as many threads as NumPy's OpenBLAS has (``OPENBLAS_NUM_THREADS``; one without OpenBLAS); while they
-run OpenBLAS is set to one thread each, and reset afterwards.
+run OpenBLAS is set to one thread each, and reset afterwards.  The chunks and the order in which
+their partial sums are added do not depend on the number of threads: neither do the results.
 
 FOMAML's first inner step starts from the zero head, so its embedding gradient is exactly zero
 (dL/dz = dL/dlogits W^T = 0): only the head moves, and the step skips the backward pass.
@@ -40,6 +41,7 @@ from .conv import BN_EPS
 __all__ = ["usable", "protonet_value_and_grad", "fomaml_value_and_grad"]
 
 _CHUNK_BYTES = 4 * 2**20      # working set of one chunk (im2col buffer and outputs)
+_MIN_CHUNKS = 4               # even a small batch is shared among up to 4 threads
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,9 +92,12 @@ class _Threads:
             return [f(i) for i in items]
         return list(self._executor().map(f, items))
 
-    def chunks(self, n, per_image_bytes):
+    @staticmethod
+    def chunks(n, per_image_bytes):
+        """Image ranges: _CHUNK_BYTES of work each, and at least _MIN_CHUNKS of them.  They do not depend
+        on the number of threads, so neither do the results, bit for bit."""
         step = max(1, int(_CHUNK_BYTES // max(per_image_bytes, 1)))
-        step = min(step, -(-n // self.n))              # at least one chunk per thread
+        step = min(step, -(-n // _MIN_CHUNKS))
         return [(s, min(n, s + step)) for s in range(0, n, step)]
 
 
