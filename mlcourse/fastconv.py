@@ -42,6 +42,7 @@ __all__ = ["usable", "protonet_value_and_grad", "fomaml_value_and_grad"]
 
 _CHUNK_BYTES = 4 * 2**20      # working set of one chunk (im2col buffer and outputs)
 _MIN_CHUNKS = 4               # even a small batch is shared among up to 4 threads
+_PARALLEL_BYTES = 4 * 2**20   # below this much work a stage runs on the calling thread (same chunks)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,8 +88,10 @@ class _Threads:
                 set_f(self.previous)
         return False
 
-    def map(self, f, items):
-        if self.n == 1 or len(items) < 2:
+    def map(self, f, n, per_image_bytes):
+        """[f((start, stop)) for the chunks of n images], on the threads unless the work is too small to share."""
+        items = self.chunks(n, per_image_bytes)
+        if self.n == 1 or len(items) < 2 or n * per_image_bytes < _PARALLEL_BYTES:
             return [f(i) for i in items]
         return list(self._executor().map(f, items))
 
@@ -206,7 +209,7 @@ def _forward(run, theta, x):
             return sums
 
         it = dt.itemsize
-        parts = run.map(stage, run.chunks(n, H * W * (9 * C + O) * it))
+        parts = run.map(stage, n, H * W * (9 * C + O) * it)
         s1 = sum(q[0] for q in parts)
         s2 = sum(q[1] for q in parts)
         L.mu = s1 / L.m
@@ -216,7 +219,7 @@ def _forward(run, theta, x):
         if not np.array_equal(L.s <= 0, neg):         # gamma so small that s underflowed: pool again
             def repool(se, L=L):
                 _pool(L.y[se[0]:se[1]], L.s <= 0, L.p[se[0]:se[1]], L.code[se[0]:se[1]])
-            run.map(repool, run.chunks(n, H * W * O * it))
+            run.map(repool, n, H * W * O * it)
         L.shift = np.asarray(beta) - L.mu * L.s
         layers.append(L)
         nxt = np.zeros((n, h + 2, w + 2, O), dt)
@@ -279,7 +282,7 @@ def _backward(run, layers, a_out, dz):
                         np.einsum("mc,mc->c", fb, zb.reshape(fb.shape)).astype(np.float64))
 
         it = dt.itemsize
-        parts = run.map(stage, run.chunks(n, H * W * (9 * C + 2 * O + (11 * O + C if below is not None else 0)) * it))
+        parts = run.map(stage, n, H * W * (9 * C + 2 * O + (11 * O + C if below is not None else 0)) * it)
         dW = parts[0][0].astype(dt, copy=True)
         for q in parts[1:]:
             dW += q[0]

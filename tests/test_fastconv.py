@@ -109,7 +109,7 @@ def test_the_public_functions_choose_the_fast_path_and_leave_blas_threads_as_the
 @pytest.mark.skipif(_blas.blas_threads() is None, reason="NumPy's BLAS is not OpenBLAS: one thread only")
 def test_one_thread_and_two_threads_give_the_same_bits():
     rng = np.random.default_rng(4)
-    theta, ep = _theta(rng, channels=8, blocks=4), _episode(rng, 28, n_way=5)
+    theta, ep = _theta(rng, channels=8, blocks=4), _episode(rng, 28, n_way=7, k_query=4)   # 42 images: shared work
     previous = _blas.limit_threads(1)
     try:
         one = protonet.protonet_value_and_grad(theta, ep)
