@@ -173,6 +173,14 @@ class _Layer:
 
     __slots__ = ("ap", "W", "gamma", "y", "p", "code", "mu", "rstd", "s", "shift", "m")
 
+    def conv(self, s, e, cols=None):
+        """y of images s..e: kept from the forward pass, or recomputed (few input channels: a cheap product)."""
+        if self.y is not None:
+            return self.y[s:e]
+        cols = _im2col(self.ap[s:e]) if cols is None else cols
+        shape = (e - s, self.ap.shape[1] - 2, self.ap.shape[2] - 2, self.W.shape[-1])
+        return (cols @ self.W.reshape(cols.shape[1], -1)).reshape(shape)
+
 
 def _forward(run, theta, x):
     """z (n, D) and the layers' caches; x (n, H, W, C) of theta's dtype."""
@@ -191,7 +199,7 @@ def _forward(run, theta, x):
         h, w = H // 2, W // 2
         L = _Layer()
         L.ap, L.W, L.gamma, L.m = ap, Wt, gamma, n * H * W
-        L.y = np.empty((n, H, W, O), dt)
+        L.y = np.empty((n, H, W, O), dt) if 9 * C > O else None    # else recomputed in the backward pass
         L.p = np.empty((n, h, w, O), dt)
         L.code = np.empty((n, h, w, O), np.uint8)
         Wm = Wt.reshape(9 * C, O)
@@ -202,10 +210,11 @@ def _forward(run, theta, x):
             s, e = se
             if fill is not None:                       # the previous block's output, into this input
                 fill(s, e)
-            flat = L.y[s:e].reshape(-1, O)
+            y = L.y[s:e] if L.y is not None else np.empty((e - s, H, W, O), L.p.dtype)
+            flat = y.reshape(-1, O)
             np.matmul(_im2col(L.ap[s:e]), Wm, out=flat)
             sums = _stats_sums(flat)
-            _pool(L.y[s:e], neg, L.p[s:e], L.code[s:e])
+            _pool(y, neg, L.p[s:e], L.code[s:e])
             return sums
 
         it = dt.itemsize
@@ -218,7 +227,7 @@ def _forward(run, theta, x):
         L.s = np.asarray(gamma) * L.rstd
         if not np.array_equal(L.s <= 0, neg):         # gamma so small that s underflowed: pool again
             def repool(se, L=L):
-                _pool(L.y[se[0]:se[1]], L.s <= 0, L.p[se[0]:se[1]], L.code[se[0]:se[1]])
+                _pool(L.conv(*se), L.s <= 0, L.p[se[0]:se[1]], L.code[se[0]:se[1]])
             run.map(repool, n, H * W * O * it)
         L.shift = np.asarray(beta) - L.mu * L.s
         layers.append(L)
@@ -253,7 +262,7 @@ def _backward(run, layers, a_out, dz):
         A = -L.s * L.rstd * sum_gz / L.m
         B = -L.s * sum_g / L.m - A * L.mu
         A_dt, B_dt, s_dt = A.astype(dt), B.astype(dt), L.s.astype(dt)
-        n, H, W, O = L.y.shape
+        n, H, W, O = L.ap.shape[0], L.ap.shape[1] - 2, L.ap.shape[2] - 2, L.W.shape[-1]
         C = L.ap.shape[-1]
         below = layers[i - 1] if i > 0 else None
         g_below = np.empty(L.ap.shape[:1] + (H, W, C), dt) if below is not None else None
@@ -263,12 +272,12 @@ def _backward(run, layers, a_out, dz):
 
         def stage(se, L=L, g=g, below=below, g_below=g_below):
             s, e = se
-            y = L.y[s:e]
-            dy = y * A_dt
+            cols = _im2col(L.ap[s:e])
+            dy = L.conv(s, e, cols) * A_dt
             dy += B_dt
             _unpool_add(dy, g[s:e] * s_dt, L.code[s:e])
             flat = dy.reshape(-1, O)
-            dW = _im2col(L.ap[s:e]).T @ flat
+            dW = cols.T @ flat
             if below is None:
                 return dW, None
             dyp = np.zeros((e - s, H + 2, W + 2, O), dt)

@@ -33,11 +33,12 @@ def _close(a, b):
     return checks.rel_error(a, b) < EXACT
 
 
-# sizes: 13 -> 6 -> 3 -> 1 (odd sizes: the last row and column of 13 and 3 are in no pooling window)
-@pytest.mark.parametrize("size,blocks,channels", [(13, 3, None), (8, 2, 2), (28, 4, None)])
-def test_protonet_equals_autograd(size, blocks, channels):
+# sizes: 13 -> 6 -> 3 -> 1 (odd sizes: the last row and column of 13 and 3 are in no pooling window);
+# with more than 9 x (input channels) output channels the first block's convolution is recomputed, not kept
+@pytest.mark.parametrize("size,blocks,channels,width", [(13, 3, None, 4), (8, 2, 2, 4), (28, 4, None, 12)])
+def test_protonet_equals_autograd(size, blocks, channels, width):
     rng = np.random.default_rng(size)
-    theta = _theta(rng, blocks=blocks)
+    theta = _theta(rng, channels=width, blocks=blocks)
     if channels:
         W, g, b = theta[0]
         theta[0] = (rng.uniform(-0.3, 0.3, W.shape[:2] + (channels,) + W.shape[3:]), g, b)
@@ -60,7 +61,7 @@ def test_protonet_matches_finite_differences():
 @pytest.mark.parametrize("steps", [0, 1, 3])
 def test_fomaml_equals_autograd(steps):
     rng = np.random.default_rng(10 + steps)
-    theta, batch = _theta(rng), _batch(rng)
+    theta, batch = _theta(rng, channels=12), _batch(rng)
     loss, g = cl.fomaml_value_and_grad(theta, batch, alpha=0.5, inner_steps=steps)
     loss_ag, g_ag = cl.fomaml_value_and_grad(theta, batch, alpha=0.5, inner_steps=steps, backend="autograd")
     assert abs(loss - loss_ag) < EXACT
