@@ -18,10 +18,14 @@ and back, from g = dL/d out * [out > 0] (z_hat = (p - mu) / sigma, U = s g sprea
 
 The work runs on image chunks small enough to stay in cache: each block's convolution, statistics
 and pooling in one pass, its backward (dy, dW, da, and the next block's g and sums) in another.
-Convolution outputs at the pooled size are all that is kept besides y.  The chunks are spread over
-as many threads as NumPy's OpenBLAS has (``OPENBLAS_NUM_THREADS``; one without OpenBLAS); while they
-run OpenBLAS is set to one thread each, and reset afterwards.  The chunks and the order in which
-their partial sums are added do not depend on the number of threads: neither do the results.
+Kept between the passes: each block's input a, its pooled p and code, and y, except where y has
+more channels than 9x its input (the first block: 1 -> 64), which the backward pass recomputes
+from the im2col it builds anyway.
+
+The chunks are spread over as many threads as NumPy's OpenBLAS has (``OPENBLAS_NUM_THREADS``; one
+without OpenBLAS); while they run, OpenBLAS is set to one thread each, and reset afterwards.  The
+chunks and the order in which their partial sums are added do not depend on the number of threads:
+neither do the results, bit for bit.
 
 FOMAML's first inner step starts from the zero head, so its embedding gradient is exactly zero
 (dL/dz = dL/dlogits W^T = 0): only the head moves, and the step skips the backward pass.
