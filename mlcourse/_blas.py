@@ -11,10 +11,14 @@ same afterwards, the way threadpoolctl does it: find the OpenBLAS that this proc
     blas_threads()     -> the current count, or None
 
 The notebooks' widget modules (``mlcourse.viz``, except the figure of the command line) call
-``limit_threads(1)`` when they are imported; the engine never does.  To undo it in a notebook::
+``limit_threads(1)`` when they are imported.  To undo it in a notebook::
 
     from mlcourse import _blas
     _blas.limit_threads(os.cpu_count())
+
+The engine never changes the count for good: ``fastconv`` spreads its work over as many threads of
+its own as OpenBLAS has, sets OpenBLAS to one thread while they run, and restores the count before
+it returns.
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ import autograd.numpy as anp
 import numpy as np
 from autograd import value_and_grad as ag_value_and_grad
 
-from . import maml, tree
+from . import conv, fastconv, maml, tree
 from ._validate import check_alpha, check_count
 from .conv import conv4_apply_tasks, embedding_size
 
@@ -159,9 +159,21 @@ def maml_value_and_grad(theta, batch, alpha=0.4, inner_steps=1):
     return float(loss), g
 
 
-def fomaml_value_and_grad(theta, batch, alpha=0.4, inner_steps=1):
-    """(meta-loss, first-order direction mean_T grad_theta' L_q(theta'_T)) for the embedding theta."""
+def fomaml_value_and_grad(theta, batch, alpha=0.4, inner_steps=1, *, backend="auto"):
+    """(meta-loss, first-order direction mean_T grad_theta' L_q(theta'_T)) for the embedding theta.
+
+    backend: "auto" (hand-derived NumPy, ``fastconv``, when theta is plain float32 / float64 arrays)
+    or "autograd".
+    """
     alpha, inner_steps = _check(theta, batch, alpha, inner_steps)
+    if backend not in ("auto", "autograd"):
+        raise ValueError(f"backend must be 'auto' or 'autograd', got {backend!r}.")
+    if backend == "auto" and fastconv.usable(conv.check_conv4_params(theta)):
+        dt = _dtype(theta)
+        xs, ys, xq, yq = _xs(batch, dt)
+        xs, xq = conv._images(xs, 1), conv._images(xq, 1)
+        conv.check_conv4_params(theta, in_channels=xs.shape[-1])
+        return fastconv.fomaml_value_and_grad(theta, xs, ys, xq, yq, batch.n_way, alpha, inner_steps)
     params = _adapt(theta, batch, alpha, inner_steps)
     _, _, xq, yq = _xs(batch, _dtype(theta))
     T = batch.num_tasks

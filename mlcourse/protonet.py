@@ -22,6 +22,7 @@ import autograd.numpy as anp
 import numpy as np
 from autograd import value_and_grad as ag_value_and_grad
 
+from . import conv, fastconv
 from ._validate import check_count
 from .conv import conv4_apply
 
@@ -143,9 +144,20 @@ def protonet_loss(theta, episode, *, model=conv4_apply):
     return _loss(theta, _check_episode(episode).validate(), model)
 
 
-def protonet_value_and_grad(theta, episode, *, model=conv4_apply):
-    """(loss, gradient shaped like theta): what ``train.meta_train`` calls each iteration."""
+def protonet_value_and_grad(theta, episode, *, model=conv4_apply, backend="auto"):
+    """(loss, gradient shaped like theta): what ``train.meta_train`` calls each iteration.
+
+    backend: "auto" (hand-derived NumPy, ``fastconv``, for the Conv-4 embedding; autograd for any
+    other model) or "autograd".
+    """
     episode = _check_episode(episode).validate()
+    if backend not in ("auto", "autograd"):
+        raise ValueError(f"backend must be 'auto' or 'autograd', got {backend!r}.")
+    if backend == "auto" and model is conv4_apply and fastconv.usable(conv.check_conv4_params(theta)):
+        xs, xq = (conv._cast_x(conv._images(np.asarray(x), 0), theta[0][0])
+                  for x in (episode.x_support, episode.x_query))
+        conv.check_conv4_params(theta, in_channels=xs.shape[-1])
+        return fastconv.protonet_value_and_grad(theta, xs, episode.y_support, xq, episode.y_query, episode.n_way)
     loss, g = ag_value_and_grad(_loss)(theta, episode, model)
     return float(loss), g
 

@@ -91,8 +91,12 @@ def test_episode_statistics_move_the_scores_by_less_than_their_intervals(res):
         assert abs(acc.mean() - p[k]["accuracy"]) < p[k]["ci95"], (k, acc.mean(), p[k]["accuracy"])
 
 
-def test_benchmark_ratio_and_loader(res):
+def test_benchmark_ratio_memory_gradients_and_loader(res):
     b = res["bench"]
     assert b is not None and b["torch_skipped"] is None
-    assert b["rows"]["protonet"]["ratio_numpy_over_torch"] <= 1.5
+    for path in ("protonet", "fomaml"):
+        row = b["rows"][path]
+        assert row["ratio_numpy_over_torch"] <= 1.0, path
+        assert row["numpy"]["peak_mib"] < row["torch"]["peak_mib"], path
+        assert row["gradient_check"]["rel_error"] < 1e-8, path      # float64 on both sides: rounding only
     assert b["loader"]["speedup"] >= 10

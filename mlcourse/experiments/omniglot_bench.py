@@ -13,9 +13,15 @@ ReLU -> MaxPool2d(2), 4 blocks of 64 channels; ``torch.func.functional_call`` fo
 ``--reference-python PATH`` (an environment with torch; it is never a dependency); without it those
 rows are skipped with the reason printed.  Both see the same real Omniglot episode when the data are
 found (random images otherwise).  Times are medians of the timed repeats of each process, then the
-median over --rounds processes; memory is each process's peak resident set size (VmHWM).
+median over --rounds processes; memory is each process's peak resident set size (VmHWM), read before
+the gradient check below.
+
+Gradient check, in the same run: both sides start from the same parameters (NumPy's
+``conv4_init(default_rng(0))``, copied into PyTorch's layout) and, after their timed steps, each
+first-round process computes its step's gradient once more in float64 at those parameters; the
+table gives max |g_numpy - g_torch| / max |g_torch| over every parameter (rounding only: ~1e-12).
 Also prints the loader's cold load of small1 (decode, downsample, write the cache) against the warm
-load (read the cache).
+load (read the cache), and the machine's load average before and after.
 """
 from __future__ import annotations
 
@@ -49,21 +55,23 @@ d = np.load(sys.argv[1])
 xs, ys, xq, yq = d["xs"], d["ys"], d["xq"], d["yq"]
 n_way, warmup, repeats, path = int(d["n_way"]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 alpha, inner = float(d["alpha"]), int(d["inner"])
+theta0 = [(d[f"W{i}"], d[f"gamma{i}"], d[f"beta{i}"]) for i in range(int(d["blocks"]))]
+grad_out = sys.argv[6] if len(sys.argv) > 6 else ""
 '''
 
 _NUMPY = _COMMON + r'''
 import numpy as onp
 from mlcourse import classification, conv, protonet, train
-rng = np.random.default_rng(0)
-theta = conv.conv4_init(rng)
+theta = [tuple(a.copy() for a in block) for block in theta0]      # conv.conv4_init(default_rng(0))
 state = train.adam_init(theta)
 ep = protonet.Episode(xs, ys, xq, yq, n_way)
 batch = classification.ClassificationBatch(xs[None], ys[None], xq[None], yq[None], n_way)
-def step(theta, state):
+def value_and_grad(theta, ep, batch):
     if path == "protonet":
-        loss, g = protonet.protonet_value_and_grad(theta, ep)
-    else:
-        loss, g = classification.fomaml_value_and_grad(theta, batch, alpha=alpha, inner_steps=inner)
+        return protonet.protonet_value_and_grad(theta, ep)
+    return classification.fomaml_value_and_grad(theta, batch, alpha=alpha, inner_steps=inner)
+def step(theta, state):
+    loss, g = value_and_grad(theta, ep, batch)
     theta, state = train.adam_update(state, theta, g, 1e-3)
     return theta, state, loss
 times = []
@@ -72,7 +80,14 @@ for i in range(warmup + repeats):
     theta, state, loss = step(theta, state)
     if i >= warmup:
         times.append(time.perf_counter() - t)
-print(json.dumps({"times": times, "peak_mib": vmhwm(), "loss": float(loss)}))
+peak = vmhwm()
+if grad_out:       # float64 gradient at the shared starting parameters, after the timing and the memory peak
+    f64 = lambda a: a.astype(np.float64)
+    ep64 = protonet.Episode(f64(xs), ys, f64(xq), yq, n_way)
+    batch64 = classification.ClassificationBatch(f64(xs)[None], ys[None], f64(xq)[None], yq[None], n_way)
+    loss64, g = value_and_grad([tuple(f64(a) for a in block) for block in theta0], ep64, batch64)
+    np.savez(grad_out, loss=loss64, **{f"{k}{i}": a for i, block in enumerate(g) for k, a in zip(("W", "gamma", "beta"), block)})
+print(json.dumps({"times": times, "peak_mib": peak, "loss": float(loss)}))
 '''
 
 _TORCH = _COMMON + r'''
@@ -83,49 +98,66 @@ def block(c):
     return torch.nn.Sequential(torch.nn.Conv2d(c, 64, 3, padding=1, bias=False), torch.nn.BatchNorm2d(64),
                                torch.nn.ReLU(), torch.nn.MaxPool2d(2))
 net = torch.nn.Sequential(block(1), block(64), block(64), block(64), torch.nn.Flatten())
+def load_theta(theta, dtype):
+    """NumPy's blocks (W (3, 3, C_in, C_out), gamma, beta) into the modules, in `dtype`."""
+    net.to(dtype)
+    with torch.no_grad():
+        for blk, (W, gamma, beta) in zip(net[:4], theta):
+            blk[0].weight.copy_(torch.from_numpy(W.transpose(3, 2, 0, 1).copy()))
+            blk[1].weight.copy_(torch.from_numpy(gamma)); blk[1].bias.copy_(torch.from_numpy(beta))
+load_theta(theta0, torch.float32)
 net.train()
 opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-Xs = torch.from_numpy(xs[:, None].astype(np.float32)); Xq = torch.from_numpy(xq[:, None].astype(np.float32))
 Ys = torch.from_numpy(ys.astype(np.int64)); Yq = torch.from_numpy(yq.astype(np.int64))
-X = torch.cat([Xs, Xq])
-def protonet_step():
-    opt.zero_grad()
+def images(dtype):
+    Xs, Xq = (torch.from_numpy(x[:, None].astype(np.float32)).to(dtype) for x in (xs, xq))
+    return Xs, Xq, torch.cat([Xs, Xq])
+Xs, Xq, X = images(torch.float32)
+def protonet_grads():
     z = net(X)
     zs, zq = z[:len(Xs)], z[len(Xs):]
-    protos = torch.zeros(n_way, z.shape[1]).index_add_(0, Ys, zs) / torch.bincount(Ys, minlength=n_way)[:, None]
+    protos = torch.zeros(n_way, z.shape[1], dtype=z.dtype).index_add_(0, Ys, zs) / torch.bincount(Ys, minlength=n_way)[:, None]
     d2 = (zq * zq).sum(1, keepdim=True) - 2 * zq @ protos.T + (protos * protos).sum(1)[None]
     loss = torch.nn.functional.cross_entropy(-d2, Yq)
-    loss.backward()
-    opt.step()
-    return float(loss)
+    return loss, torch.autograd.grad(loss, list(net.parameters()))
 from torch.func import functional_call
 names = [n for n, _ in net.named_parameters()]
-buffers = dict(net.named_buffers())
 def logits(params, W, b, x):
-    return functional_call(net, ({**params}, buffers), (x,)) @ W + b
-def fomaml_step():
-    opt.zero_grad()
+    return functional_call(net, ({**params}, dict(net.named_buffers())), (x,)) @ W + b
+def fomaml_grads():
+    dt = X.dtype
     params = {n: p.detach().clone().requires_grad_(True) for n, p in net.named_parameters()}
-    W = torch.zeros(64, n_way, requires_grad=True); b = torch.zeros(n_way, requires_grad=True)
+    W = torch.zeros(64, n_way, dtype=dt, requires_grad=True); b = torch.zeros(n_way, dtype=dt, requires_grad=True)
     for _ in range(inner):
         loss = torch.nn.functional.cross_entropy(logits(params, W, b, Xs), Ys)
         grads = torch.autograd.grad(loss, list(params.values()) + [W, b])
         params = {n: (p - alpha * g).detach().requires_grad_(True) for (n, p), g in zip(params.items(), grads)}
         W = (W - alpha * grads[-2]).detach().requires_grad_(True); b = (b - alpha * grads[-1]).detach().requires_grad_(True)
     loss = torch.nn.functional.cross_entropy(logits(params, W, b, Xq), Yq)
-    grads = torch.autograd.grad(loss, list(params.values()))
+    return loss, torch.autograd.grad(loss, list(params.values()))
+grads_of = protonet_grads if path == "protonet" else fomaml_grads
+def step():
+    opt.zero_grad()
+    loss, grads = grads_of()
     for p, g in zip(net.parameters(), grads):
         p.grad = g
     opt.step()
     return float(loss)
-step = protonet_step if path == "protonet" else fomaml_step
 times = []
 for i in range(warmup + repeats):
     t = time.perf_counter()
     loss = step()
     if i >= warmup:
         times.append(time.perf_counter() - t)
-print(json.dumps({"times": times, "peak_mib": vmhwm(), "loss": loss, "torch": torch.__version__}))
+peak = vmhwm()
+if grad_out:       # float64 gradient at the shared starting parameters, after the timing and the memory peak
+    load_theta(theta0, torch.float64)
+    Xs, Xq, X = images(torch.float64)
+    loss64, grads = grads_of()
+    g = [x.detach().numpy() for x in grads]      # per block: conv weight (C_out, C_in, 3, 3), BN weight, BN bias
+    np.savez(grad_out, loss=float(loss64), **{f"{k}{i}": (g[3 * i].transpose(2, 3, 1, 0) if k == "W" else g[3 * i + j])
+                                              for i in range(len(theta0)) for j, k in enumerate(("W", "gamma", "beta"))})
+print(json.dumps({"times": times, "peak_mib": peak, "loss": loss, "torch": torch.__version__}))
 '''
 
 
@@ -141,20 +173,35 @@ def _episode(tmpdir):
         rng = np.random.default_rng(0)
         xs, xq = rng.random((N_WAY * K_SHOT, 28, 28)), rng.random((N_WAY * K_QUERY, 28, 28))
         ys, yq = np.repeat(np.arange(N_WAY), K_SHOT), np.repeat(np.arange(N_WAY), K_QUERY)
+    from .. import conv
+    theta = conv.conv4_init(np.random.default_rng(0))
     path = os.path.join(tmpdir, "episode.npz")
     np.savez(path, xs=xs.astype(np.float32), ys=ys, xq=xq.astype(np.float32), yq=yq, n_way=N_WAY, alpha=ALPHA,
-             inner=INNER_STEPS)
+             inner=INNER_STEPS, blocks=len(theta),
+             **{f"{k}{i}": a for i, block in enumerate(theta) for k, a in zip(("W", "gamma", "beta"), block)})
     return path, source
 
 
-def _worker(python, script, episode, path, warmup, repeats, threads):
+def _worker(python, script, episode, path, warmup, repeats, threads, grad_out=""):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
-    out = subprocess.run([python, "-c", script, episode, str(warmup), str(repeats), path, str(threads)],
+    out = subprocess.run([python, "-c", script, episode, str(warmup), str(repeats), path, str(threads), grad_out],
                          capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"benchmark worker ({python}, {path}) failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def gradient_check(numpy_npz, torch_npz):
+    """{"rel_error": max |g_numpy - g_torch| / max |g_torch| over every parameter, "loss_difference"}."""
+    a, b = np.load(numpy_npz), np.load(torch_npz)
+    keys = sorted(k for k in a.files if k != "loss")
+    if keys != sorted(k for k in b.files if k != "loss"):
+        raise ValueError(f"the two gradients hold different parameters: {keys} and {sorted(b.files)}")
+    scale = max(float(np.max(np.abs(b[k]))) for k in keys)
+    diff = max(float(np.max(np.abs(a[k] - b[k]))) for k in keys)
+    return {"rel_error": diff / max(scale, 1e-300), "loss_difference": abs(float(a["loss"]) - float(b["loss"])),
+            "dtype": "float64"}
 
 
 def _has_torch(python):
@@ -186,7 +233,8 @@ def run(reference_python=None, rounds=3, warmup=2, repeats=5, threads=THREADS, p
     reason = _has_torch(reference_python)
     res = {"setup": {"n_way": N_WAY, "k_shot": K_SHOT, "k_query": K_QUERY, "images": N_WAY * (K_SHOT + K_QUERY),
                      "fomaml_alpha": ALPHA, "fomaml_inner_steps": INNER_STEPS, "threads": threads,
-                     "rounds": rounds, "warmup": warmup, "repeats": repeats, "numpy": np.__version__},
+                     "rounds": rounds, "warmup": warmup, "repeats": repeats, "numpy": np.__version__,
+                     "load_average_before": _load()},
            "rows": {}, "torch_skipped": reason}
     with tempfile.TemporaryDirectory() as tmp:
         episode, source = _episode(tmp)
@@ -199,13 +247,15 @@ def run(reference_python=None, rounds=3, warmup=2, repeats=5, threads=THREADS, p
         for path in paths:
             per = {"numpy": [], "torch": []}
             mem = {"numpy": [], "torch": []}
+            grads = {lib: os.path.join(tmp, f"grad_{path}_{lib}.npz") for lib in per}
             for r in range(rounds):
                 order = ["numpy", "torch"] if r % 2 == 0 else ["torch", "numpy"]
                 for lib in order:
                     if lib == "torch" and reason:
                         continue
                     out = _worker(sys.executable if lib == "numpy" else reference_python,
-                                  _NUMPY if lib == "numpy" else _TORCH, episode, path, warmup, repeats, threads)
+                                  _NUMPY if lib == "numpy" else _TORCH, episode, path, warmup, repeats, threads,
+                                  grads[lib] if r == 0 and not reason else "")
                     per[lib].append(float(np.median(out["times"])))
                     mem[lib].append(out["peak_mib"])
                     if lib == "torch":
@@ -214,8 +264,18 @@ def run(reference_python=None, rounds=3, warmup=2, repeats=5, threads=THREADS, p
                          "peak_mib": float(np.max(mem[lib]))} for lib in per if per[lib]}
             if "torch" in row:
                 row["ratio_numpy_over_torch"] = row["numpy"]["seconds"] / row["torch"]["seconds"]
+                row["gradient_check"] = gradient_check(grads["numpy"], grads["torch"])
             res["rows"][path] = row
+    res["setup"]["load_average_after"] = _load()
     return res
+
+
+def _load():
+    """The machine's 1, 5 and 15 minute load averages (None where the system does not say)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def format_table(res):
@@ -223,13 +283,19 @@ def format_table(res):
     lines = [f"Conv-4 on {s['images']} images of 28x28 ({s['n_way']}-way {s['k_shot']}-shot, {s['k_query']} queries "
              f"per class; {s['episode']}), {s['threads']} threads, median of {s['repeats']} steps per process, "
              f"median over {s['rounds']} processes",
-             f"{'step':<34}{'NumPy s':>9}{'PyTorch s':>11}{'NumPy/PyTorch':>15}{'NumPy MiB':>11}{'PyTorch MiB':>13}"]
+             f"{'step':<34}{'NumPy s':>9}{'PyTorch s':>11}{'NumPy/PyTorch':>15}{'NumPy MiB':>11}{'PyTorch MiB':>13}"
+             f"{'gradient rel. diff':>20}"]
     names = {"protonet": "ProtoNet training episode", "fomaml": f"FOMAML meta-step ({s['fomaml_inner_steps']} inner)"}
     for path, row in res["rows"].items():
         t = row.get("torch")
+        check = row.get("gradient_check")
         lines.append(f"{names[path]:<34}{row['numpy']['seconds']:>9.3f}"
                      + (f"{t['seconds']:>11.3f}{row['ratio_numpy_over_torch']:>15.2f}" if t else f"{'-':>11}{'-':>15}")
-                     + f"{row['numpy']['peak_mib']:>11.0f}" + (f"{t['peak_mib']:>13.0f}" if t else f"{'-':>13}"))
+                     + f"{row['numpy']['peak_mib']:>11.0f}" + (f"{t['peak_mib']:>13.0f}" if t else f"{'-':>13}")
+                     + (f"{check['rel_error']:>20.1e}" if check else f"{'-':>20}"))
+    if any(row.get("gradient_check") for row in res["rows"].values()):
+        lines.append("gradient rel. diff: max |g_NumPy - g_PyTorch| / max |g_PyTorch| over all parameters, both in "
+                     "float64 at the same starting parameters")
     if res.get("torch_skipped"):
         lines.append(f"PyTorch rows skipped: {res['torch_skipped']} (pass --reference-python PATH to a Python with torch)")
     ld = res.get("loader", {})
@@ -238,6 +304,10 @@ def format_table(res):
                      f"warm (from cache) {ld['warm_seconds']:.3f} s: {ld['speedup']:.0f}x faster")
     else:
         lines.append(f"loader timing skipped: {ld.get('skipped')}")
+    before, after = s.get("load_average_before"), s.get("load_average_after")
+    if before and after:
+        lines.append(f"machine load average (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in before)} before, "
+                     f"{', '.join(f'{x:.2f}' for x in after)} after, on {os.cpu_count()} CPUs")
     return "\n".join(lines)
 
 
