@@ -67,7 +67,7 @@ def _questions():
             Test("a query on a prototype has logit 0 (hidden)", ((c2[:2], c2),), by_reference(ref_logits),
                  hidden=True),
         )),
-        Question("q15", ASSIGNMENT, "protonet_loss", "ProtoNet loss: cross-entropy of the query set", forbids=("mlcourse.protonet.cross_entropy", "mlcourse.protonet.prototypes", "mlcourse.protonet.logits", "mlcourse.protonet.protonet_loss", "mlcourse.protonet._loss"),
+        Question("q15", ASSIGNMENT, "protonet_loss", "ProtoNet loss: cross-entropy of the query set", forbids=("mlcourse.protonet.cross_entropy", "mlcourse.protonet.prototypes", "mlcourse.protonet.logits", "mlcourse.protonet.protonet_loss", "mlcourse.protonet._loss", "mlcourse.fastconv._protonet_head", "mlcourse.fastconv._softmax_minus_onehot"),
                  hint="Prototypes from the support set, logits of the queries; log p = logits - m - log(sum(exp(logits "
                       "- m))) with m each row's maximum; pick each query's true class with "
                       "log_p[np.arange(M), y_query].", tests=(
@@ -76,7 +76,7 @@ def _questions():
             Test("20-way, overlapping classes at large distances (hidden: a stable log-softmax)",
                  ((zs4, ys4, zq4, yq4, 20),), by_reference(ref_loss), hidden=True),
         )),
-        Question("q16", ASSIGNMENT, "conv3x3_same", "A 3x3 'same' convolution with zero padding (im2col)", forbids=("mlcourse.conv.conv3x3", "mlcourse.conv._im2col"),
+        Question("q16", ASSIGNMENT, "conv3x3_same", "A 3x3 'same' convolution with zero padding (im2col)", forbids=("mlcourse.conv.conv3x3", "mlcourse.conv._im2col", "mlcourse.fastconv._im2col"),
                  hint="np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))) pads with zeros; stack the nine views "
                       "x_pad[:, a:a+H, b:b+W, :] for a, b in 0..2 in the order W's first two axes have (a first), "
                       "so that the reshaped columns line up with W.reshape(9 * C, O).", tests=(

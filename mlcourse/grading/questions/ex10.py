@@ -42,7 +42,9 @@ def missing_splits():
 
 PROTONET = ("mlcourse.protonet.prototypes", "mlcourse.protonet.logits", "mlcourse.protonet.cross_entropy",
             "mlcourse.protonet.protonet_loss", "mlcourse.protonet._loss", "mlcourse.protonet.protonet_value_and_grad",
-            "mlcourse.protonet.embed_episode", "mlcourse.protonet.predict", "mlcourse.protonet.accuracy")
+            "mlcourse.protonet.embed_episode", "mlcourse.protonet.predict", "mlcourse.protonet.accuracy",
+            "mlcourse.fastconv.protonet_value_and_grad", "mlcourse.fastconv._protonet_head",
+            "mlcourse.fastconv._softmax_minus_onehot")
 TRAINER = ("mlcourse.train.meta_train",)
 
 
