@@ -460,79 +460,94 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
     T, Ks, d_in = x_s.shape
     Kq, d, m, Lb = x_q.shape[1], y_s.shape[2], inner_steps, len(body)
     Ns = T * Ks  # rows: every task's support points, then every task's query points
-    Ab, A0 = _augment(body), _augment([head])[0]
-    x1 = np.empty((Ns + T * Kq, d_in + 1), A0.dtype)
-    x1[:Ns, :-1] = x_s.reshape(Ns, d_in)
-    x1[Ns:, :-1] = x_q.reshape(-1, d_in)
-    x1[:, -1] = 1
-    out, hs, masks = _forward_aug(Ab + [A0], x1)  # the MLP body + head: prediction at A^(0), [phi, 1] = hs[-1]
-    phi1 = hs[-1]
-    n1 = phi1.shape[-1]
-    p, q = phi1[:Ns].reshape(T, Ks, n1), phi1[Ns:].reshape(T, Kq, n1)
-    s = 2.0 / (Ks * d)
-    scored = range(1, m + 1) if multistep and m > 0 else (m,)
-    weight = 2.0 / (Kq * d) / (T * len(scored))
-    # dL/dp = -alpha left @ right^T: left = [e_0 .. e_(m-1) | s p v_1 .. s p v_m], right = [v_1 .. v_m | A^(0) .. A^(m-1)]
-    left = np.empty((T, Ks, 2 * m * d), A0.dtype)
-    right = np.empty((T, n1, 2 * m * d), A0.dtype)
-    heads, e_q, loss = [A0], {}, 0.0
-    if m > 0:  # the step's constants folded into p once: fewer passes per step
-        ps, pa = p * s, p * -alpha
-        ys = y_s * s if m > 1 else None
-    A = A0
-    for i in range(m + 1):
-        if i in scored:
-            r = (out[Ns:].reshape(T, Kq, d) if i == 0 else q @ A) - y_q
-            loss += np.vdot(r, r)
-            r *= weight
-            e_q[i] = r
-        if i == m:
-            break
+    W0, b0 = head
+    dt = W0.dtype
+    h = np.empty((Ns + T * Kq, d_in + 1), dt)
+    h[:Ns, :-1] = x_s.reshape(Ns, d_in)
+    h[Ns:, :-1] = x_q.reshape(-1, d_in)
+    h[:, -1] = 1
+    hs, masks = [h], []
+    for A in _augment(body):  # the body, once, for every point: [phi, 1] = hs[-1]; masks as 0/1 floats
+        z = h @ A
+        mask = np.greater(z, 0, out=np.empty(z.shape, dt))  # relu'(z), 0 at z = 0
+        h = np.empty((z.shape[0], z.shape[1] + 1), dt)
+        np.multiply(z, mask, out=h[:, :-1])
+        h[:, -1] = 1
+        hs.append(h)
+        masks.append(mask)
+    n1 = h.shape[1]
+    p, q = h[:Ns].reshape(T, Ks, n1), h[Ns:].reshape(T, Kq, n1)
+    a_s = alpha * 2.0 / (Ks * d)  # alpha s
+    multi = multistep and m > 1
+    n_scored = m if multi else 1
+    # per task, row blocks of d rows: R = [v_1^T .. v_m^T | A^(0)T .. A^(m)T];  dL/dp = left @ R[:, :2 m d],
+    # left = -alpha [e_0 .. e_(m-1) | s p v_1 .. s p v_m]
+    R = np.empty((T, (2 * m + 1) * d, n1), dt)
+    R[:, m * d:(m + 1) * d, :-1] = W0.T
+    R[:, m * d:(m + 1) * d, -1] = b0
+    A0 = R[0, m * d:(m + 1) * d].T
+    left = np.empty((T, Ks, 2 * m * d), dt)
+    if m > 1:  # -alpha s folded into p once: -alpha e_i = pas A^(i) + alpha s y_s, -alpha s p v = pas v
+        pas, yas = p * -a_s, y_s * a_s
+    for i in range(m):  # A^(i+1) = A^(i) - alpha p^T e_i, as rows: A^(i+1)T = A^(i)T + (-alpha e_i)^T p
         e = left[..., i * d:(i + 1) * d]
         if i == 0:
-            np.subtract(out[:Ns].reshape(T, Ks, d), y_s, out=e)
-            e *= s
+            np.matmul(p, A0, out=e)
+            e -= y_s
+            e *= -a_s
         else:
-            np.subtract(ps @ A, ys, out=e)
-        right[..., (m + i) * d:(m + i + 1) * d] = A
-        G = _T(pa) @ e
-        G += A
-        A = G
-        heads.append(A)
-    loss = float(loss) / (len(scored) * T * Kq * d)
-    c = np.empty((phi1.shape[0], d), A0.dtype)  # v_0 summed over tasks = [phi, 1]^T c
-    dphi = np.empty((phi1.shape[0], n1 - 1), A0.dtype)
-    c_s, c_q = c[:Ns].reshape(T, Ks, d), c[Ns:].reshape(T, Kq, d)
+            np.matmul(pas, _T(R[:, (m + i) * d:(m + i + 1) * d]), out=e)
+            e += yas
+        nxt = R[:, (m + i + 1) * d:(m + i + 2) * d]
+        np.matmul(_T(e), p, out=nxt)
+        nxt += R[:, (m + i) * d:(m + i + 1) * d]
+    # the query residuals at the scored heads A^(j), side by side (T, Kq, n_scored d), scaled into e_q^(j)
+    scored_rows = R[:, (2 * m + 1 - n_scored) * d:]
+    r = q @ _T(scored_rows)
+    if multi:
+        r4 = r.reshape(T, Kq, m, d)
+        r4 -= y_q[:, :, None, :]
+    else:
+        r -= y_q
+    loss = float(np.vdot(r, r)) / (n_scored * T * Kq * d)
+    r *= 2.0 / (Kq * d) / (T * n_scored)
+    dphi = np.empty((Ns + T * Kq, n1 - 1), dt)
     dp, dq = dphi[:Ns].reshape(T, Ks, n1 - 1), dphi[Ns:].reshape(T, Kq, n1 - 1)
-    if len(scored) == 1:
-        c_q[...] = e_q[m]
-        np.matmul(e_q[m], _T(A[..., :-1, :]), out=dq)
+    if d == 1 and not multi:  # dL/dq = e_q A^(m)T; with one output an outer product, as a broadcast multiply
+        np.multiply(r, scored_rows[..., :-1], out=dq)
     else:
-        np.add.reduce([e_q[j] for j in scored], out=c_q)
-        np.matmul(np.concatenate([e_q[j] for j in scored], axis=-1),
-                  _T(np.concatenate([heads[j][..., :-1, :] for j in scored], axis=-1)), out=dq)
+        np.matmul(r, scored_rows[..., :-1], out=dq)
     if m == 0:
-        c_s[...] = 0
         dp[...] = 0
+        G0 = _T(r.reshape(-1, d)) @ q.reshape(-1, n1)  # the head's gradient (as a row block), summed over tasks
     else:
-        V = None
-        for i in range(m, 0, -1):
-            if i in e_q:
-                gq = _T(q) @ e_q[i]
-                V = gq if V is None else V + gq
-            right[..., (i - 1) * d:i * d] = V
-            spv = left[..., (m + i - 1) * d:(m + i) * d]
-            np.matmul(ps, V, out=spv)
+        V = R[:, :m * d]
+        np.matmul(_T(r), q, out=V[:, (m - n_scored) * d:])  # q^T e_q^(j) as rows: v_m, or each scored step's term
+        for i in range(m, 0, -1):  # v_(i-1) = v_i - alpha s p^T p v_i [+ q^T e_q^(i-1)]
+            vi = V[:, (i - 1) * d:i * d]
+            spv = left[..., (m + i - 1) * d:(m + i) * d]  # -alpha s p v_i
+            if m == 1:
+                np.matmul(p, _T(vi), out=spv)
+                spv *= -a_s
+            else:
+                np.matmul(pas, _T(vi), out=spv)
             if i > 1:
-                HV = _T(pa) @ spv
-                HV += V
-                V = HV
-        spv = left[..., m * d:]
-        np.multiply(spv if m == 1 else spv.reshape(T, Ks, m, d).sum(axis=2), -alpha, out=c_s)
-        np.matmul(left, _T(right[..., :-1, :]), out=dp)
-        dp *= -alpha
-    V0 = phi1.T @ c
+                prev = V[:, (i - 2) * d:(i - 1) * d]
+                if multi:
+                    prev += _T(spv) @ p
+                else:
+                    np.matmul(_T(spv), p, out=prev)
+                prev += vi
+        np.matmul(left, R[:, :2 * m * d, :-1], out=dp)
+        # v_0 summed over tasks: sum_t v_1 + p^T (-alpha s p v_1) as one flat product
+        G0 = _T(spv.reshape(-1, d)) @ p.reshape(-1, n1)
+        G0 += V[:, :d].sum(axis=0)
     delta = dphi
-    delta *= masks[Lb - 1]
-    G, _ = _backward_aug(Ab, hs[:Lb], masks[:Lb - 1], delta, summed=True)
-    return loss, (_split(G), _split([V0])[0])
+    delta *= masks[-1]
+    G = [None] * Lb
+    for l in range(Lb - 1, -1, -1):  # back through the body: one flat product per layer for every point
+        G[l] = hs[l].T @ delta
+        if l > 0:
+            delta = delta @ np.ascontiguousarray(body[l][0].T)
+            delta *= masks[l - 1]
+    return loss, (_split(G), (np.ascontiguousarray(G0[:, :-1].T), G0[:, -1]))
