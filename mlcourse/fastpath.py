@@ -445,15 +445,21 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
     """ANIL's meta-loss and its exact gradient for an MLP body (ReLU after every layer) and a linear head.
 
     With p = [phi_s, 1], q = [phi_q, 1] (per task) and the augmented head A = [W; b], one inner step is
-    A^(i+1) = A^(i) - alpha p^T e_i,  e_i = s (p A^(i) - y_s),  s = 2 / (K d_out).  Backward, v_i = dL/dA^(i):
+    A^(i+1) = A^(i) + p^T e'_i,  e'_i = -alpha s (p A^(i) - y_s),  s = 2 / (K d_out).  Every head is
+    A^(i) = A^(0) + p^T B_i with B_i = e'_0 + ... + e'_(i-1) (K x d_out per task), so the loop runs in
+    the support points' space, with N = I - alpha s p p^T (K x K, symmetric, one per task):
 
-        v_i = v_(i+1) - alpha s p^T (p v_(i+1)) [+ q^T e_q^(i) when L_q(A^(i)) is scored],
-        dL/dp = -alpha sum_i (e_i v_(i+1)^T + s (p v_(i+1)) A^(i)T),   dL/dq = sum_j e_q^(j) A^(j)T,
+        B_1 = e'_0 = -alpha s (p A^(0) - y_s),   B_(i+1) = N B_i + e'_0.
 
-    e_q^(j) = dL/d(q A^(j)) the weighted query residual.  Summed over tasks, v_0 = [phi, 1]^T c over
-    the support and query points together (c = -alpha s sum_i p v_(i+1) on the support points,
-    sum_j e_q^(j) on the query points): one flat product.  The sums over steps are each one
-    product of the steps stacked side by side; dL/dphi then runs back through the body once, for
+    Backward, v_i = dL/dA^(i) = v_(i+1) + p^T u_(i+1) [+ g_i = q^T e_q^(i) when L_q(A^(i)) is scored],
+    u_i = -alpha s p v_i, so u_i = N u_(i+1) [+ -alpha s p g_i]: the backward loop runs there too.
+    Collecting terms (B_0 = 0, e_q^(j) = dL/d(q A^(j)) the weighted query residual):
+
+        dL/dp = sum_j B_j g_j^T + (X + X^T) p + (sum_i u_i) A^(0)T,   X = sum_(i>=2) B_(i-1) u_i^T,
+        dL/dq = sum_j e_q^(j) A^(j)T,   dL/dA^(0) = v_0, summed over tasks [phi, 1]^T c
+        (c = sum_i u_i on the support points, sum_j e_q^(j) on the query points): one flat product.
+
+    Only the scored heads are formed in feature space; dL/dphi then runs back through the body once, for
     the support and query points together.  Returns (loss, (grad body, grad head)).
     """
     x_s, y_s, x_q, y_q = batch.x_support, batch.y_support, batch.x_query, batch.y_query
@@ -480,30 +486,35 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
     a_s = alpha * 2.0 / (Ks * d)  # alpha s
     multi = multistep and m > 1
     n_scored = m if multi else 1
-    # per task, row blocks of d rows: R = [v_1^T .. v_m^T | A^(0)T .. A^(m)T];  dL/dp = left @ R[:, :2 m d],
-    # left = -alpha [e_0 .. e_(m-1) | s p v_1 .. s p v_m]
-    R = np.empty((T, (2 * m + 1) * d, n1), dt)
-    R[:, m * d:(m + 1) * d, :-1] = W0.T
-    R[:, m * d:(m + 1) * d, -1] = b0
-    A0 = R[0, m * d:(m + 1) * d].T
-    left = np.empty((T, Ks, 2 * m * d), dt)
-    if m > 1:  # -alpha s folded into p once: -alpha e_i = pas A^(i) + alpha s y_s, -alpha s p v = pas v
-        pas, yas = p * -a_s, y_s * a_s
-    for i in range(m):  # A^(i+1) = A^(i) - alpha p^T e_i, as rows: A^(i+1)T = A^(i)T + (-alpha e_i)^T p
-        e = left[..., i * d:(i + 1) * d]
-        if i == 0:
-            np.matmul(p, A0, out=e)
-            e -= y_s
-            e *= -a_s
-        else:
-            np.matmul(pas, _T(R[:, (m + i) * d:(m + i + 1) * d]), out=e)
-            e += yas
-        nxt = R[:, (m + i + 1) * d:(m + i + 2) * d]
-        np.matmul(_T(e), p, out=nxt)
-        nxt += R[:, (m + i) * d:(m + i + 1) * d]
-    # the query residuals at the scored heads A^(j), side by side (T, Kq, n_scored d), scaled into e_q^(j)
-    scored_rows = R[:, (2 * m + 1 - n_scored) * d:]
-    r = q @ _T(scored_rows)
+    A0t = np.empty((d, n1), dt)  # A^(0)T
+    A0t[:, :-1] = W0.T
+    A0t[:, -1] = b0
+    c = np.empty((Ns + T * Kq, d), dt)  # v_0 summed over tasks = [phi, 1]^T c
+    c_s, c_q = c[:Ns].reshape(T, Ks, d), c[Ns:].reshape(T, Kq, d)
+    dphi = np.empty((Ns + T * Kq, n1 - 1), dt)
+    dp, dq = dphi[:Ns].reshape(T, Ks, n1 - 1), dphi[Ns:].reshape(T, Kq, n1 - 1)
+    if m == 0:
+        r = q @ A0t.T
+        heads = A0t
+    else:
+        B = np.empty((T, Ks, m * d), dt)  # [B_1 .. B_m]
+        e0 = B[..., :d]
+        np.matmul(p, A0t.T, out=e0)
+        e0 -= y_s
+        e0 *= -a_s
+        if m > 1:
+            pas = p * -a_s
+            N = pas @ _T(p)
+            N.reshape(T, -1)[:, ::Ks + 1] += 1  # N = I - alpha s p p^T
+            for i in range(1, m):
+                nxt = B[..., i * d:(i + 1) * d]
+                np.matmul(N, B[..., (i - 1) * d:i * d], out=nxt)
+                nxt += e0
+        # the scored heads A^(j)T = A^(0)T + B_j^T p, as row blocks (T, n_scored d, n1)
+        heads = _T(B[..., (m - n_scored) * d:]) @ p
+        heads += A0t if not multi else np.tile(A0t, (m, 1))
+        r = q @ _T(heads)
+    # the query residuals at the scored heads, side by side (T, Kq, n_scored d), scaled into e_q^(j)
     if multi:
         r4 = r.reshape(T, Kq, m, d)
         r4 -= y_q[:, :, None, :]
@@ -511,37 +522,49 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
         r -= y_q
     loss = float(np.vdot(r, r)) / (n_scored * T * Kq * d)
     r *= 2.0 / (Kq * d) / (T * n_scored)
-    dphi = np.empty((Ns + T * Kq, n1 - 1), dt)
-    dp, dq = dphi[:Ns].reshape(T, Ks, n1 - 1), dphi[Ns:].reshape(T, Kq, n1 - 1)
+    if multi:
+        np.add.reduce(r4, axis=2, out=c_q)
+    else:
+        c_q[...] = r
     if d == 1 and not multi:  # dL/dq = e_q A^(m)T; with one output an outer product, as a broadcast multiply
-        np.multiply(r, scored_rows[..., :-1], out=dq)
+        np.multiply(r, heads[..., :-1], out=dq)
     else:
-        np.matmul(r, scored_rows[..., :-1], out=dq)
+        np.matmul(r, heads[..., :-1], out=dq)
     if m == 0:
+        c_s[...] = 0
         dp[...] = 0
-        G0 = _T(r.reshape(-1, d)) @ q.reshape(-1, n1)  # the head's gradient (as a row block), summed over tasks
     else:
-        V = R[:, :m * d]
-        np.matmul(_T(r), q, out=V[:, (m - n_scored) * d:])  # q^T e_q^(j) as rows: v_m, or each scored step's term
-        for i in range(m, 0, -1):  # v_(i-1) = v_i - alpha s p^T p v_i [+ q^T e_q^(i-1)]
-            vi = V[:, (i - 1) * d:i * d]
-            spv = left[..., (m + i - 1) * d:(m + i) * d]  # -alpha s p v_i
-            if m == 1:
-                np.matmul(p, _T(vi), out=spv)
-                spv *= -a_s
-            else:
-                np.matmul(pas, _T(vi), out=spv)
-            if i > 1:
-                prev = V[:, (i - 2) * d:(i - 1) * d]
+        g = _T(r) @ q  # g_j^T = e_q^(j)T q: (T, n_scored d, n1)
+        U = np.empty((T, Ks, m * d), dt)  # [u_1 .. u_m]
+        if m == 1:
+            np.matmul(p, _T(g), out=U)
+            U *= -a_s
+        else:
+            np.matmul(pas, _T(g), out=U[..., (m - n_scored) * d:])
+            for i in range(m - 1, 0, -1):  # u_i = N u_(i+1) [+ -alpha s p g_i]
+                ui = U[..., (i - 1) * d:i * d]
                 if multi:
-                    prev += _T(spv) @ p
+                    ui += N @ U[..., i * d:(i + 1) * d]
                 else:
-                    np.matmul(_T(spv), p, out=prev)
-                prev += vi
-        np.matmul(left, R[:, :2 * m * d, :-1], out=dp)
-        # v_0 summed over tasks: sum_t v_1 + p^T (-alpha s p v_1) as one flat product
-        G0 = _T(spv.reshape(-1, d)) @ p.reshape(-1, n1)
-        G0 += V[:, :d].sum(axis=0)
+                    np.matmul(N, U[..., i * d:(i + 1) * d], out=ui)
+        if m == 1:
+            c_s[...] = U
+        else:
+            np.add.reduce(U.reshape(T, Ks, m, d), axis=2, out=c_s)
+        # dL/dp = sum_j B_j g_j^T + (X + X^T) p + (sum_i u_i) A^(0)T
+        if d == 1 and not multi:
+            np.multiply(B[..., -1:], g[..., :-1], out=dp)
+        else:
+            np.matmul(B[..., (m - n_scored) * d:], g[..., :-1], out=dp)
+        if m > 1:
+            X = B[..., :(m - 1) * d] @ _T(U[..., d:])
+            X += _T(X)
+            dp += X @ p[..., :-1]
+        if d == 1:
+            dp += c_s * A0t[:, :-1]
+        else:
+            dp += c_s @ A0t[:, :-1]
+    G0 = h.T @ c
     delta = dphi
     delta *= masks[-1]
     G = [None] * Lb
@@ -550,4 +573,4 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
         if l > 0:
             delta = delta @ np.ascontiguousarray(body[l][0].T)
             delta *= masks[l - 1]
-    return loss, (_split(G), (np.ascontiguousarray(G0[:, :-1].T), G0[:, -1]))
+    return loss, (_split(G), (G0[:-1], G0[-1]))
