@@ -497,9 +497,10 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
         r = q @ A0t.T
         heads = A0t
     else:
-        B = np.empty((T, Ks, m * d), dt)  # [B_1 .. B_m]
+        LU = np.empty((T, Ks, 2 * m * d), dt)
+        B, U = LU[..., :m * d], LU[..., m * d:]  # [B_1 .. B_m], [u_1 .. u_m]
         e0 = B[..., :d]
-        np.matmul(p, A0t.T, out=e0)
+        np.matmul(h[:Ns], A0t.T, out=LU.reshape(Ns, 2 * m * d)[:, :d])  # p A^(0), one flat product
         e0 -= y_s
         e0 *= -a_s
         if m > 1:
@@ -534,8 +535,9 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
         c_s[...] = 0
         dp[...] = 0
     else:
-        g = _T(r) @ q  # g_j^T = e_q^(j)T q: (T, n_scored d, n1)
-        U = np.empty((T, Ks, m * d), dt)  # [u_1 .. u_m]
+        gA = np.empty((T, (n_scored + 1) * d, n1), dt)  # [g_j^T = e_q^(j)T q (n_scored d rows) | A^(0)T]
+        g = gA[:, :-d]
+        np.matmul(_T(r), q, out=g)
         if m == 1:
             np.matmul(p, _T(g), out=U)
             U *= -a_s
@@ -552,18 +554,21 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
         else:
             np.add.reduce(U.reshape(T, Ks, m, d), axis=2, out=c_s)
         # dL/dp = sum_j B_j g_j^T + (X + X^T) p + (sum_i u_i) A^(0)T
-        if d == 1 and not multi:
-            np.multiply(B[..., -1:], g[..., :-1], out=dp)
+        if m == 1:  # [B_1 | u_1] @ [g_1^T; A^(0)T]: one product
+            gA[:, d:] = A0t
+            np.matmul(LU, gA[..., :-1], out=dp)
         else:
-            np.matmul(B[..., (m - n_scored) * d:], g[..., :-1], out=dp)
-        if m > 1:
+            if d == 1 and not multi:
+                np.multiply(B[..., -1:], g[..., :-1], out=dp)
+            else:
+                np.matmul(B[..., (m - n_scored) * d:], g[..., :-1], out=dp)
             X = B[..., :(m - 1) * d] @ _T(U[..., d:])
             X += _T(X)
             dp += X @ p[..., :-1]
-        if d == 1:
-            dp += c_s * A0t[:, :-1]
-        else:
-            dp += c_s @ A0t[:, :-1]
+            if d == 1:
+                dp += c_s * A0t[:, :-1]
+            else:
+                dp += c_s @ A0t[:, :-1]
     G0 = h.T @ c
     delta = dphi
     delta *= masks[-1]
