@@ -497,20 +497,29 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
         r = q @ A0t.T
         heads = A0t
     else:
-        LU = np.empty((T, Ks, 2 * m * d), dt)
-        B, U = LU[..., :m * d], LU[..., m * d:]  # [B_1 .. B_m], [u_1 .. u_m]
-        e0 = B[..., :d]
-        np.matmul(h[:Ns], A0t.T, out=LU.reshape(Ns, 2 * m * d)[:, :d])  # p A^(0), one flat product
+        if m == 1:
+            LU = np.empty((T, Ks, 2 * d), dt)
+            B, U = LU[..., :d], LU[..., d:]  # B_1 = e'_0, u_1
+            np.matmul(h[:Ns], A0t.T, out=LU.reshape(Ns, 2 * d)[:, :d])  # p A^(0), one flat product
+            e0 = B
+        else:
+            # B_(i+1) = [N | e'_0] @ [B_i; I]: one product per step, the identity rows stored under each B_i
+            Bx = np.empty((T, Ks + d, m * d), dt)
+            Bx[:, Ks:] = np.tile(np.eye(d, dtype=dt), m) if d > 1 else 1
+            B, U = Bx[:, :Ks], np.empty((T, Ks, m * d), dt)
+            Nx = np.empty((T, Ks, Ks + d), dt)
+            e0 = Nx[..., Ks:]
+            np.matmul(p, A0t.T, out=e0)
         e0 -= y_s
         e0 *= -a_s
         if m > 1:
+            B[..., :d] = e0
             pas = p * -a_s
-            N = pas @ _T(p)
-            N.reshape(T, -1)[:, ::Ks + 1] += 1  # N = I - alpha s p p^T
+            np.matmul(pas, _T(p), out=Nx[..., :Ks])
+            Nx.reshape(T, -1)[:, :Ks * (Ks + d + 1):Ks + d + 1] += 1  # N = I - alpha s p p^T
+            N = Nx[..., :Ks]
             for i in range(1, m):
-                nxt = B[..., i * d:(i + 1) * d]
-                np.matmul(N, B[..., (i - 1) * d:i * d], out=nxt)
-                nxt += e0
+                np.matmul(Nx, Bx[..., (i - 1) * d:i * d], out=B[..., i * d:(i + 1) * d])
         # the scored heads A^(j)T = A^(0)T + B_j^T p, as row blocks (T, n_scored d, n1)
         heads = _T(B[..., (m - n_scored) * d:]) @ p
         heads += A0t if not multi else np.tile(A0t, (m, 1))
@@ -551,6 +560,8 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
                     np.matmul(N, U[..., i * d:(i + 1) * d], out=ui)
         if m == 1:
             c_s[...] = U
+        elif d == 1:  # sum_i u_i as one flat product
+            np.matmul(U.reshape(Ns, m), np.ones((m, 1), dt), out=c[:Ns])
         else:
             np.add.reduce(U.reshape(T, Ks, m, d), axis=2, out=c_s)
         # dL/dp = sum_j B_j g_j^T + (X + X^T) p + (sum_i u_i) A^(0)T
