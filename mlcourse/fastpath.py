@@ -544,8 +544,10 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
         c_s[...] = 0
         dp[...] = 0
     else:
-        gA = np.empty((T, (n_scored + 1) * d, n1), dt)  # [g_j^T = e_q^(j)T q (n_scored d rows) | A^(0)T]
-        g = gA[:, :-d]
+        # right-hand rows of dL/dp: [g_j^T = e_q^(j)T q (n_scored d rows) | p (m > 1) | A^(0)T]
+        nsd = n_scored * d
+        gA = np.empty((T, nsd + (Ks if m > 1 else 0) + d, n1), dt)
+        g = gA[:, :nsd]
         np.matmul(_T(r), q, out=g)
         if m == 1:
             np.matmul(p, _T(g), out=U)
@@ -558,28 +560,24 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
                     ui += N @ U[..., i * d:(i + 1) * d]
                 else:
                     np.matmul(N, U[..., i * d:(i + 1) * d], out=ui)
-        if m == 1:
+        # dL/dp = sum_j B_j g_j^T + (X + X^T) p + (sum_i u_i) A^(0)T: one product [B_j | X + X^T | sum_i u_i] @ gA
+        gA[:, -d:] = A0t
+        if m == 1:  # [B_1 | u_1] @ [g_1^T; A^(0)T]
             c_s[...] = U
-        elif d == 1:  # sum_i u_i as one flat product
-            np.matmul(U.reshape(Ns, m), np.ones((m, 1), dt), out=c[:Ns])
-        else:
-            np.add.reduce(U.reshape(T, Ks, m, d), axis=2, out=c_s)
-        # dL/dp = sum_j B_j g_j^T + (X + X^T) p + (sum_i u_i) A^(0)T
-        if m == 1:  # [B_1 | u_1] @ [g_1^T; A^(0)T]: one product
-            gA[:, d:] = A0t
             np.matmul(LU, gA[..., :-1], out=dp)
         else:
-            if d == 1 and not multi:
-                np.multiply(B[..., -1:], g[..., :-1], out=dp)
-            else:
-                np.matmul(B[..., (m - n_scored) * d:], g[..., :-1], out=dp)
-            X = B[..., :(m - 1) * d] @ _T(U[..., d:])
+            gA[:, nsd:nsd + Ks] = p
+            left = np.empty((T, Ks, nsd + Ks + d), dt)
+            left[..., :nsd] = B[..., (m - n_scored) * d:]
+            X = left[..., nsd:nsd + Ks]
+            np.matmul(B[..., :(m - 1) * d], _T(U[..., d:]), out=X)
             X += _T(X)
-            dp += X @ p[..., :-1]
-            if d == 1:
-                dp += c_s * A0t[:, :-1]
+            if d == 1:  # sum_i u_i as one flat product
+                np.matmul(U.reshape(Ns, m), np.ones((m, 1), dt), out=left.reshape(Ns, -1)[:, -1:])
             else:
-                dp += c_s @ A0t[:, :-1]
+                np.add.reduce(U.reshape(T, Ks, m, d), axis=2, out=left[..., -d:])
+            c_s[...] = left[..., -d:]
+            np.matmul(left, gA[..., :-1], out=dp)
     G0 = h.T @ c
     delta = dphi
     delta *= masks[-1]
