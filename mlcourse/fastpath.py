@@ -472,13 +472,17 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
     h[:Ns, :-1] = x_s.reshape(Ns, d_in)
     h[Ns:, :-1] = x_q.reshape(-1, d_in)
     h[:, -1] = 1
-    hs, masks = [h], []
-    for A in _augment(body):  # the body, once, for every point: [phi, 1] = hs[-1]; masks as 0/1 floats
-        z = h @ A
-        mask = np.greater(z, 0, out=np.empty(z.shape, dt))  # relu'(z), 0 at z = 0
-        h = np.empty((z.shape[0], z.shape[1] + 1), dt)
-        np.multiply(z, mask, out=h[:, :-1])
-        h[:, -1] = 1
+    hs, masks, Ax = [h], [], []
+    for W, b in body:  # the body, once, for every point: [phi, 1] = hs[-1]; masks as 0/1 floats
+        # [h, 1] [[W, 0], [b, 1]] = [z, 1]: the layer's output comes with its column of ones, contiguous
+        A = np.zeros((W.shape[0] + 1, W.shape[1] + 1), dt)
+        A[:-1, :-1] = W
+        A[-1, :-1] = b
+        A[-1, -1] = 1
+        Ax.append(A)
+        h = h @ A
+        mask = np.greater(h, 0, out=np.empty(h.shape, dt))  # relu'(z), 0 at z = 0 (1 on the ones)
+        h *= mask
         hs.append(h)
         masks.append(mask)
     n1 = h.shape[1]
@@ -491,8 +495,8 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
     A0t[:, -1] = b0
     c = np.empty((Ns + T * Kq, d), dt)  # v_0 summed over tasks = [phi, 1]^T c
     c_s, c_q = c[:Ns].reshape(T, Ks, d), c[Ns:].reshape(T, Kq, d)
-    dphi = np.empty((Ns + T * Kq, n1 - 1), dt)
-    dp, dq = dphi[:Ns].reshape(T, Ks, n1 - 1), dphi[Ns:].reshape(T, Kq, n1 - 1)
+    dphi = np.empty((Ns + T * Kq, n1), dt)  # dL/d[phi, 1]: its last column is never read
+    dp, dq = dphi[:Ns].reshape(T, Ks, n1), dphi[Ns:].reshape(T, Kq, n1)
     if m == 0:
         r = q @ A0t.T
         heads = A0t
@@ -537,9 +541,9 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
     else:
         c_q[...] = r
     if d == 1 and not multi:  # dL/dq = e_q A^(m)T; with one output an outer product, as a broadcast multiply
-        np.multiply(r, heads[..., :-1], out=dq)
+        np.multiply(r, heads, out=dq)
     else:
-        np.matmul(r, heads[..., :-1], out=dq)
+        np.matmul(r, heads, out=dq)
     if m == 0:
         c_s[...] = 0
         dp[...] = 0
@@ -564,7 +568,7 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
         gA[:, -d:] = A0t
         if m == 1:  # [B_1 | u_1] @ [g_1^T; A^(0)T]
             c_s[...] = U
-            np.matmul(LU, gA[..., :-1], out=dp)
+            np.matmul(LU, gA, out=dp)
         else:
             gA[:, nsd:nsd + Ks] = p
             left = np.empty((T, Ks, nsd + Ks + d), dt)
@@ -577,14 +581,14 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
             else:
                 np.add.reduce(U.reshape(T, Ks, m, d), axis=2, out=left[..., -d:])
             c_s[...] = left[..., -d:]
-            np.matmul(left, gA[..., :-1], out=dp)
+            np.matmul(left, gA, out=dp)
     G0 = h.T @ c
     delta = dphi
     delta *= masks[-1]
     G = [None] * Lb
     for l in range(Lb - 1, -1, -1):  # back through the body: one flat product per layer for every point
-        G[l] = hs[l].T @ delta
+        G[l] = (hs[l].T @ delta)[:, :-1]  # the ones' column of delta is not a gradient
         if l > 0:
-            delta = delta @ np.ascontiguousarray(body[l][0].T)
+            delta = delta @ np.ascontiguousarray(Ax[l].T)  # [W, 0] kills that column; [b, 1] fills the next one's
             delta *= masks[l - 1]
     return loss, (_split(G), (G0[:-1], G0[-1]))
