@@ -1,6 +1,7 @@
 """Input checks shared by the public API: each raises an error that says how to fix the call."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -10,7 +11,7 @@ def check_alpha(alpha, name="alpha"):
     """alpha (or beta, epsilon) must be a finite, non-negative real number."""
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
         raise TypeError(f"{name} must be a real number such as 0.01, got {type(alpha).__name__} {alpha!r}.")
-    if not np.isfinite(alpha) or alpha < 0:
+    if not math.isfinite(alpha) or alpha < 0:
         raise ValueError(f"{name} must be finite and >= 0 (for example {name}=0.01), got {alpha!r}.")
     return float(alpha)
 
@@ -46,7 +47,7 @@ def all_finite(arrays):
     is settled by the exact per-array float64 check.
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        total = np.add.reduce(np.concatenate([np.ravel(a) for a in arrays]))
+        total = np.add.reduce(np.concatenate([a.ravel() if type(a) is np.ndarray else np.ravel(a) for a in arrays]))
     return bool(np.isfinite(total)) or all(np.isfinite(np.sum(a, dtype=np.float64)) for a in arrays)
 
 

@@ -95,7 +95,12 @@ def features(body, theta_body, x):
     return phi
 
 
-def _check_params(params, body, batch, loss):
+def _check_params(params, body, batch, loss, batch_finite=True):
+    """Check params against the body, the head and the data; True for plain MLP parameters (lists of ndarrays).
+
+    batch_finite=False: the batch was validated without its NaN / inf check, done here in the same
+    reduction as the parameters' (the batch's own error still comes first when it is the culprit).
+    """
     theta_body, head = _split(params)
     plain = maml._plain_mlp(theta_body) and maml._plain_mlp([head])  # lists of ndarrays: no tree walks
     traced = not plain and tree.is_traced(params)
@@ -106,30 +111,38 @@ def _check_params(params, body, batch, loss):
     for a in leaves:
         if a.dtype.kind != "f":
             raise TypeError(f"params must hold float arrays (float32 or float64), got dtype {a.dtype}.")
-    if leaves and not all_finite(leaves):
+    data = [] if batch_finite else [batch.x_support, batch.y_support, batch.x_query, batch.y_query]
+    if (leaves or data) and not all_finite(leaves + data):
+        if data:
+            batch.validate()  # names the batch's array if the NaN / inf is there
         raise ValueError("params contain NaN or infinite values; re-initialise them (anil.anil_init) or lower "
                          "the learning rates.")
     if body is mlp_body:
         nets.check_mlp_params(theta_body, batch.x_support.shape[-1], where="params['body']")
     if traced:
-        return
+        return False
     if body is mlp_body and len(theta_body) > 0:  # the features are the last body layer's outputs
         phi_shape = (1, 1, onp.shape(theta_body[-1][0])[-1])
     else:
         phi_shape = onp.shape(body(theta_body, batch.x_support[:1, :1]))
     check_head(head, phi_shape, batch.y_support.shape[-1] if loss is nets.mse else None)
+    return plain
 
 
-def _prepare(params, batch, alpha, inner_steps, body, loss):
+def _prepare(params, batch, alpha, inner_steps, body, loss, with_plain=False):
+    """Checked (alpha, inner_steps, batch in the head's dtype) [and whether params are plain MLP arrays]."""
     alpha = check_alpha(alpha)
     inner_steps = check_count(inner_steps, "inner_steps")
-    batch = maml._check_batch(batch)
-    _check_params(params, body, batch, loss)
+    if not isinstance(batch, maml.TaskBatch):
+        maml._check_batch(batch)  # raises the TypeError that says what a batch is
+    batch = batch.validate(finite=False)  # finiteness: one reduction with the parameters' below
+    plain = _check_params(params, body, batch, loss, batch_finite=False)
     head = params["head"]
-    dt = head[0].dtype if maml._plain_mlp([head]) else tree.leaves(head)[0].dtype
-    if any(getattr(a, "dtype", None) != dt for a in (batch.x_support, batch.y_support, batch.x_query, batch.y_query)):
+    dt = head[0].dtype if plain else tree.leaves(head)[0].dtype
+    if (batch.x_support.dtype != dt or batch.y_support.dtype != dt or batch.x_query.dtype != dt
+            or batch.y_query.dtype != dt):
         batch = batch.astype(dt)
-    return alpha, inner_steps, batch
+    return (alpha, inner_steps, batch, plain) if with_plain else (alpha, inner_steps, batch)
 
 
 def _head_path(head, phi_s, y_s, alpha, steps, loss):
@@ -164,23 +177,25 @@ def anil_loss(params, batch, alpha=0.01, inner_steps=1, *, body=mlp_body, loss=n
     return _losses(params, batch, alpha, inner_steps, body, loss, False)
 
 
-def _fast(backend, params, body, loss):
+def _fast(backend, params, body, loss, plain):
     """True when the hand-derived NumPy path computes this call: the MLP body, the MSE, plain arrays of one dtype."""
     if backend not in ("auto", "autograd"):
         raise ValueError(f"backend must be 'auto' or 'autograd', got {backend!r}.")
+    if not (plain and backend == "auto" and body is mlp_body and loss is nets.mse):
+        return False
     theta_body, head = params["body"], params["head"]
-    return (backend == "auto" and body is mlp_body and loss is nets.mse and len(theta_body) > 0
-            and maml._plain_mlp(theta_body) and maml._plain_mlp([head])
-            and len({a.dtype for layer in (*theta_body, head) for a in layer}) == 1)
+    dt = head[0].dtype
+    return len(theta_body) > 0 and head[1].dtype == dt and all(W.dtype == dt and b.dtype == dt
+                                                                 for W, b in theta_body)
 
 
 def _value_and_grad(params, batch, alpha, inner_steps, body, loss, multistep, backend):
-    alpha, inner_steps, batch = _prepare(params, batch, alpha, inner_steps, body, loss)
-    if _fast(backend, params, body, loss):
+    alpha, inner_steps, batch, plain = _prepare(params, batch, alpha, inner_steps, body, loss, with_plain=True)
+    if _fast(backend, params, body, loss, plain):
         value, (g_body, g_head) = fastpath.anil_value_and_grad(params["body"], params["head"], batch, alpha,
                                                                inner_steps, multistep)
         theta_body = params["body"]
-        g = {"body": type(theta_body)(type(t)(gl) for t, gl in zip(theta_body, g_body)), "head": g_head}
+        g = {"body": type(theta_body)([type(t)(gl) for t, gl in zip(theta_body, g_body)]), "head": g_head}
         return value, _like(params, g)
     value, g = ag_value_and_grad(_losses)(params, batch, alpha, inner_steps, body, loss, multistep)
     return value, _like(params, g)

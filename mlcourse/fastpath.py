@@ -445,94 +445,150 @@ def anil_value_and_grad(body, head, batch, alpha, inner_steps, multistep=False):
     """ANIL's meta-loss and its exact gradient for an MLP body (ReLU after every layer) and a linear head.
 
     With p = [phi_s, 1], q = [phi_q, 1] (per task) and the augmented head A = [W; b], one inner step is
-    A^(i+1) = A^(i) - alpha p^T e_i,  e_i = s (p A^(i) - y_s),  s = 2 / (K d_out).  Backward, v_i = dL/dA^(i):
+    A^(i+1) = A^(i) + p^T e'_i,  e'_i = -alpha s (p A^(i) - y_s),  s = 2 / (K d_out).  Every head is
+    A^(i) = A^(0) + p^T B_i with B_i = e'_0 + ... + e'_(i-1) (K x d_out per task), so the loop runs in
+    the support points' space, with N = I - alpha s p p^T (K x K, symmetric, one per task):
 
-        v_i = v_(i+1) - alpha s p^T (p v_(i+1)) [+ q^T e_q^(i) when L_q(A^(i)) is scored],
-        dL/dp = -alpha sum_i (e_i v_(i+1)^T + s (p v_(i+1)) A^(i)T),   dL/dq = sum_j e_q^(j) A^(j)T,
+        B_1 = e'_0 = -alpha s (p A^(0) - y_s),   B_(i+1) = N B_i + e'_0.
 
-    e_q^(j) = dL/d(q A^(j)) the weighted query residual.  Summed over tasks, v_0 = [phi, 1]^T c over
-    the support and query points together (c = -alpha s sum_i p v_(i+1) on the support points,
-    sum_j e_q^(j) on the query points): one flat product.  The sums over steps are each one
-    product of the steps stacked side by side; dL/dphi then runs back through the body once, for
+    Backward, v_i = dL/dA^(i) = v_(i+1) + p^T u_(i+1) [+ g_i = q^T e_q^(i) when L_q(A^(i)) is scored],
+    u_i = -alpha s p v_i, so u_i = N u_(i+1) [+ -alpha s p g_i]: the backward loop runs there too.
+    Collecting terms (B_0 = 0, e_q^(j) = dL/d(q A^(j)) the weighted query residual):
+
+        dL/dp = sum_j B_j g_j^T + (X + X^T) p + (sum_i u_i) A^(0)T,   X = sum_(i>=2) B_(i-1) u_i^T,
+        dL/dq = sum_j e_q^(j) A^(j)T,   dL/dA^(0) = v_0, summed over tasks [phi, 1]^T c
+        (c = sum_i u_i on the support points, sum_j e_q^(j) on the query points): one flat product.
+
+    Only the scored heads are formed in feature space; dL/dphi then runs back through the body once, for
     the support and query points together.  Returns (loss, (grad body, grad head)).
     """
     x_s, y_s, x_q, y_q = batch.x_support, batch.y_support, batch.x_query, batch.y_query
     T, Ks, d_in = x_s.shape
     Kq, d, m, Lb = x_q.shape[1], y_s.shape[2], inner_steps, len(body)
     Ns = T * Ks  # rows: every task's support points, then every task's query points
-    Ab, A0 = _augment(body), _augment([head])[0]
-    x1 = np.empty((Ns + T * Kq, d_in + 1), A0.dtype)
-    x1[:Ns, :-1] = x_s.reshape(Ns, d_in)
-    x1[Ns:, :-1] = x_q.reshape(-1, d_in)
-    x1[:, -1] = 1
-    out, hs, masks = _forward_aug(Ab + [A0], x1)  # the MLP body + head: prediction at A^(0), [phi, 1] = hs[-1]
-    phi1 = hs[-1]
-    n1 = phi1.shape[-1]
-    p, q = phi1[:Ns].reshape(T, Ks, n1), phi1[Ns:].reshape(T, Kq, n1)
-    s = 2.0 / (Ks * d)
-    scored = range(1, m + 1) if multistep and m > 0 else (m,)
-    weight = 2.0 / (Kq * d) / (T * len(scored))
-    # dL/dp = -alpha left @ right^T: left = [e_0 .. e_(m-1) | s p v_1 .. s p v_m], right = [v_1 .. v_m | A^(0) .. A^(m-1)]
-    left = np.empty((T, Ks, 2 * m * d), A0.dtype)
-    right = np.empty((T, n1, 2 * m * d), A0.dtype)
-    heads, e_q, loss = [A0], {}, 0.0
-    if m > 0:  # the step's constants folded into p once: fewer passes per step
-        ps, pa = p * s, p * -alpha
-        ys = y_s * s if m > 1 else None
-    A = A0
-    for i in range(m + 1):
-        if i in scored:
-            r = (out[Ns:].reshape(T, Kq, d) if i == 0 else q @ A) - y_q
-            loss += np.vdot(r, r)
-            r *= weight
-            e_q[i] = r
-        if i == m:
-            break
-        e = left[..., i * d:(i + 1) * d]
-        if i == 0:
-            np.subtract(out[:Ns].reshape(T, Ks, d), y_s, out=e)
-            e *= s
-        else:
-            np.subtract(ps @ A, ys, out=e)
-        right[..., (m + i) * d:(m + i + 1) * d] = A
-        G = _T(pa) @ e
-        G += A
-        A = G
-        heads.append(A)
-    loss = float(loss) / (len(scored) * T * Kq * d)
-    c = np.empty((phi1.shape[0], d), A0.dtype)  # v_0 summed over tasks = [phi, 1]^T c
-    dphi = np.empty((phi1.shape[0], n1 - 1), A0.dtype)
+    W0, b0 = head
+    dt = W0.dtype
+    h = np.empty((Ns + T * Kq, d_in + 1), dt)
+    h[:Ns, :-1] = x_s.reshape(Ns, d_in)
+    h[Ns:, :-1] = x_q.reshape(-1, d_in)
+    h[:, -1] = 1
+    hs, masks, Ax = [h], [], []
+    for W, b in body:  # the body, once, for every point: [phi, 1] = hs[-1]; masks as 0/1 floats
+        # [h, 1] [[W, 0], [b, 1]] = [z, 1]: the layer's output comes with its column of ones, contiguous
+        A = np.zeros((W.shape[0] + 1, W.shape[1] + 1), dt)
+        A[:-1, :-1] = W
+        A[-1, :-1] = b
+        A[-1, -1] = 1
+        Ax.append(A)
+        h = h @ A
+        mask = np.greater(h, 0, out=np.empty(h.shape, dt))  # relu'(z), 0 at z = 0 (1 on the ones)
+        h *= mask
+        hs.append(h)
+        masks.append(mask)
+    n1 = h.shape[1]
+    p, q = h[:Ns].reshape(T, Ks, n1), h[Ns:].reshape(T, Kq, n1)
+    a_s = alpha * 2.0 / (Ks * d)  # alpha s
+    multi = multistep and m > 1
+    n_scored = m if multi else 1
+    A0t = np.empty((d, n1), dt)  # A^(0)T
+    A0t[:, :-1] = W0.T
+    A0t[:, -1] = b0
+    c = np.empty((Ns + T * Kq, d), dt)  # v_0 summed over tasks = [phi, 1]^T c
     c_s, c_q = c[:Ns].reshape(T, Ks, d), c[Ns:].reshape(T, Kq, d)
-    dp, dq = dphi[:Ns].reshape(T, Ks, n1 - 1), dphi[Ns:].reshape(T, Kq, n1 - 1)
-    if len(scored) == 1:
-        c_q[...] = e_q[m]
-        np.matmul(e_q[m], _T(A[..., :-1, :]), out=dq)
+    dphi = np.empty((Ns + T * Kq, n1), dt)  # dL/d[phi, 1]: its last column is never read
+    dp, dq = dphi[:Ns].reshape(T, Ks, n1), dphi[Ns:].reshape(T, Kq, n1)
+    if m == 0:
+        r = q @ A0t.T
+        heads = A0t
     else:
-        np.add.reduce([e_q[j] for j in scored], out=c_q)
-        np.matmul(np.concatenate([e_q[j] for j in scored], axis=-1),
-                  _T(np.concatenate([heads[j][..., :-1, :] for j in scored], axis=-1)), out=dq)
+        if m == 1:
+            LU = np.empty((T, Ks, 2 * d), dt)
+            B, U = LU[..., :d], LU[..., d:]  # B_1 = e'_0, u_1
+            np.matmul(h[:Ns], A0t.T, out=LU.reshape(Ns, 2 * d)[:, :d])  # p A^(0), one flat product
+            e0 = B
+        else:
+            # B_(i+1) = [N | e'_0] @ [B_i; I]: one product per step, the identity rows stored under each B_i
+            Bx = np.empty((T, Ks + d, m * d), dt)
+            Bx[:, Ks:] = np.tile(np.eye(d, dtype=dt), m) if d > 1 else 1
+            B, U = Bx[:, :Ks], np.empty((T, Ks, m * d), dt)
+            Nx = np.empty((T, Ks, Ks + d), dt)
+            e0 = Nx[..., Ks:]
+            np.matmul(p, A0t.T, out=e0)
+        e0 -= y_s
+        e0 *= -a_s
+        if m > 1:
+            B[..., :d] = e0
+            pas = p * -a_s
+            np.matmul(pas, _T(p), out=Nx[..., :Ks])
+            Nx.reshape(T, -1)[:, :Ks * (Ks + d + 1):Ks + d + 1] += 1  # N = I - alpha s p p^T
+            N = Nx[..., :Ks]
+            for i in range(1, m):
+                np.matmul(Nx, Bx[..., (i - 1) * d:i * d], out=B[..., i * d:(i + 1) * d])
+        # the scored heads A^(j)T = A^(0)T + B_j^T p, as row blocks (T, n_scored d, n1)
+        heads = _T(B[..., (m - n_scored) * d:]) @ p
+        heads += A0t if not multi else np.tile(A0t, (m, 1))
+        r = q @ _T(heads)
+    # the query residuals at the scored heads, side by side (T, Kq, n_scored d), scaled into e_q^(j)
+    if multi:
+        r4 = r.reshape(T, Kq, m, d)
+        r4 -= y_q[:, :, None, :]
+    else:
+        r -= y_q
+    loss = float(np.vdot(r, r)) / (n_scored * T * Kq * d)
+    r *= 2.0 / (Kq * d) / (T * n_scored)
+    if multi:
+        np.add.reduce(r4, axis=2, out=c_q)
+    else:
+        c_q[...] = r
+    if d == 1 and not multi:  # dL/dq = e_q A^(m)T; with one output an outer product, as a broadcast multiply
+        np.multiply(r, heads, out=dq)
+    else:
+        np.matmul(r, heads, out=dq)
     if m == 0:
         c_s[...] = 0
         dp[...] = 0
     else:
-        V = None
-        for i in range(m, 0, -1):
-            if i in e_q:
-                gq = _T(q) @ e_q[i]
-                V = gq if V is None else V + gq
-            right[..., (i - 1) * d:i * d] = V
-            spv = left[..., (m + i - 1) * d:(m + i) * d]
-            np.matmul(ps, V, out=spv)
-            if i > 1:
-                HV = _T(pa) @ spv
-                HV += V
-                V = HV
-        spv = left[..., m * d:]
-        np.multiply(spv if m == 1 else spv.reshape(T, Ks, m, d).sum(axis=2), -alpha, out=c_s)
-        np.matmul(left, _T(right[..., :-1, :]), out=dp)
-        dp *= -alpha
-    V0 = phi1.T @ c
+        # right-hand rows of dL/dp: [g_j^T = e_q^(j)T q (n_scored d rows) | p (m > 1) | A^(0)T]
+        nsd = n_scored * d
+        gA = np.empty((T, nsd + (Ks if m > 1 else 0) + d, n1), dt)
+        g = gA[:, :nsd]
+        np.matmul(_T(r), q, out=g)
+        if m == 1:
+            np.matmul(p, _T(g), out=U)
+            U *= -a_s
+        else:
+            np.matmul(pas, _T(g), out=U[..., (m - n_scored) * d:])
+            for i in range(m - 1, 0, -1):  # u_i = N u_(i+1) [+ -alpha s p g_i]
+                ui = U[..., (i - 1) * d:i * d]
+                if multi:
+                    ui += N @ U[..., i * d:(i + 1) * d]
+                else:
+                    np.matmul(N, U[..., i * d:(i + 1) * d], out=ui)
+        # dL/dp = sum_j B_j g_j^T + (X + X^T) p + (sum_i u_i) A^(0)T: one product [B_j | X + X^T | sum_i u_i] @ gA
+        gA[:, -d:] = A0t
+        if m == 1:  # [B_1 | u_1] @ [g_1^T; A^(0)T]
+            c_s[...] = U
+            np.matmul(LU, gA, out=dp)
+        else:
+            gA[:, nsd:nsd + Ks] = p
+            left = np.empty((T, Ks, nsd + Ks + d), dt)
+            left[..., :nsd] = B[..., (m - n_scored) * d:]
+            X = left[..., nsd:nsd + Ks]
+            np.matmul(B[..., :(m - 1) * d], _T(U[..., d:]), out=X)
+            X += _T(X)
+            if d == 1:  # sum_i u_i as one flat product
+                np.matmul(U.reshape(Ns, m), np.ones((m, 1), dt), out=left.reshape(Ns, -1)[:, -1:])
+            else:
+                np.add.reduce(U.reshape(T, Ks, m, d), axis=2, out=left[..., -d:])
+            c_s[...] = left[..., -d:]
+            np.matmul(left, gA, out=dp)
+    G0 = h.T @ c
     delta = dphi
-    delta *= masks[Lb - 1]
-    G, _ = _backward_aug(Ab, hs[:Lb], masks[:Lb - 1], delta, summed=True)
-    return loss, (_split(G), _split([V0])[0])
+    delta *= masks[-1]
+    G = [None] * Lb
+    for l in range(Lb - 1, -1, -1):  # back through the body: one flat product per layer for every point
+        G[l] = (hs[l].T @ delta)[:, :-1]  # the ones' column of delta is not a gradient
+        if l > 0:
+            delta = delta @ np.ascontiguousarray(Ax[l].T)  # [W, 0] kills that column; [b, 1] fills the next one's
+            delta *= masks[l - 1]
+    return loss, (_split(G), (G0[:-1], G0[-1]))

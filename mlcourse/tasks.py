@@ -52,12 +52,16 @@ class TaskBatch:
         return TaskBatch(*(np.asarray(a, dtype=dtype) for a in
                            (self.x_support, self.y_support, self.x_query, self.y_query)), dict(self.params))
 
-    def validate(self, where: str = "batch") -> "TaskBatch":
-        """Check shapes and values; raise ValueError saying what to change."""
+    def validate(self, where: str = "batch", finite: bool = True) -> "TaskBatch":
+        """Check shapes and values; raise ValueError saying what to change.
+
+        finite=False leaves the NaN / inf check to a caller that folds it into a reduction of its own
+        (and calls validate() again to name the culprit when that reduction is not finite).
+        """
         names = ("x_support", "y_support", "x_query", "y_query")
         arrays = [np.asarray(getattr(self, n)) for n in names]
         well_formed = all(a.ndim == 3 and a.dtype.kind in "fiu" for a in arrays)
-        if not (well_formed and all_finite(arrays)):  # one reduction when all is well; else find the culprit
+        if not (well_formed and (not finite or all_finite(arrays))):  # one reduction when all is well
             for n, a in zip(names, arrays):
                 if a.ndim != 3:
                     raise ValueError(f"{where}.{n} must have shape (num_tasks, K, dim), got shape {a.shape}; "
