@@ -9,7 +9,7 @@ every process reads.
 
 Rows, each timed in its own fresh process with --threads BLAS / PyTorch threads:
 
-    mlcourse   the hand-derived meta-gradient (rl.fastpath.meta_gradient, what the public function runs)
+    mlcourse   the hand-derived meta-gradient (rl.fastgrad.meta_gradient, what the public function runs)
     autograd   the same through autograd (grad of maml_rl.meta_objective)
     torch      PyTorch autograd of the same surrogate (per-task parameters, create_graph=True), from
                --reference-python PATH (an environment with torch; never a dependency of mlcourse)
@@ -60,7 +60,7 @@ def timed(fn):
 
 _MLCOURSE = _COMMON + r'''
 from autograd import grad
-from mlcourse.rl import fastpath, maml_rl
+from mlcourse.rl import fastgrad, maml_rl
 from mlcourse.rl.point_navigation import Rollouts
 def load(dtype):
     theta = {"mlp": [(d[f"W{l}"].astype(dtype), d[f"b{l}"].astype(dtype)) for l in range(3)],
@@ -70,7 +70,7 @@ def load(dtype):
     return theta, phases
 def meta_grad(theta, phases):
     if row == "mlcourse":
-        return fastpath.meta_gradient(theta, lambda j, th: phases[j], [alpha] * m)[1]
+        return fastgrad.meta_gradient(theta, lambda j, th: phases[j], [alpha] * m)[1]
     return grad(maml_rl.meta_objective)(theta, phases, alpha)
 theta, phases = load(np.float32)
 times = timed(lambda: meta_grad(theta, phases))

@@ -9,7 +9,7 @@ For each task k (a goal), with m inner steps (the paper: m = 1, alpha = 0.1, N =
     F(theta) = mean over tasks of L(theta_m(theta); D_m)       the Monte-Carlo meta-objective
 
 The meta-gradient is grad F with every sampled trajectory D_0..D_m and its advantages held fixed,
-differentiated through the inner updates (by the hand-derived rl.fastpath, equal to autograd's gradient
+differentiated through the inner updates (by the hand-derived rl.fastgrad, equal to autograd's gradient
 of meta_objective; backend="autograd" runs the latter), so the gradient includes the second-order
 terms (I - alpha Hess L(theta_j; D_j)) of each inner step, and the outer score-function term
 grad log pi_{theta_m}(D_m) A_m.  It does NOT include the dependence of the sampling distributions
@@ -34,7 +34,7 @@ from autograd.tracer import getval
 
 from .. import tree
 from .._validate import check_alpha, check_count, check_rng
-from . import fastpath, policy
+from . import fastgrad, policy
 from .point_navigation import HORIZON, check_goals, rollout, sample_goals, sample_noise
 from .policy_gradient import GAMMA, advantages, average_return, surrogate_loss
 
@@ -87,7 +87,7 @@ def _task_grad(theta_tasks, rollouts, adv):
 
 def inner_step(theta_tasks, rollouts, adv, alpha=ALPHA):
     """theta'_k = theta_k - alpha grad L_k(theta_k; D_k) for every task k (theta_tasks: leading task axis)."""
-    return tree.sub(theta_tasks, tree.scale(alpha, fastpath.surrogate_grad(theta_tasks, rollouts, adv)))
+    return tree.sub(theta_tasks, tree.scale(alpha, fastgrad.surrogate_grad(theta_tasks, rollouts, adv)))
 
 
 def sample_phases(theta, batch, alpha=ALPHA, inner_steps=1, gamma=GAMMA):
@@ -114,7 +114,7 @@ def meta_objective(theta, phases, alpha=ALPHA, first_order=False):
     """F(theta) = mean_k L(theta_m(theta); D_m) with D_0..D_m fixed (see the module docstring).
 
     first_order=True stops the gradient through the inner updates' gradients (FOMAML).  Differentiated
-    by autograd: the reference the hand-derived fast path (rl.fastpath) is checked against.
+    by autograd: the reference the hand-derived fast path (rl.fastgrad) is checked against.
     """
     alphas = step_sizes(alpha, len(phases) - 1)
     th = tree.tile_tasks(theta, phases[0][0].goals.shape[0])
@@ -133,7 +133,7 @@ def maml_rl_value_and_grad(theta, batch, alpha=ALPHA, inner_steps=1, gamma=GAMMA
 
     Second order by default (through the inner updates, sampled trajectories fixed); first_order=True
     gives the first-order variant, mean_k grad L(theta_m; D_m), without differentiating the inner steps.
-    alpha: one step size, or one per inner step.  backend "auto" runs the hand-derived rl.fastpath
+    alpha: one step size, or one per inner step.  backend "auto" runs the hand-derived rl.fastgrad
     (equal to autograd to 1e-10 in float64), "autograd" differentiates meta_objective with autograd.
     """
     if backend not in ("auto", "autograd"):
@@ -151,7 +151,7 @@ def maml_rl_value_and_grad(theta, batch, alpha=ALPHA, inner_steps=1, gamma=GAMMA
                 th = tree.tile_tasks(th, batch.num_tasks)
             ro = rollout(functools.partial(policy.mean_action, th), batch.goals, batch.noise[j], th["log_std"])
             return ro, advantages(ro, gamma)
-        ro, g = fastpath.meta_gradient(th0, sample, alphas, first_order)
+        ro, g = fastgrad.meta_gradient(th0, sample, alphas, first_order)
         return -float(onp.mean(average_return(ro))), tree.astype(g, dtype)
     phases, theta_m = sample_phases(theta, batch, alphas, inner_steps, gamma)
     loss = -float(onp.mean(average_return(phases[-1][0])))

@@ -1,4 +1,4 @@
-"""The hand-derived MAML-RL meta-gradient (rl.fastpath) against autograd (maml_rl.meta_objective) in float64:
+"""The hand-derived MAML-RL meta-gradient (rl.fastgrad) against autograd (maml_rl.meta_objective) in float64:
 equal to 1e-10 on fixed rollouts (1 and 2 inner steps, episodes that end early, per-step step sizes), its
 Hessian-vector products equal autograd's, it agrees with central finite differences, and the public
 maml_rl_value_and_grad uses it."""
@@ -9,7 +9,7 @@ import pytest
 from autograd import grad
 
 from mlcourse import tree
-from mlcourse.rl import fastpath, maml_rl, policy
+from mlcourse.rl import fastgrad, maml_rl, policy
 from mlcourse.rl.point_navigation import Rollouts
 from mlcourse.rl.policy_gradient import surrogate_loss
 from tolerances import EXACT, FD_TOL
@@ -35,7 +35,7 @@ def _phase(rng, K=3, N=4, T=9):
 
 
 def _fast(theta, phases, alphas, first_order=False):
-    return fastpath.meta_gradient(theta, lambda j, th: phases[j], alphas, first_order)[1]
+    return fastgrad.meta_gradient(theta, lambda j, th: phases[j], alphas, first_order)[1]
 
 
 def _rel(a, b):
@@ -60,17 +60,17 @@ def test_fast_hvp_equals_autograd_hessian_vector_product():
     v = tree.tree_map(lambda a: rng.standard_normal(a.shape), theta)
     g = lambda th: grad(lambda t: np.sum(surrogate_loss(t, ro, adv)))(th)
     hv_auto = grad(lambda th: tree.dot(g(th), v))(theta)
-    obs, actions, w = fastpath.pack(ro.observations, ro.actions, adv, ro.mask)
-    mu, hs, masks = fastpath.forward(theta, obs)
-    g_fast, deltas, r, e = fastpath.backward(theta, hs, masks, mu, actions, w)
+    obs, actions, w = fastgrad.pack(ro.observations, ro.actions, adv, ro.mask)
+    mu, hs, masks = fastgrad.forward(theta, obs)
+    g_fast, deltas, r, e = fastgrad.backward(theta, hs, masks, mu, actions, w)
     assert _rel(g_fast, g(theta)) <= EXACT
-    assert _rel(fastpath.hvp(theta, hs, masks, deltas, r, e, w, v), hv_auto) <= EXACT
+    assert _rel(fastgrad.hvp(theta, hs, masks, deltas, r, e, w, v), hv_auto) <= EXACT
 
 
 def test_pack_keeps_each_tasks_steps_in_order_and_drops_the_rest():
     rng = np.random.default_rng(12)
     ro, adv = _phase(rng)
-    obs, actions, w = fastpath.pack(ro.observations, ro.actions, adv, ro.mask)
+    obs, actions, w = fastgrad.pack(ro.observations, ro.actions, adv, ro.mask)
     K = adv.shape[0]
     assert obs.shape[1] == int(ro.mask.reshape(K, -1).sum(axis=1).max()) < ro.mask[0].size
     for k in range(K):
@@ -89,8 +89,8 @@ def test_public_meta_gradient_is_the_fast_path_equal_to_autograd_and_finite_diff
     alpha = [0.1, 0.05][:inner_steps]
     loss_a, g_auto = maml_rl.maml_rl_value_and_grad(theta, batch, alpha, inner_steps, backend="autograd")
     calls = []
-    real = fastpath.meta_gradient
-    monkeypatch.setattr(fastpath, "meta_gradient", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = fastgrad.meta_gradient
+    monkeypatch.setattr(fastgrad, "meta_gradient", lambda *a, **k: calls.append(1) or real(*a, **k))
     loss_f, g_fast = maml_rl.maml_rl_value_and_grad(theta, batch, alpha, inner_steps)
     assert calls and loss_f == loss_a and _rel(g_fast, g_auto) <= EXACT
     phases, _ = maml_rl.sample_phases(theta, batch, alpha, inner_steps)
