@@ -41,7 +41,8 @@ N_WAY, K_SHOT, K_QUERY = 60, 1, 5
 ALPHA, INNER_STEPS = 0.1, 5
 THREADS = 2
 
-_COMMON = r'''
+# the start of every timed script (this module's and rl_bench's): its peak resident memory, VmHWM in MiB
+SCRIPT_PRELUDE = r'''
 import json, sys, time
 import numpy as np
 def vmhwm():
@@ -51,6 +52,9 @@ def vmhwm():
                 return int(line.split()[1]) / 1024
     except OSError:
         return None
+'''
+
+_COMMON = SCRIPT_PRELUDE + r'''
 d = np.load(sys.argv[1])
 xs, ys, xq, yq = d["xs"], d["ys"], d["xq"], d["yq"]
 n_way, warmup, repeats, path = int(d["n_way"]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]

@@ -30,21 +30,14 @@ import tempfile
 
 import numpy as np
 
+from .omniglot_bench import SCRIPT_PRELUDE
+
 __all__ = ["main", "run", "format_table", "write_rollouts"]
 
 NUM_GOALS, NUM_TRAJECTORIES, HORIZON, ALPHA = 20, 20, 100, 0.1
 ROWS = ("mlcourse", "autograd", "torch")
 
-_COMMON = r'''
-import json, sys, time
-import numpy as np
-def vmhwm():
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
+_COMMON = SCRIPT_PRELUDE + r'''
 data, warmup, repeats, row, threads, grad_file = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6]
 d = np.load(data)
 alpha, m = float(d["alpha"]), int(d["inner_steps"])

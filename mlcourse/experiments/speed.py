@@ -246,11 +246,8 @@ def _mlcourse_path(key, theta, data, alpha, steps, log_alpha=None):
     return per_task_loop
 
 
-def _jax_path(theta, data, alpha, steps):
-    import jax
-    import jax.numpy as jnp
-    jax.config.update("jax_platform_name", "cpu")
-
+def _jax_mlp_mse(jax, jnp):
+    """loss(p, x, y): the MLP's (ReLU hidden layers, linear output) mean squared error, in JAX."""
     def f(p, x):
         for W, b in p[:-1]:
             x = jax.nn.relu(x @ W + b)
@@ -259,6 +256,15 @@ def _jax_path(theta, data, alpha, steps):
 
     def loss(p, x, y):
         return jnp.mean((f(p, x) - y) ** 2)
+    return loss
+
+
+def _jax_path(theta, data, alpha, steps):
+    import jax
+    import jax.numpy as jnp
+    jax.config.update("jax_platform_name", "cpu")
+
+    loss = _jax_mlp_mse(jax, jnp)
 
     def task_loss(p, xs, ys, xq, yq):
         for _ in range(steps):
@@ -281,14 +287,7 @@ def _jax_metasgd_path(theta, log_alpha, data, steps):
     import jax.numpy as jnp
     jax.config.update("jax_platform_name", "cpu")
 
-    def f(p, x):
-        for W, b in p[:-1]:
-            x = jax.nn.relu(x @ W + b)
-        W, b = p[-1]
-        return x @ W + b
-
-    def loss(p, x, y):
-        return jnp.mean((f(p, x) - y) ** 2)
+    loss = _jax_mlp_mse(jax, jnp)
 
     def task_loss(p, la, xs, ys, xq, yq):
         alpha = jax.tree_util.tree_map(jnp.exp, la)
