@@ -16,9 +16,9 @@ The notebooks' widget modules (``mlcourse.viz``, except the figure of the comman
     from mlcourse import _blas
     _blas.limit_threads(os.cpu_count())
 
-The engine never changes the count for good: ``fastconv`` spreads its work over as many threads of
-its own as OpenBLAS has, sets OpenBLAS to one thread while they run, and restores the count before
-it returns.
+The engine never changes the count for good: ``fastconv`` and ``rl.fastgrad`` spread their work over
+as many threads of their own as OpenBLAS has (``_threads.Threads``), set OpenBLAS to one thread while
+they run, and restore the count before they return.
 """
 from __future__ import annotations
 

@@ -22,90 +22,22 @@ Kept between the passes: each block's input a, its pooled p and code, and y, exc
 more channels than 9x its input (the first block: 1 -> 64), which the backward pass recomputes
 from the im2col it builds anyway.
 
-The chunks are spread over as many threads as NumPy's OpenBLAS has (``OPENBLAS_NUM_THREADS``; one
-without OpenBLAS); while they run, OpenBLAS is set to one thread each, and reset afterwards.  The
-chunks and the order in which their partial sums are added do not depend on the number of threads:
-neither do the results, bit for bit.
+The chunks are spread over as many threads as NumPy's OpenBLAS has (``_threads.Threads``; OpenBLAS
+is set to one thread each while they run).  The chunks and the order in which their partial sums are
+added do not depend on the number of threads: neither do the results, bit for bit.
 
 FOMAML's first inner step starts from the zero head, so its embedding gradient is exactly zero
 (dL/dz = dL/dlogits W^T = 0): only the head moves, and the step skips the backward pass.
 """
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import _blas
+from ._threads import Threads as _Threads
 from .conv import BN_EPS
 
 __all__ = ["usable", "protonet_value_and_grad", "fomaml_value_and_grad"]
-
-_CHUNK_BYTES = 4 * 2**20      # working set of one chunk (im2col buffer and outputs)
-_MIN_CHUNKS = 4               # even a small batch is shared among up to 4 threads
-_PARALLEL_BYTES = 4 * 2**20   # below this much work a stage runs on the calling thread (same chunks)
-
-
-# ---------------------------------------------------------------------------------------------
-# Threads
-
-class _Threads:
-    """Maps chunk functions over a pool of n threads, OpenBLAS on one thread meanwhile."""
-
-    _lock = threading.Lock()
-    _pool = None            # (pid, n, executor)
-    _blas_fns = None        # (pid, OpenBLAS's (set, get) functions)
-
-    def __init__(self):
-        fns = self._blas()
-        self.n = max(1, int(fns[0][1]())) if fns else 1
-        self.previous = None
-
-    @classmethod
-    def _blas(cls):
-        with cls._lock:
-            if cls._blas_fns is None or cls._blas_fns[0] != os.getpid():
-                cls._blas_fns = (os.getpid(), _blas._functions())
-            return cls._blas_fns[1]
-
-    def _executor(self):
-        with self._lock:
-            pool = _Threads._pool
-            if pool is None or pool[0] != os.getpid() or pool[1] != self.n:   # new after a fork or a new count
-                _Threads._pool = pool = (os.getpid(), self.n, ThreadPoolExecutor(self.n, "mlcourse-conv"))
-            return pool[2]
-
-    def __enter__(self):
-        if self.n > 1:
-            fns = self._blas()
-            self.previous = int(fns[0][1]())
-            for set_f, _ in fns:
-                set_f(1)
-        return self
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            for set_f, _ in self._blas():
-                set_f(self.previous)
-        return False
-
-    def map(self, f, n, per_image_bytes):
-        """[f((start, stop)) for the chunks of n images], on the threads unless the work is too small to share."""
-        items = self.chunks(n, per_image_bytes)
-        if self.n == 1 or len(items) < 2 or n * per_image_bytes < _PARALLEL_BYTES:
-            return [f(i) for i in items]
-        return list(self._executor().map(f, items))
-
-    @staticmethod
-    def chunks(n, per_image_bytes):
-        """Image ranges: _CHUNK_BYTES of work each, and at least _MIN_CHUNKS of them.  They do not depend
-        on the number of threads, so neither do the results, bit for bit."""
-        step = max(1, int(_CHUNK_BYTES // max(per_image_bytes, 1)))
-        step = min(step, -(-n // _MIN_CHUNKS))
-        return [(s, min(n, s + step)) for s in range(0, n, step)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """`mlcourse bench rl`: the hand-derived and the autograd rows time the same meta-gradient (their float64
-gradients agree to rounding), the table prints, bad options are one-line errors, and the PyTorch row is
-skipped with its reason when no interpreter with torch is given."""
+gradients agree to rounding), the two rollout rows sample the same trajectories, the table prints, bad options
+are one-line errors, and the PyTorch rows are skipped with their reason when no interpreter with torch is given."""
 import json
 
 from mlcourse import cli
@@ -9,14 +9,16 @@ from mlcourse.experiments import rl_bench
 
 def test_bench_rl_rows_agree_and_print(tmp_path, capsys):
     out = tmp_path / "rl.json"
-    assert cli.main(["bench", "rl", "--paths", "mlcourse,autograd,torch", "--threads", "1", "--rounds", "1",
+    assert cli.main(["bench", "rl", "--paths", ",".join(rl_bench.ROWS), "--threads", "1", "--rounds", "1",
                      "--repeats", "1", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "mlcourse, hand-derived (public path)" in text and "PyTorch rows skipped: no --reference-python" in text
+    assert "mlcourse, rollout_policy (public path)" in text
     res = json.loads(out.read_text())
     block = res["rows"]["1"]
-    assert set(block) == {"mlcourse", "autograd"}
-    assert block["autograd"]["grad_diff_float64"] <= 1e-10 and block["mlcourse"]["seconds"] > 0
+    assert set(block) == {"mlcourse", "autograd", "rollouts", "rollouts_generic"}
+    assert block["autograd"]["diff_float64"] <= 1e-10 and block["mlcourse"]["seconds"] > 0
+    assert block["rollouts_generic"]["diff_float64"] <= 1e-12 and block["rollouts"]["seconds"] > 0
 
 
 def test_bench_rl_bad_options_are_one_line_errors(capsys):

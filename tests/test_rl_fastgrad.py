@@ -1,14 +1,14 @@
 """The hand-derived MAML-RL meta-gradient (rl.fastgrad) against autograd (maml_rl.meta_objective) in float64:
 equal to 1e-10 on fixed rollouts (1 and 2 inner steps, episodes that end early, per-step step sizes), its
-Hessian-vector products equal autograd's, it agrees with central finite differences, and the public
-maml_rl_value_and_grad uses it."""
+Hessian-vector products equal autograd's, it agrees with central finite differences, the public
+maml_rl_value_and_grad uses it, and its result does not depend on the number of threads."""
 import functools
 
 import numpy as np
 import pytest
 from autograd import grad
 
-from mlcourse import tree
+from mlcourse import _blas, _threads, tree
 from mlcourse.rl import fastgrad, maml_rl, policy
 from mlcourse.rl.point_navigation import Rollouts
 from mlcourse.rl.policy_gradient import surrogate_loss
@@ -119,3 +119,22 @@ def test_unknown_backend_is_a_clear_error():
     batch = maml_rl.meta_batches(num_tasks=2, num_trajectories=2, horizon=5)(rng)
     with pytest.raises(ValueError, match="backend must be 'auto'"):
         maml_rl.maml_rl_value_and_grad(theta, batch, backend="torch")
+
+
+@pytest.mark.skipif(_blas.blas_threads() is None, reason="NumPy's BLAS is not OpenBLAS: one thread only")
+def test_one_thread_and_two_threads_give_the_same_bits():
+    """The tasks run in chunks on the threads; the chunks and the order of their sums do not depend on the count."""
+    rng = np.random.default_rng(5)
+    theta = _policy(rng, (2, 64, 64, 2))
+    phases = [_phase(rng, K=12, N=10, T=50) for _ in range(3)]
+    assert 12 * fastgrad._task_bytes(theta, phases[0][0]) >= _threads.PARALLEL_BYTES   # the threads do run
+    previous = _blas.limit_threads(1)
+    try:
+        one = _fast(theta, phases, [0.1, 0.05])
+        _blas.limit_threads(2)
+        two = _fast(theta, phases, [0.1, 0.05])
+    finally:
+        _blas.limit_threads(previous)
+    assert all(np.array_equal(a, b) for a, b in zip(tree.leaves(one), tree.leaves(two)))
+    g_auto = grad(maml_rl.meta_objective)(theta, phases, [0.1, 0.05])
+    assert _rel(two, g_auto) <= EXACT

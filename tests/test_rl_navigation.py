@@ -1,7 +1,9 @@
-"""The 2D point navigation tasks (MAML paper, section 5.3): dynamics, rewards, early end, vectorised rollouts."""
+"""The 2D point navigation tasks (MAML paper, section 5.3): dynamics, rewards, early end, vectorised rollouts,
+and the policy's fast rollouts (rollout_policy) against the generic ones, on one thread and on two."""
 import numpy as np
 import pytest
 
+from mlcourse import _blas, tree
 from mlcourse.rl import point_navigation as nav
 from mlcourse.rl import policy
 
@@ -71,3 +73,45 @@ def test_episode_ends_at_the_goal_and_the_agent_stays_there():
 def test_rollout_rejects_noise_of_the_wrong_shape():
     with pytest.raises(ValueError, match="noise must have shape"):
         nav.rollout(lambda s: s, np.zeros((2, 2)), np.zeros((3, 1, 5, 2)), np.zeros(2))
+
+
+def _rollouts_equal(a, b):
+    return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("positions", "actions", "rewards", "mask", "goals"))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_rollout_policy_is_rollout_with_the_policys_mean(dtype):
+    """rollout_policy (buffers, flat products, threads) samples the trajectories rollout samples with
+    policy.mean_action: to the bit with per-task parameters, to rounding with shared ones."""
+    rng = np.random.default_rng(2)
+    theta = tree.astype(policy.init(rng, (2, 16, 16, 2), log_std=-1.0), dtype)
+    per_task = tree.tile_tasks(theta, 5)
+    per_task["mlp"] = [(W + dtype(0.05) * rng.standard_normal(W.shape).astype(dtype), b) for W, b in per_task["mlp"]]
+    goals = nav.sample_goals(rng, 5)
+    noise = nav.sample_noise(rng, 5, 6, 40, dtype)
+    generic = lambda th: nav.rollout(lambda s: policy.mean_action(th, s), goals, noise, th["log_std"])
+    assert _rollouts_equal(nav.rollout_policy(per_task, goals, noise), generic(per_task))
+    fast, slow = nav.rollout_policy(theta, goals, noise), generic(theta)
+    assert np.array_equal(fast.mask, slow.mask) and fast.mask.sum() > 0
+    assert np.allclose(fast.positions, slow.positions, rtol=0, atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.skipif(_blas.blas_threads() is None, reason="NumPy's BLAS is not OpenBLAS: one thread only")
+def test_rollout_policy_on_two_threads_is_the_same_as_on_one():
+    rng = np.random.default_rng(3)
+    theta = tree.tile_tasks(policy.init(rng, (2, 100, 100, 2), log_std=-0.5), 8)
+    goals, noise = nav.sample_goals(rng, 8), nav.sample_noise(rng, 8, 20, 100)
+    previous = _blas.limit_threads(1)
+    try:
+        one = nav.rollout_policy(theta, goals, noise)
+        _blas.limit_threads(2)
+        two = nav.rollout_policy(theta, goals, noise)
+    finally:
+        _blas.limit_threads(previous)
+    assert _rollouts_equal(one, two) and one.mask.sum() > 0
+
+
+def test_rollout_policy_rejects_noise_of_the_wrong_shape():
+    theta = policy.init(np.random.default_rng(0), (2, 4, 2))
+    with pytest.raises(ValueError, match="noise must have shape"):
+        nav.rollout_policy(theta, np.zeros((2, 2)), np.zeros((3, 1, 5, 2)))

@@ -93,3 +93,19 @@ def test_metasgd_and_anil_reference_rows_compute_the_same_gradients():
         assert r["jax_row"] == f"{method}_jax" and r["x_jax"] == r["ms"] / rows[(f"{method}_jax", m)]["ms"]
     for m in ("1", "3"):
         assert {"metasgd_x_jax", "anil_x_jax", "metasgd_grad_diff_jax"} <= set(result["summary"][m])
+
+
+def test_plain_bench_prints_the_maml_rl_table_after_the_sinusoid_one(tmp_path, monkeypatch, capsys):
+    """`mlcourse bench` without --paths runs rl_bench too (shrunk here to one row of each table)."""
+    from mlcourse.experiments import rl_bench
+    real_run, real_rl = speed.run, rl_bench.run
+    monkeypatch.setattr(speed, "run", lambda **kw: real_run(**dict(kw, paths=["fomaml"], repeats=2)))
+    monkeypatch.setattr(rl_bench, "run", lambda ref, rounds, repeats: real_rl(ref, rounds=rounds, repeats=1,
+                                                                              threads=(1,), rows=("rollouts",)))
+    out = tmp_path / "all.json"
+    assert speed.main(["--steps", "1", "--quick", "--json", str(out)], reexec=False) == 0
+    text = capsys.readouterr().out
+    assert "x JAX" in text and "rollouts of one meta-iteration" in text
+    assert json.loads(out.read_text())["rl"]["rows"]["1"]["rollouts"]["seconds"] > 0
+    assert speed.main(["--steps", "1", "--quick", "--no-rl"], reexec=False) == 0
+    assert "rollouts of one meta-iteration" not in capsys.readouterr().out

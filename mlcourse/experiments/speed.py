@@ -1,7 +1,11 @@
 """Benchmark: time and peak memory of one meta-iteration for every engine path, each in a plain process.
 
-    mlcourse bench [--steps 1,5] [--repeats 300] [--rounds 3] [--reference-python PATH] [--json PATH]
+    mlcourse bench [--steps 1,5] [--repeats 300] [--rounds 3] [--reference-python PATH] [--json PATH] [--no-rl]
     python -m mlcourse.experiments.speed ...                            (the same)
+
+After this table, and unless --paths picks rows or --no-rl is given, it prints the MAML-RL table of
+``rl_bench`` (``mlcourse bench rl``: the meta-gradient and the rollouts of 2D navigation against
+PyTorch, at 1 and 2 threads), with the same --rounds and --reference-python.
 
 The paper setup: MLP 1-40-40-1, meta-batch 25, K = 10 support + 10 query, float32, one thread.
 Every path (MAML through the public API ``maml.maml_grad``, FOMAML ``maml.fomaml_grad``, Reptile,
@@ -710,6 +714,9 @@ def main(argv=None, reexec=None):
                         help="interpreter with numpy + jax + torch for the reference rows, when this one lacks them")
     parser.add_argument("--paths", default=None, help=f"comma list of rows to run (default all: {','.join(PATHS)})")
     parser.add_argument("--json", metavar="PATH", default=None, help="also write the whole table as JSON")
+    parser.add_argument("--no-rl", action="store_true",
+                        help="leave out the MAML-RL table (mlcourse bench rl), which runs after the sinusoid "
+                             "table unless --paths is given")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
@@ -734,6 +741,11 @@ def main(argv=None, reexec=None):
                  reference_python=args.reference_python, paths=paths,
                  progress=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
     print_table(result)
+    if paths is None and not args.no_rl:   # MAML-RL: the meta-gradient and the rollouts, 1 and 2 threads
+        from . import rl_bench
+        print(f"\n  MAML-RL rows ({rounds} round(s), 1 and 2 threads) ...", file=sys.stderr, flush=True)
+        result["rl"] = rl_bench.run(args.reference_python, rounds=rounds, repeats=2 if args.quick else 5)
+        print("\n" + rl_bench.format_table(result["rl"]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

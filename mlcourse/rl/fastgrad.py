@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._threads import Threads
+
 __all__ = ["pack", "forward", "backward", "hvp", "surrogate_grad", "meta_gradient"]
 
 
@@ -163,28 +165,74 @@ def _axpy(v, alpha, h):
     return v
 
 
+def _rows(theta, s, e):
+    """Tasks s..e-1 of per-task parameters (shared parameters are returned as they are)."""
+    if theta["log_std"].ndim == 1:
+        return theta
+    return {"mlp": [(W[s:e], b[s:e]) for W, b in theta["mlp"]], "log_std": theta["log_std"][s:e]}
+
+
+def _stack(parts):
+    """Per-task parameters of consecutive task chunks, joined along the task axis."""
+    return {"mlp": [(np.concatenate([p["mlp"][l][0] for p in parts]), np.concatenate([p["mlp"][l][1] for p in parts]))
+                    for l in range(len(parts[0]["mlp"]))],
+            "log_std": np.concatenate([p["log_std"] for p in parts])}
+
+
+def _task_bytes(theta, rollouts):
+    """Working set of one task's gradient and Hessian-vector product: its steps times the widths, with room."""
+    steps = rollouts.mask[0].size
+    width = sum(W.shape[-1] for W, _ in theta["mlp"])
+    return 8 * steps * width * rollouts.actions.itemsize
+
+
 def meta_gradient(theta, sample, alphas, first_order=False):
     """(rollouts of the last phase, meta-gradient shaped like theta) of MAML-RL with len(alphas) inner steps.
 
     theta shared; sample(j, theta_j) -> (rollouts, advantages) of phase j (theta_j per task for j > 0);
     alphas[j] is the step size of inner step j.  The trajectories and advantages are held fixed (see
     maml_rl); first_order=True drops the Hessian terms.
+
+    Every task's computation is independent until the mean: the tasks run in chunks, spread over as many
+    threads as OpenBLAS has (``_threads.Threads``).  Each chunk keeps its own caches between the phases,
+    and the chunks' sums are added in a fixed order, so the result does not depend on the thread count.
     """
+    m = len(alphas)
     th = theta
-    caches = []
-    for j in range(len(alphas) + 1):
-        ro, adv = sample(j, th)
-        obs, actions, w = _packed(ro, adv)
-        mu, hs, masks = forward(th, obs)
-        g, deltas, r, e = backward(th, hs, masks, mu, actions, w)
-        if j == len(alphas):
-            break
-        caches.append((th, hs, masks, deltas, r, e, w) if not first_order else None)
-        th = _step(th, g, alphas[j])
-    v = g
-    if not first_order:
-        for j in range(len(alphas) - 1, -1, -1):
-            v = _axpy(v, alphas[j], hvp(*caches[j], v))
-    mean = {"mlp": [(gW.mean(axis=0), gb.mean(axis=0)) for gW, gb in v["mlp"]],
-            "log_std": v["log_std"].mean(axis=0)}
+    with Threads() as run:
+        for j in range(m + 1):
+            ro, adv = sample(j, th)
+            if j == 0:
+                K = ro.goals.shape[0]
+                chunks = run.chunks(K, _task_bytes(theta, ro))
+                caches = [[] for _ in chunks]
+
+            def phase(c, j=j, ro=ro, adv=adv, th=th):
+                s, e = chunks[c]
+                thc = _rows(th, s, e)
+                obs, actions, w = pack(ro.observations[s:e], ro.actions[s:e], adv[s:e], ro.mask[s:e])
+                mu, hs, masks = forward(thc, obs)
+                g, deltas, r, e_ = backward(thc, hs, masks, mu, actions, w)
+                if j == m:
+                    return g
+                if not first_order:
+                    caches[c].append((thc, hs, masks, deltas, r, e_, w))
+                return _step(thc, g, alphas[j])
+            out = run.map_items(phase, len(chunks), K * _task_bytes(theta, ro))
+            if j < m:
+                th = _stack(out)
+
+        def back(c):   # v = grad L(theta_m) of the chunk's tasks, then v <- v - alpha_j H_j v; summed over them
+            v = out[c]
+            if not first_order:
+                for jj in range(m - 1, -1, -1):
+                    v = _axpy(v, alphas[jj], hvp(*caches[c][jj], v))
+            return v
+        sums = [{"mlp": [(gW.sum(axis=0), gb.sum(axis=0)) for gW, gb in v["mlp"]], "log_std": v["log_std"].sum(axis=0)}
+                for v in run.map_items(back, len(chunks), K * _task_bytes(theta, ro))]
+    total = sums[0]
+    for part in sums[1:]:
+        total = {"mlp": [(W + pW, b + pb) for (W, b), (pW, pb) in zip(total["mlp"], part["mlp"])],
+                 "log_std": total["log_std"] + part["log_std"]}
+    mean = {"mlp": [(W / K, b / K) for W, b in total["mlp"]], "log_std": total["log_std"] / K}
     return ro, mean

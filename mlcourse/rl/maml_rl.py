@@ -24,7 +24,6 @@ batch and theta determine every trajectory.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import autograd.numpy as np
@@ -35,7 +34,7 @@ from autograd.tracer import getval
 from .. import tree
 from .._validate import check_alpha, check_count, check_rng
 from . import fastgrad, policy
-from .point_navigation import HORIZON, check_goals, rollout, sample_goals, sample_noise
+from .point_navigation import HORIZON, check_goals, rollout_policy, sample_goals, sample_noise
 from .policy_gradient import GAMMA, advantages, average_return, surrogate_loss
 
 __all__ = ["ALPHA", "MetaBatch", "meta_batches", "inner_step", "sample_phases", "meta_objective",
@@ -99,10 +98,11 @@ def sample_phases(theta, batch, alpha=ALPHA, inner_steps=1, gamma=GAMMA):
     alphas = step_sizes(alpha, inner_steps)
     policy.check_params(theta, per_task=False)
     _check_batch(batch, inner_steps)
-    th = tree.tile_tasks(tree.astype(theta, batch.noise.dtype), batch.num_tasks)
+    th0 = tree.astype(theta, batch.noise.dtype)
+    th = tree.tile_tasks(th0, batch.num_tasks)
     phases = []
     for j in range(inner_steps + 1):
-        ro = rollout(functools.partial(policy.mean_action, th), batch.goals, batch.noise[j], th["log_std"])
+        ro = rollout_policy(th0 if j == 0 else th, batch.goals, batch.noise[j])
         adv = advantages(ro, gamma)
         phases.append((ro, adv))
         if j < inner_steps:
@@ -146,10 +146,8 @@ def maml_rl_value_and_grad(theta, batch, alpha=ALPHA, inner_steps=1, gamma=GAMMA
         _check_batch(batch, inner_steps)
         th0 = tree.astype(theta, batch.noise.dtype)
 
-        def sample(j, th):
-            if j == 0:   # the same per-task arrays as sample_phases, so both paths see the same trajectories
-                th = tree.tile_tasks(th, batch.num_tasks)
-            ro = rollout(functools.partial(policy.mean_action, th), batch.goals, batch.noise[j], th["log_std"])
+        def sample(j, th):   # as sample_phases does, so both paths see the same trajectories
+            ro = rollout_policy(th, batch.goals, batch.noise[j])
             return ro, advantages(ro, gamma)
         ro, g = fastgrad.meta_gradient(th0, sample, alphas, first_order)
         return -float(onp.mean(average_return(ro))), tree.astype(g, dtype)
@@ -202,7 +200,7 @@ def adapt(theta, goals, rng=None, alpha=ALPHA, steps=3, num_trajectories=40, gam
     th = tree.tile_tasks(tree.astype(theta, noise[0].dtype), K)
     rollouts, thetas = [], [th]
     for j in range(steps + 1):
-        ro = rollout(functools.partial(policy.mean_action, th), goals, noise[j], th["log_std"])
+        ro = rollout_policy(th, goals, noise[j])
         rollouts.append(ro)
         if j < steps:
             th = inner_step(th, ro, advantages(ro, gamma), alphas[j])

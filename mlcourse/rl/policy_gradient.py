@@ -17,7 +17,7 @@ import autograd.numpy as np
 import numpy as onp
 
 from . import policy
-from .point_navigation import Rollouts, rollout, sample_goals, sample_noise
+from .point_navigation import Rollouts, rollout, rollout_policy, sample_goals, sample_noise
 
 __all__ = ["GAMMA", "returns_to_go", "baseline_features", "fit_baseline", "advantages_from", "advantages",
            "reinforce_surrogate", "surrogate_loss",
@@ -123,7 +123,7 @@ def pretrain_value_and_grad(theta, batch, gamma=GAMMA):
     """
     from autograd import grad
     policy.check_params(theta, per_task=False)
-    ro = rollout(lambda s: policy.mean_action(theta, s), batch.goals, batch.noise[0], theta["log_std"])
+    ro = rollout_policy(theta, batch.goals, batch.noise[0])
     adv = advantages(ro, gamma)
     g = grad(lambda th: np.mean(surrogate_loss(th, ro, adv)))(theta)
     return -float(onp.mean(average_return(ro))), g
