@@ -160,12 +160,12 @@ def rollout_policy(theta, goals, noise):
     """The trajectories of the Gaussian MLP policy (rl.policy) theta: Rollouts.
 
     The same as rollout(functools.partial(policy.mean_action, theta), goals, noise, theta["log_std"])
-    (equal up to the rounding of the matrix products), faster: the policy's layers are written into
-    buffers reused from step to step, shared parameters multiply all the positions of a chunk of tasks
-    in one product, and the tasks run in one chunk per OpenBLAS thread (``_threads.Threads``), each
-    chunk with its own time loop on its own thread.  With per-task parameters every task's arithmetic
-    is the same whatever the chunks; with shared ones the products' rounding may depend on the chunk
-    size, so on the thread count.
+    (equal to the bit with per-task parameters; with shared ones up to the rounding of the products),
+    faster: the policy's layers are written into buffers reused from step to step, and shared parameters
+    multiply all K N positions in one product.  The products are small (N x 100 per task), so OpenBLAS
+    runs on one thread meanwhile (``_threads.Threads``; its count is restored afterwards): more threads
+    only add overhead there, and spreading the tasks over Python threads does not pay either, because
+    each time step is too short a piece of work to share.
 
     theta   the policy dict {"mlp": [(W, b)], "log_std"}, shared or one set per task (leading axis K)
     goals   (K, 2) inside the arena;   noise (K, N, T, 2) standard normal
@@ -177,24 +177,13 @@ def rollout_policy(theta, goals, noise):
     actions = np.zeros((K, N, T, 2), dtype=dtype)
     rewards = np.zeros((K, N, T), dtype=dtype)
     mask = np.zeros((K, N, T), dtype=dtype)
-    per_task = np.ndim(theta["log_std"]) == 2
-    width = sum(np.shape(W)[-1] for W, _ in theta["mlp"])
-    task_bytes = 4 * N * (width + 8 * T) * dtype.itemsize
-
-    def chunk(c):
-        s, e = chunks[c]
-        th = {"mlp": [(W[s:e], b[s:e]) for W, b in theta["mlp"]], "log_std": theta["log_std"][s:e]} if per_task \
-            else theta
-        _run(th, goals[s:e].astype(dtype), noise[s:e], positions[s:e], actions[s:e], rewards[s:e], mask[s:e])
-    with Threads() as run:
-        n = min(K, run.n)   # one chunk per thread: every chunk pays the time loop's per-step overhead once
-        chunks = [(K * i // n, K * (i + 1) // n) for i in range(n)]
-        run.map_items(chunk, n, K * task_bytes)
+    with Threads():   # OpenBLAS on one thread while the loop runs
+        _run(theta, goals.astype(dtype), noise, positions, actions, rewards, mask)
     return Rollouts(positions, actions, rewards, mask, goals)
 
 
 def _run(theta, goals, noise, positions, actions, rewards, mask):
-    """rollout_policy's time loop for a chunk of tasks, written into the chunk's output arrays."""
+    """rollout_policy's time loop, written into the output arrays."""
     K, N, T, _ = noise.shape
     mlp, log_std = theta["mlp"], np.asarray(theta["log_std"])
     per_task = log_std.ndim == 2
