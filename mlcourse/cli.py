@@ -209,14 +209,19 @@ def cmd_refresh_results(args):
             import json
 
             from .experiments import speed
+            from .experiments import rl_bench
             table = speed.run(reference_python=args.reference_python, progress=print)
             if table.get("skipped"):
                 raise CLIError(f"not refreshed: reference rows were skipped ({table['skipped']}).")
+            table["rl"] = rl_bench.run(args.reference_python)   # the MAML-RL table, as plain `mlcourse bench`
+            if table["rl"].get("torch_skipped"):
+                raise CLIError(f"not refreshed: the PyTorch rows were skipped ({table['rl']['torch_skipped']}).")
             tmp = shipped.path(name) + ".tmp"
             with open(tmp, "w") as f:
                 json.dump(table, f, indent=1)
             os.replace(tmp, shipped.path(name))
             speed.print_table(table)
+            print("\n" + rl_bench.format_table(table["rl"]))
         elif name in shipped.EXTERNAL:
             shipped.refresh(name, progress=not args.no_progress, reference_python=args.reference_python)
         elif name == "directions":
