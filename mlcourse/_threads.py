@@ -4,7 +4,8 @@ NumPy releases the GIL inside its matrix products and element-wise loops on larg
 independent chunks of a batch (images in ``fastconv``, tasks in ``rl.fastgrad``) run side by side on
 Python threads.  ``Threads`` spreads them over as many threads as NumPy's OpenBLAS has
 (``OPENBLAS_NUM_THREADS``; one without OpenBLAS) and sets OpenBLAS to one thread each while they run,
-then resets it.  The chunks, and the order in which their partial results are combined, do not depend
+then resets it (blocks opened by several user threads at once share that: the first sets one thread,
+the last to close restores the count it found).  The chunks, and the order in which their partial results are combined, do not depend
 on the number of threads: neither do the results, bit for bit.
 
     with Threads() as run:
@@ -32,11 +33,14 @@ class Threads:
     _lock = threading.Lock()
     _pool = None            # (pid, n, executor)
     _blas_fns = None        # (pid, OpenBLAS's (set, get) functions)
+    _active = 0             # Threads blocks open in this process (several user threads may each open one)
+    _saved = None           # OpenBLAS's count before the first of them, restored when the last one closes
+    _saved_n = 1            # what the open blocks found: each of them spreads its chunks over that many threads
 
     def __init__(self):
         fns = self._blas()
-        self.n = max(1, int(fns[0][1]())) if fns else 1
-        self.previous = None
+        with self._lock:
+            self.n = Threads._saved_n if Threads._active else (max(1, int(fns[0][1]())) if fns else 1)
 
     @classmethod
     def _blas(cls):
@@ -53,17 +57,25 @@ class Threads:
             return pool[2]
 
     def __enter__(self):
-        if self.n > 1:
-            fns = self._blas()
-            self.previous = int(fns[0][1]())
-            for set_f, _ in fns:
-                set_f(1)
+        fns = self._blas()
+        with self._lock:   # the first block to open sets OpenBLAS to one thread, the last to close restores it
+            if Threads._active == 0 and fns:
+                Threads._saved, Threads._saved_n = int(fns[0][1]()), self.n
+                if self.n > 1:
+                    for set_f, _ in fns:
+                        set_f(1)
+            Threads._active += 1
         return self
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            for set_f, _ in self._blas():
-                set_f(self.previous)
+        fns = self._blas()
+        with self._lock:
+            Threads._active -= 1
+            if Threads._active == 0 and fns and Threads._saved is not None:
+                if Threads._saved != int(fns[0][1]()):
+                    for set_f, _ in fns:
+                        set_f(Threads._saved)
+                Threads._saved = None
         return False
 
     def map(self, f, n, per_item_bytes):
