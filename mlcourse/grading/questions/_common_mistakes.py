@@ -94,7 +94,7 @@ SWAPPED = ("support and query swapped", "Adapt on D_s (x_support, y_support) and
 SUM_TASKS = ("a sum over tasks where the mean is meant", "The expectation over tasks is estimated by the *mean* "
              "over the tasks given, not their sum (a sum changes the scale with the number of tasks).")
 SUM_SUPPORT = ("a sum over the support points where the mean is meant", "L_s is the *mean* squared error over "
-               "the support points (nets.mse): a sum makes the step K times larger.")
+               "the support points, as nets.mse computes it: a sum makes the step K times larger.")
 
 
 def _m(words, answer=None, matches=None, example=None):
