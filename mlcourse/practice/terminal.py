@@ -28,7 +28,8 @@ def plain(markdown):
     return t.replace("$", "").replace("{", "").replace("}", "")
 
 
-HELP = "type your answer, or: h = hint, s = show the solution (no credit), n = new problem, q = quit"
+HELP = ("type your answer, or: h = hint, s = show the solution (no credit), n = new problem, q = quit\n"
+        "(your first answer to a problem is what moves P(known); try again as often as you like after it)")
 
 
 def practice(skill=None, seed=None, path=None, read=input, write=print):
