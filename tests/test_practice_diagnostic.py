@@ -154,3 +154,19 @@ def test_a_damaged_progress_file_is_reported_in_the_form_and_left_untouched(tmp_
     assert bad.read_bytes() == b"not a database" * 20
     with pytest.raises(ValueError, match="not an mlcourse progress database"):
         run_in_terminal(path=bad, read=lambda prompt: "", write=lambda text: None)
+
+
+def test_the_same_problems_drawn_again_do_not_count_twice(tmp_path):
+    """Re-running the diagnostic's cell draws the same problems: a second first answer is recorded, not counted."""
+    path = str(tmp_path / "p.sqlite3")
+    first = diagnostic(path=path)
+    first.check([_mistaken(first.instances[0])[1]] + [""] * (len(first.instances) - 1))
+    again = diagnostic(path=path)
+    again.check([_right(again.instances[0])] + [""] * (len(again.instances) - 1))
+    with Progress(path) as p:
+        rows = p.attempts(again.instances[0].skill)
+    assert [r["correct"] for r in rows] == [0, 1] and [r["counted"] for r in rows] == [0, None]
+    other = diagnostic(seed=1, path=path)          # other problems: their first answers count
+    other.check([_right(other.instances[0])] + [""] * (len(other.instances) - 1))
+    with Progress(path) as p:
+        assert p.attempts(other.instances[0].skill)[-1]["counted"] == 1

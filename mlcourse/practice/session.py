@@ -65,8 +65,12 @@ class Session:
 
     # -- answering -------------------------------------------------------------------------------------
     def submit(self, inst, text):
-        """Judge the text (ValueError if unreadable: nothing recorded), record the attempt, return the Verdict."""
-        first = inst.attempts == 0
+        """Judge the text (ValueError if unreadable: nothing recorded), record the attempt, return the Verdict.
+
+        Only the first answer to a problem counts for the mastery model: the first to this instance, and only
+        if the same problem (generator and seed, e.g. the diagnostic's, drawn again when its cell is re-run)
+        was not attempted before."""
+        first = inst.attempts == 0 and not self.progress.seen(inst.skill, inst.generator, inst.seed)
         verdict = inst.submit(text)
         counted = (verdict.correct and not inst.hint_shown) if first else None
         self.progress.record(inst.skill, inst.generator, inst.seed, text.strip(), verdict.correct, verdict.mistakes,
@@ -78,7 +82,7 @@ class Session:
 
     def give_up(self, inst):
         """The worked answer; recorded as a wrong attempt when nothing was answered before."""
-        first = inst.attempts == 0
+        first = inst.attempts == 0 and not self.progress.seen(inst.skill, inst.generator, inst.seed)
         text = inst.give_up()
         self.progress.record(inst.skill, inst.generator, inst.seed, None, False, (), False if first else None)
         return text

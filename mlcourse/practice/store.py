@@ -217,6 +217,12 @@ class Progress:
     def count(self):
         return self._db.execute("SELECT count(*) FROM attempts").fetchone()[0]
 
+    def seen(self, skill, generator, seed):
+        """True when this problem (the same generator and seed) has been attempted before, in any session."""
+        row = self._db.execute("SELECT 1 FROM attempts WHERE skill = ? AND generator = ? AND seed = ? LIMIT 1",
+                               (skill, str(generator), None if seed is None else int(seed))).fetchone()
+        return row is not None
+
     def states(self, now=None):
         """SkillState of every skill, replaying the attempts in order (BKT, then FSRS once mastered)."""
         from fsrs import Card, Rating
