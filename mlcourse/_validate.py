@@ -42,7 +42,7 @@ def check_rng(rng):
 
 def all_finite(arrays):
     """True when every value of every array is finite: one concatenation, one test, one count."""
-    flat = np.concatenate(arrays, axis=None)  # every array flattened, in one buffer
+    flat = np.concatenate([a.ravel() if type(a) is np.ndarray else np.ravel(a) for a in arrays])
     if flat.dtype.kind not in "fiub":  # objects or complex: the per-array float64 check
         return all(np.isfinite(np.sum(a, dtype=np.float64)) for a in arrays)
     return np.count_nonzero(np.isfinite(flat)) == flat.size

@@ -193,7 +193,7 @@ def _common_call(params, batch, inner_steps):
         return False
     k = sum(a.size for a in leaves)
     leaves += [a for layer in theta for a in layer] + arrays
-    flat = onp.concatenate(leaves, axis=None)  # log_alpha first: flat[:k]
+    flat = onp.concatenate([a.ravel() for a in leaves])  # log_alpha first: flat[:k]
     return (onp.count_nonzero(onp.isfinite(flat)) == flat.size
             and flat[:k].max(initial=0) < onp.log(onp.finfo(dt).max) - 1)
 
