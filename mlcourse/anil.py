@@ -18,6 +18,8 @@ float64); any other body or loss goes through autograd.
 """
 from __future__ import annotations
 
+import math
+
 import autograd.numpy as np
 import numpy as onp
 from autograd import value_and_grad as ag_value_and_grad
@@ -189,15 +191,56 @@ def _fast(backend, params, body, loss, plain):
                                                                  for W, b in theta_body)
 
 
+def _common_call(params, batch, alpha, inner_steps):
+    """(alpha, inner_steps) when the call is the common one, checked in one pass: an MLP body and head of plain
+    float arrays of one dtype whose sizes chain, a well-formed batch in that dtype, everything finite.  None
+    sends the call through ``_prepare``, whose checks say what is wrong (the same conditions, one at a time)."""
+    if type(params) is not dict or len(params) != 2 or type(batch) is not maml.TaskBatch:
+        return None
+    theta_body, head = params.get("body"), params.get("head")
+    if not (type(alpha) is float or type(alpha) is int) or not 0 <= alpha < math.inf:
+        return None
+    if type(inner_steps) is not int or inner_steps < 0 or not maml._plain_mlp(theta_body) or not theta_body:
+        return None
+    if not maml._plain_mlp([head]):
+        return None
+    arrays = [batch.x_support, batch.y_support, batch.x_query, batch.y_query]
+    xs, ys, xq, yq = arrays
+    dt = head[0].dtype
+    if dt.kind != "f" or not all(type(a) is onp.ndarray and a.dtype == dt and a.ndim == 3 for a in arrays):
+        return None
+    T, K, n = xs.shape
+    if not (ys.shape[:2] == (T, K) and xq.shape[0] == yq.shape[0] == T and xq.shape[1] == yq.shape[1]
+            and K > 0 and xq.shape[1] > 0 and xq.shape[2] == n and yq.shape[2] == ys.shape[2]):
+        return None
+    leaves = []
+    for W, b in (*theta_body, head):
+        if W.dtype != dt or b.dtype != dt or W.ndim != 2 or b.shape != (W.shape[1],) or W.shape[0] != n:
+            return None
+        n = W.shape[1]
+        leaves += (W, b)
+    if n != ys.shape[2] or not all_finite(leaves + arrays):
+        return None
+    return float(alpha), inner_steps
+
+
 def _value_and_grad(params, batch, alpha, inner_steps, body, loss, multistep, backend):
+    if backend == "auto" and body is mlp_body and loss is nets.mse:
+        common = _common_call(params, batch, alpha, inner_steps)
+        if common is not None:
+            return _fast_value_and_grad(params, batch, *common, multistep)
     alpha, inner_steps, batch, plain = _prepare(params, batch, alpha, inner_steps, body, loss, with_plain=True)
     if _fast(backend, params, body, loss, plain):
-        value, (g_body, g_head) = fastpath.anil_value_and_grad(params["body"], params["head"], batch, alpha,
-                                                               inner_steps, multistep)
-        theta_body = params["body"]
-        g = {"body": type(theta_body)([type(t)(gl) for t, gl in zip(theta_body, g_body)]), "head": g_head}
-        return value, _like(params, g)
+        return _fast_value_and_grad(params, batch, alpha, inner_steps, multistep)
     value, g = ag_value_and_grad(_losses)(params, batch, alpha, inner_steps, body, loss, multistep)
+    return value, _like(params, g)
+
+
+def _fast_value_and_grad(params, batch, alpha, inner_steps, multistep):
+    value, (g_body, g_head) = fastpath.anil_value_and_grad(params["body"], params["head"], batch, alpha,
+                                                           inner_steps, multistep)
+    theta_body = params["body"]
+    g = {"body": type(theta_body)([type(t)(gl) for t, gl in zip(theta_body, g_body)]), "head": g_head}
     return value, _like(params, g)
 
 

@@ -163,7 +163,44 @@ def metasgd_step(theta, alpha, x_support, y_support, *, model=nets.mlp_apply, lo
     return inner_update(tree.tile_tasks(theta, batch.num_tasks), batch.x_support, batch.y_support, alpha, model, loss)
 
 
+def _common_call(params, batch, inner_steps):
+    """True when the call is the common one, checked in one pass: theta and log_alpha plain MLP arrays of one
+    float dtype, shaped alike, whose sizes chain and fit a well-formed batch in that dtype; everything finite and
+    log_alpha below log(largest float).  False sends the call through the full checks, which say what is wrong."""
+    if type(params) is not dict or len(params) != 2 or type(batch) is not TaskBatch:
+        return False
+    theta, log_alpha = params.get("theta"), params.get("log_alpha")
+    if (type(inner_steps) is not int or inner_steps < 0 or not maml._plain_mlp(theta) or not theta
+            or not maml._plain_mlp(log_alpha) or len(log_alpha) != len(theta)):
+        return False
+    arrays = [batch.x_support, batch.y_support, batch.x_query, batch.y_query]
+    xs, ys, xq, yq = arrays
+    dt = theta[0][0].dtype
+    if dt.kind != "f" or not all(type(a) is onp.ndarray and a.dtype == dt and a.ndim == 3 for a in arrays):
+        return False
+    T, K, n = xs.shape
+    if not (ys.shape[:2] == (T, K) and xq.shape[0] == yq.shape[0] == T and xq.shape[1] == yq.shape[1]
+            and K > 0 and xq.shape[1] > 0 and xq.shape[2] == n and yq.shape[2] == ys.shape[2]):
+        return False
+    leaves = []
+    for (W, b), (aW, ab) in zip(theta, log_alpha):
+        if (W.dtype != dt or b.dtype != dt or aW.dtype != dt or ab.dtype != dt or W.ndim != 2
+                or b.shape != (W.shape[1],) or W.shape[0] != n or aW.shape != W.shape or ab.shape != b.shape):
+            return False
+        n = W.shape[1]
+        leaves += (aW, ab)
+    if n != ys.shape[2]:
+        return False
+    k = sum(a.size for a in leaves)
+    leaves += [a for layer in theta for a in layer] + arrays
+    flat = onp.concatenate([a.ravel() for a in leaves])  # log_alpha first: flat[:k]
+    return (onp.count_nonzero(onp.isfinite(flat)) == flat.size
+            and flat[:k].max(initial=0) < onp.log(onp.finfo(dt).max) - 1)
+
+
 def _prepare(params, batch, inner_steps, model):
+    if model is nets.mlp_apply and _common_call(params, batch, inner_steps):
+        return inner_steps, batch
     theta, log_alpha = _split(params)
     inner_steps = check_count(inner_steps, "inner_steps")
     batch = maml._check_batch(batch)

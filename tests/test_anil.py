@@ -108,3 +108,31 @@ def test_a_head_that_does_not_fit_names_the_shapes():
         anil.anil_loss(nan, batch)
     with pytest.raises(ValueError, match="two layers"):
         anil.split_mlp(nets.mlp_init(np.random.default_rng(0), [1, 1]))
+
+
+def test_the_one_pass_check_sends_every_bad_call_to_the_message_that_names_it():
+    """The common call is checked in one pass; anything it does not accept meets the full checks' errors."""
+    params, batch = _setup()
+    assert anil._common_call(params, batch, 0.01, 2) == (0.01, 2)
+    v1, g1 = anil.anil_value_and_grad(params, batch, 0.01, 2)
+    v2, g2 = anil.anil_value_and_grad(params, batch, np.float64(0.01), np.int64(2))  # the full checks' route
+    assert v1 == v2 and checks.rel_error(g1, g2) == 0
+    nan_x = tasks.TaskBatch(batch.x_support * np.nan, batch.y_support, batch.x_query, batch.y_query)
+    nan_body = dict(params, body=[(params["body"][0][0] * np.nan, params["body"][0][1]), params["body"][1]])
+    bad = [((params, nan_x, 0.01, 1), ValueError, "batch.x_support contains NaN"),
+           ((nan_body, batch, 0.01, 1), ValueError, "params contain NaN"),
+           ((params, batch, -0.1, 1), ValueError, "alpha must be finite and >= 0"),
+           ((params, batch, np.inf, 1), ValueError, "alpha must be finite and >= 0"),
+           ((params, batch, True, 1), TypeError, "alpha must be a real number"),
+           ((params, batch, 0.01, -1), ValueError, "inner_steps must be >= 0"),
+           ((params, batch, 0.01, 1.0), TypeError, "inner_steps must be an integer"),
+           ((dict(params, head=(np.zeros((6, 2)), np.zeros(2))), batch, 0.01, 1), ValueError, "2 outputs"),
+           ((params, tasks.TaskBatch(batch.x_support[0], batch.y_support, batch.x_query, batch.y_query), 0.01, 1),
+            ValueError, "must have shape")]
+    for args, error, message in bad:
+        assert anil._common_call(*args) is None
+        with pytest.raises(error, match=message):
+            anil.anil_value_and_grad(*args)
+    f32 = tree.astype(params, np.float32)  # float32 parameters, float64 data: cast, not refused
+    assert anil._common_call(f32, batch, 0.01, 1) is None
+    assert anil.anil_value_and_grad(f32, batch, 0.01, 1)[1]["head"][0].dtype == np.float32

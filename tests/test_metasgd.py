@@ -150,3 +150,26 @@ def test_main_job_trains_and_meta_tests_metasgd_and_anil(tmp_path):
     np.testing.assert_allclose(again["mse"], s["results"]["metasgd"]["mse"], rtol=1e-6)
     a, _, _ = train.load_checkpoint(tmp_path / "run" / "anil.npz")
     assert set(a) == {"body", "head"} and anil.anil_loss(a, tasks.Sinusoid().sample(np.random.default_rng(0), 2, 5, 5)) > 0
+
+
+def test_the_one_pass_check_sends_every_bad_call_to_the_message_that_names_it():
+    """The common call is checked in one pass; anything it does not accept meets the full checks' errors."""
+    params, batch = _setup()
+    theta, log_alpha = params["theta"], params["log_alpha"]
+    assert metasgd._common_call(params, batch, 2)
+    nan_y = tasks.TaskBatch(batch.x_support, batch.y_support, batch.x_query, batch.y_query * np.nan)
+    nan_theta = {"theta": tree.tree_map(lambda a: a * np.nan, theta), "log_alpha": log_alpha}
+    big = {"theta": theta, "log_alpha": tree.tree_map(lambda a: a + 1e4, log_alpha)}
+    short = {"theta": theta, "log_alpha": log_alpha[:2]}
+    bad = [((params, nan_y, 1), ValueError, "batch.y_query contains NaN"),
+           ((nan_theta, batch, 1), ValueError, "NaN or infinite"),
+           ((big, batch, 1), ValueError, "overflow"),
+           ((short, batch, 1), ValueError, "shaped like theta"),
+           ((params, batch, -1), ValueError, "inner_steps must be >= 0")]
+    for args, error, message in bad:
+        assert not metasgd._common_call(*args)
+        with pytest.raises(error, match=message):
+            metasgd.metasgd_value_and_grad(*args)
+    v1, g1 = metasgd.metasgd_value_and_grad(params, batch, 2)
+    v2, g2 = metasgd.metasgd_value_and_grad(params, batch, np.int64(2))  # the full checks' route
+    assert v1 == v2 and checks.rel_error(g1, g2) == 0
