@@ -271,7 +271,23 @@ SPEED_ROWS = (("maml", "MAML, exact second order: `maml.maml_grad` (hand-derived
               ("fomaml", "FOMAML: `maml.fomaml_grad`"), ("reptile", "Reptile: `reptile.reptile_direction`"),
               ("maml_autograd", "MAML, autograd, whole meta-batch vectorised"),
               ("maml_loop", "MAML, autograd, a Python loop over the 25 tasks"),
-              ("jax", "JAX `jit` + `vmap` (reference)"), ("torch", "PyTorch `torch.func` + `vmap` (reference)"))
+              ("jax", "JAX `jit` + `vmap` (reference)"), ("torch", "PyTorch `torch.func` + `vmap` (reference)"),
+              ("metasgd", "Meta-SGD: `metasgd.metasgd_value_and_grad` (hand-derived fast path)"),
+              ("metasgd_jax", "Meta-SGD, JAX `jit` + `vmap` (reference)"),
+              ("anil", "ANIL: `anil.anil_value_and_grad` (hand-derived fast path)"),
+              ("anil_jax", "ANIL, JAX `jit` + `vmap` (reference)"))
+RL_ROWS = (("mlcourse", "meta-gradient: `maml_rl.maml_rl_value_and_grad`'s hand-derived path"),
+           ("torch", "meta-gradient: PyTorch autograd (reference)"),
+           ("rollouts", "rollouts: `point_navigation.rollout_policy`"),
+           ("rollouts_torch", "rollouts: PyTorch, `no_grad` (reference)"))
+
+
+def rl_cells(key):
+    """One README row of the MAML-RL table: seconds, times PyTorch, peak RSS (MiB) at 1 thread, then at 2."""
+    rows = speed()["rl"]["rows"]
+    ref = "torch" if key in ("mlcourse", "torch") else "rollouts_torch"
+    return [v for n in ("1", "2") for v in (rows[n][key]["seconds"], rows[n][key]["seconds"] / rows[n][ref]["seconds"],
+                                             rows[n][key]["peak_mib"])]
 
 
 def speed_row(key, steps):
@@ -364,6 +380,8 @@ QUOTED = [
           lambda: [speed()["versions"][k] for k in ("jax", "torch", "numpy")], "s"),
     *[Quote("README.md", f"| {label} | <> | <> | <> | <> | <> | <> |", functools.partial(speed_cells, key),
             (ms3, times, ".0f") * 2) for key, label in SPEED_ROWS],
+    *[Quote("README.md", f"| {label} | <> | <> | <> | <> | <> | <> |", functools.partial(rl_cells, key),
+            (".3f", ".2f", ".0f") * 2) for key, label in RL_ROWS],
     Quote("README.md", "autograd <>× (1 inner step) and <>× (5) faster than a loop over the\ntasks, and the "
           "hand-derived fast path another <>× and <>×", lambda: [*speed_ratio("maml_loop", "maml_autograd"),
                                                                 *speed_ratio("maml_autograd", "maml")], ".0f"),

@@ -238,26 +238,29 @@ def run(reference_python=None, rounds=3, warmup=1, repeats=5, threads=(1, 2), ro
         data = os.path.join(tmp, "rollouts.npz")
         write_rollouts(data)
         libs = [r for r in ROWS if r in rows and not (r in TORCH_ROWS and reason)]
-        for n in threads:
-            per, mem, results = {r: [] for r in libs}, {r: [] for r in libs}, {}
-            for k in range(rounds):
-                shift = k % len(libs)
-                for row in libs[shift:] + libs[:shift]:   # the order rotates from round to round
+        per = {n: {r: [] for r in libs} for n in threads}
+        mem = {n: {r: [] for r in libs} for n in threads}
+        results = {n: {} for n in threads}
+        for k in range(rounds):   # a round times every row at every thread count, so a busy spell of a shared
+            shift = k % len(libs)  # machine falls on all of them alike; the order rotates from round to round
+            for n in threads:
+                for row in libs[shift:] + libs[:shift]:
                     rfile = os.path.join(tmp, f"result-{row}.npy")
                     torch_row = row in TORCH_ROWS
                     out = _worker(reference_python if torch_row else sys.executable,
                                   _TORCH if torch_row else _MLCOURSE, data, row, warmup, repeats, n, rfile)
-                    per[row].append(float(np.median(out["times"])))
-                    mem[row].append(out["peak_mib"])
-                    results[row] = np.load(rfile)
+                    per[n][row].append(float(np.median(out["times"])))
+                    mem[n][row].append(out["peak_mib"])
+                    results[n][row] = np.load(rfile)
                     if torch_row:
                         res["setup"]["torch"] = out.get("torch")
+        for n in threads:
             block = {}
             for row in libs:
-                ref = results.get(REFERENCE[row])
-                diff = None if ref is None else float(np.max(np.abs(results[row] - ref)) / np.max(np.abs(ref)))
-                block[row] = {"seconds": float(np.median(per[row])), "per_round": per[row],
-                              "peak_mib": float(np.max(mem[row])), "diff_float64": diff}
+                ref = results[n].get(REFERENCE[row])
+                diff = None if ref is None else float(np.max(np.abs(results[n][row] - ref)) / np.max(np.abs(ref)))
+                block[row] = {"seconds": float(np.median(per[n][row])), "per_round": per[n][row],
+                              "peak_mib": float(np.max(mem[n][row])), "diff_float64": diff}
             for ours, theirs in (("mlcourse", "torch"), ("rollouts", "rollouts_torch")):
                 if ours in block and theirs in block:
                     block[ours]["x_torch"] = block[ours]["seconds"] / block[theirs]["seconds"]
