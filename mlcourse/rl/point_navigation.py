@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._threads import Threads
 from .._validate import check_count, check_rng
 
 __all__ = ["ARENA", "MAX_SPEED", "HORIZON", "TOLERANCE", "Rollouts", "sample_goals", "check_goals",
@@ -162,10 +161,8 @@ def rollout_policy(theta, goals, noise):
     The same as rollout(functools.partial(policy.mean_action, theta), goals, noise, theta["log_std"])
     (equal to the bit with per-task parameters; with shared ones up to the rounding of the products),
     faster: the policy's layers are written into buffers reused from step to step, and shared parameters
-    multiply all K N positions in one product.  The products are small (N x 100 per task), so OpenBLAS
-    runs on one thread meanwhile (``_threads.Threads``; its count is restored afterwards): more threads
-    only add overhead there, and spreading the tasks over Python threads does not pay either, because
-    each time step is too short a piece of work to share.
+    multiply all K N positions in one product.  It runs on the calling thread: spreading the tasks over
+    Python threads does not pay, because each time step is too short a piece of work to share.
 
     theta   the policy dict {"mlp": [(W, b)], "log_std"}, shared or one set per task (leading axis K)
     goals   (K, 2) inside the arena;   noise (K, N, T, 2) standard normal
@@ -177,8 +174,7 @@ def rollout_policy(theta, goals, noise):
     actions = np.zeros((K, N, T, 2), dtype=dtype)
     rewards = np.zeros((K, N, T), dtype=dtype)
     mask = np.zeros((K, N, T), dtype=dtype)
-    with Threads():   # OpenBLAS on one thread while the loop runs
-        _run(theta, goals.astype(dtype), noise, positions, actions, rewards, mask)
+    _run(theta, goals.astype(dtype), noise, positions, actions, rewards, mask)
     return Rollouts(positions, actions, rewards, mask, goals)
 
 
