@@ -36,6 +36,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -48,6 +49,7 @@ GRADIENT_ROWS = ("mlcourse", "autograd", "torch")
 ROLLOUT_ROWS = ("rollouts", "rollouts_generic", "rollouts_torch")
 ROWS = GRADIENT_ROWS + ROLLOUT_ROWS
 TORCH_ROWS = ("torch", "rollouts_torch")
+PAUSE = 0.5   # seconds between two timed processes
 REFERENCE = {"mlcourse": "mlcourse", "autograd": "mlcourse", "torch": "mlcourse",
              "rollouts": "rollouts", "rollouts_generic": "rollouts", "rollouts_torch": "rollouts"}
 
@@ -241,10 +243,14 @@ def run(reference_python=None, rounds=3, warmup=1, repeats=5, threads=(1, 2), ro
         per = {n: {r: [] for r in libs} for n in threads}
         mem = {n: {r: [] for r in libs} for n in threads}
         results = {n: {} for n in threads}
+        order = np.random.default_rng(0)
         for k in range(rounds):   # a round times every row at every thread count, so a busy spell of a shared
-            shift = k % len(libs)  # machine falls on all of them alike; the order rotates from round to round
-            for n in threads:
-                for row in libs[shift:] + libs[:shift]:
+            for n in threads:      # machine falls on all of them alike
+                # in an order drawn afresh (seeded) for every round and thread count: a rotation would keep each
+                # row right after the same other row, and a light row after a heavy one runs slower on a
+                # shared virtual machine; a short pause before each process lets the previous one's load settle
+                for row in [libs[i] for i in order.permutation(len(libs))]:
+                    time.sleep(PAUSE)
                     rfile = os.path.join(tmp, f"result-{row}.npy")
                     torch_row = row in TORCH_ROWS
                     out = _worker(reference_python if torch_row else sys.executable,

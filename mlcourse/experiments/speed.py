@@ -21,7 +21,7 @@ ANIL's public API is checked against the mean of its single-task gradients throu
 Each JAX row computes the same meta-iteration as its package rows, and "x JAX" divides a row's
 time by that JAX row's (Meta-SGD rows by JAX's Meta-SGD, ANIL rows by JAX's ANIL, the rest by
 JAX's MAML).
-A round runs every path once, in an order that rotates from round to round; the table gives
+A round runs every path once, in an order drawn afresh (seeded) for every round; the table gives
 the median over rounds and the spread (min - max of the per-round medians).
 
 Every measured process gets one BLAS / OpenMP thread (OMP_NUM_THREADS = OPENBLAS_NUM_THREADS =
@@ -544,9 +544,12 @@ def run(*, steps=(1, 5), repeats=300, rounds=3, quick=False, reference_python=No
         data_file = os.path.join(tmp, "data.npz")
         theta, batch = _write_data(data_file, seed, alpha, meta_batch_size, k_support, k_query)
         jobs = [(p, m) for m in steps for p in run_paths]
+        order = np.random.default_rng(0)
         for r in range(rounds):
-            shift = r % len(jobs)
-            for p, m in jobs[shift:] + jobs[:shift]:  # rotate the order from round to round
+            # an order drawn afresh (seeded) for every round: a rotation would keep each path right after the same
+            # other path, and a light path after a heavy one runs slower on a shared virtual machine
+            for i in order.permutation(len(jobs)):
+                p, m = jobs[i]
                 if progress:
                     progress(f"round {r + 1}/{rounds}: {PATHS[p][0].split('(')[0].strip()}, {m} inner step{'s' if m != 1 else ''}")
                 grad_file = os.path.join(tmp, f"grad-{p}-{m}-{r}.npy")
@@ -708,7 +711,7 @@ def main(argv=None, reexec=None):
                              "a tenth, the per-task loop a hundredth, at least 3)")
     parser.add_argument("--steps", default="1,5", help="comma list of inner step counts (default 1,5)")
     parser.add_argument("--rounds", type=int, default=None,
-                        help="rounds of fresh processes, order rotating (default 3; 1 with --quick)")
+                        help="rounds of fresh processes, each in its own (seeded) order (default 3; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="one round, fewer repeats for the slow autograd rows")
     parser.add_argument("--reference-python", metavar="PATH", default=None,
                         help="interpreter with numpy + jax + torch for the reference rows, when this one lacks them")
