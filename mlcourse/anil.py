@@ -204,22 +204,18 @@ def _common_call(params, batch, alpha, inner_steps):
         return None
     if not maml._plain_mlp([head]):
         return None
-    arrays = [batch.x_support, batch.y_support, batch.x_query, batch.y_query]
-    xs, ys, xq, yq = arrays
     dt = head[0].dtype
-    if dt.kind != "f" or not all(type(a) is onp.ndarray and a.dtype == dt and a.ndim == 3 for a in arrays):
+    shapes = maml._plain_batch(batch, dt)
+    if shapes is None:
         return None
-    T, K, n = xs.shape
-    if not (ys.shape[:2] == (T, K) and xq.shape[0] == yq.shape[0] == T and xq.shape[1] == yq.shape[1]
-            and K > 0 and xq.shape[1] > 0 and xq.shape[2] == n and yq.shape[2] == ys.shape[2]):
-        return None
+    n, d_out = shapes[2:]
     leaves = []
     for W, b in (*theta_body, head):
         if W.dtype != dt or b.dtype != dt or W.ndim != 2 or b.shape != (W.shape[1],) or W.shape[0] != n:
             return None
         n = W.shape[1]
         leaves += (W, b)
-    if n != ys.shape[2] or not all_finite(leaves + arrays):
+    if n != d_out or not all_finite(leaves + [batch.x_support, batch.y_support, batch.x_query, batch.y_query]):
         return None
     return float(alpha), inner_steps
 

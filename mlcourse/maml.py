@@ -34,6 +34,21 @@ def _plain_mlp(theta):
                     and type(layer[1]) is onp.ndarray for layer in theta))
 
 
+def _plain_batch(batch, dt):
+    """(T, K, d_in, d_out) of a TaskBatch of plain ndarrays of dtype dt whose shapes fit together (one set of
+    support and of query points per task), else None: the one-pass check of the common call, before the full
+    checks that say what is wrong."""
+    arrays = (batch.x_support, batch.y_support, batch.x_query, batch.y_query)
+    if dt.kind != "f" or not all(type(a) is onp.ndarray and a.dtype == dt and a.ndim == 3 for a in arrays):
+        return None
+    xs, ys, xq, yq = arrays
+    T, K, n = xs.shape
+    if not (ys.shape[:2] == (T, K) and xq.shape[0] == yq.shape[0] == T and xq.shape[1] == yq.shape[1]
+            and K > 0 and xq.shape[1] > 0 and xq.shape[2] == n and yq.shape[2] == ys.shape[2]):
+        return None
+    return T, K, n, ys.shape[2]
+
+
 def _use_fastpath(theta, model, loss):
     return (model is nets.mlp_apply and loss is nets.mse
             and (_plain_mlp(theta) or not tree.is_traced(theta)))

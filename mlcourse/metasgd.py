@@ -173,15 +173,11 @@ def _common_call(params, batch, inner_steps):
     if (type(inner_steps) is not int or inner_steps < 0 or not maml._plain_mlp(theta) or not theta
             or not maml._plain_mlp(log_alpha) or len(log_alpha) != len(theta)):
         return False
-    arrays = [batch.x_support, batch.y_support, batch.x_query, batch.y_query]
-    xs, ys, xq, yq = arrays
     dt = theta[0][0].dtype
-    if dt.kind != "f" or not all(type(a) is onp.ndarray and a.dtype == dt and a.ndim == 3 for a in arrays):
+    shapes = maml._plain_batch(batch, dt)
+    if shapes is None:
         return False
-    T, K, n = xs.shape
-    if not (ys.shape[:2] == (T, K) and xq.shape[0] == yq.shape[0] == T and xq.shape[1] == yq.shape[1]
-            and K > 0 and xq.shape[1] > 0 and xq.shape[2] == n and yq.shape[2] == ys.shape[2]):
-        return False
+    n, d_out = shapes[2:]
     leaves = []
     for (W, b), (aW, ab) in zip(theta, log_alpha):
         if (W.dtype != dt or b.dtype != dt or aW.dtype != dt or ab.dtype != dt or W.ndim != 2
@@ -189,10 +185,10 @@ def _common_call(params, batch, inner_steps):
             return False
         n = W.shape[1]
         leaves += (aW, ab)
-    if n != ys.shape[2]:
+    if n != d_out:
         return False
     k = sum(a.size for a in leaves)
-    leaves += [a for layer in theta for a in layer] + arrays
+    leaves += [a for layer in theta for a in layer] + [batch.x_support, batch.y_support, batch.x_query, batch.y_query]
     flat = onp.concatenate([a.ravel() for a in leaves])  # log_alpha first: flat[:k]
     return (onp.count_nonzero(onp.isfinite(flat)) == flat.size
             and flat[:k].max(initial=0) < onp.log(onp.finfo(dt).max) - 1)

@@ -127,32 +127,8 @@ def rollout(mean_fn, goals, noise, log_std):
     log_std  (2,) shared or (K, 2) per task
     """
     goals, noise = _check_goals_noise(goals, noise)
-    K, N, T, _ = noise.shape
-    dtype = noise.dtype
-    std = np.exp(np.asarray(log_std, dtype=dtype))
-    std = std[:, None, :] if std.ndim == 2 else std
-    goal = goals.astype(dtype)[:, None, :]
-    positions = np.zeros((K, N, T + 1, 2), dtype=dtype)
-    actions = np.empty((K, N, T, 2), dtype=dtype)
-    rewards = np.zeros((K, N, T), dtype=dtype)
-    mask = np.zeros((K, N, T), dtype=dtype)
-    pos = positions[:, :, 0, :]
-    alive = np.ones((K, N), dtype=bool)
-    for t in range(T):
-        a = mean_fn(pos) + std * noise[:, :, t, :]
-        new, r, reached = step(pos, a, goal)
-        new = np.where(alive[..., None], new, pos)
-        actions[:, :, t] = a
-        rewards[:, :, t] = np.where(alive, r, 0.0)
-        mask[:, :, t] = alive
-        positions[:, :, t + 1] = new
-        pos = new
-        alive = alive & ~reached
-        if not alive.any():
-            positions[:, :, t + 2:] = pos[:, :, None, :]
-            actions[:, :, t + 1:] = 0.0
-            break
-    return Rollouts(positions, actions, rewards, mask, goals)
+    std = np.exp(np.asarray(log_std, dtype=noise.dtype))
+    return _sample(mean_fn, goals, noise * (std[:, None, None, :] if std.ndim == 2 else std))
 
 
 def rollout_policy(theta, goals, noise):
@@ -168,31 +144,16 @@ def rollout_policy(theta, goals, noise):
     goals   (K, 2) inside the arena;   noise (K, N, T, 2) standard normal
     """
     goals, noise = _check_goals_noise(goals, noise)
-    K, N, T, _ = noise.shape
-    dtype = noise.dtype
-    positions = np.zeros((K, N, T + 1, 2), dtype=dtype)
-    actions = np.zeros((K, N, T, 2), dtype=dtype)
-    rewards = np.zeros((K, N, T), dtype=dtype)
-    mask = np.zeros((K, N, T), dtype=dtype)
-    _run(theta, goals.astype(dtype), noise, positions, actions, rewards, mask)
-    return Rollouts(positions, actions, rewards, mask, goals)
-
-
-def _run(theta, goals, noise, positions, actions, rewards, mask):
-    """rollout_policy's time loop, written into the output arrays."""
-    K, N, T, _ = noise.shape
+    K, N, _, _ = noise.shape
     mlp, log_std = theta["mlp"], np.asarray(theta["log_std"])
     per_task = log_std.ndim == 2
     std = np.exp(log_std.astype(noise.dtype))
-    scaled = noise * (std[:, None, None, :] if per_task else std)      # exp(log_std) noise_t, every t at once
     dt = np.result_type(noise.dtype, *(W.dtype for W, _ in mlp))
     rows = (K, N) if per_task else (K * N,)                             # shared weights: one flat product
     bufs = [np.empty(rows + (np.shape(W)[-1],), dt) for W, _ in mlp]
     biases = [b[:, None, :] if per_task else b for _, b in mlp]
-    goal = goals[:, None, :]
-    pos = positions[:, :, 0, :]
-    alive = np.ones((K, N), dtype=bool)
-    for t in range(T):
+
+    def mean(pos):   # mu_theta(s) for every position, into the buffers
         h = pos if per_task else pos.reshape(K * N, 2)
         for l, (W, _) in enumerate(mlp):
             z = np.matmul(h, W, out=bufs[l])
@@ -200,7 +161,23 @@ def _run(theta, goals, noise, positions, actions, rewards, mask):
             if l < len(mlp) - 1:
                 np.maximum(z, 0, out=z)
             h = z
-        a = h.reshape(K, N, 2) + scaled[:, :, t, :]
+        return h.reshape(K, N, 2)
+    return _sample(mean, goals, noise * (std[:, None, None, :] if per_task else std))
+
+
+def _sample(mean, goals, scaled):
+    """The time loop of both rollouts: a_t = mean(s_t) + scaled_t, scaled = exp(log_std) noise (K, N, T, 2)."""
+    K, N, T, _ = scaled.shape
+    dtype = scaled.dtype
+    goal = goals.astype(dtype)[:, None, :]
+    positions = np.zeros((K, N, T + 1, 2), dtype=dtype)
+    actions = np.zeros((K, N, T, 2), dtype=dtype)
+    rewards = np.zeros((K, N, T), dtype=dtype)
+    mask = np.zeros((K, N, T), dtype=dtype)
+    pos = positions[:, :, 0, :]
+    alive = np.ones((K, N), dtype=bool)
+    for t in range(T):
+        a = mean(pos) + scaled[:, :, t, :]
         new, r, reached = step(pos, a, goal)
         new = np.where(alive[..., None], new, pos)
         actions[:, :, t] = a
@@ -212,3 +189,4 @@ def _run(theta, goals, noise, positions, actions, rewards, mask):
         if not alive.any():
             positions[:, :, t + 2:] = pos[:, :, None, :]
             break
+    return Rollouts(positions, actions, rewards, mask, goals)
