@@ -5,8 +5,8 @@ independent chunks of a batch (images in ``fastconv``, tasks in ``rl.fastgrad``)
 Python threads.  ``Threads`` spreads them over as many threads as NumPy's OpenBLAS has
 (``OPENBLAS_NUM_THREADS``; one without OpenBLAS) and sets OpenBLAS to one thread each while they run,
 then resets it (blocks opened by several user threads at once share that: the first sets one thread,
-the last to close restores the count it found).  The chunks, and the order in which their partial results are combined, do not depend
-on the number of threads: neither do the results, bit for bit.
+the last to close restores the count it found).  The chunks, and the order in which their partial
+results are combined, do not depend on the number of threads: neither do the results, bit for bit.
 
     with Threads() as run:
         parts = run.map(f, n, per_item_bytes)    # [f((start, stop)) for the chunks of n items]

@@ -203,8 +203,8 @@ def meta_gradient(theta, sample, alphas, first_order=False):
         for j in range(m + 1):
             ro, adv = sample(j, th)
             if j == 0:
-                K = ro.goals.shape[0]
-                chunks = run.chunks(K, _task_bytes(theta, ro))
+                K, task_bytes = ro.goals.shape[0], _task_bytes(theta, ro)
+                chunks = run.chunks(K, task_bytes)
                 caches = [[] for _ in chunks]
 
             def phase(c, j=j, ro=ro, adv=adv, th=th):
@@ -218,7 +218,7 @@ def meta_gradient(theta, sample, alphas, first_order=False):
                 if not first_order:
                     caches[c].append((thc, hs, masks, deltas, r, e_, w))
                 return _step(thc, g, alphas[j])
-            out = run.map_items(phase, len(chunks), K * _task_bytes(theta, ro))
+            out = run.map_items(phase, len(chunks), K * task_bytes)
             if j < m:
                 th = _stack(out)
 
@@ -229,7 +229,7 @@ def meta_gradient(theta, sample, alphas, first_order=False):
                     v = _axpy(v, alphas[jj], hvp(*caches[c][jj], v))
             return v
         sums = [{"mlp": [(gW.sum(axis=0), gb.sum(axis=0)) for gW, gb in v["mlp"]], "log_std": v["log_std"].sum(axis=0)}
-                for v in run.map_items(back, len(chunks), K * _task_bytes(theta, ro))]
+                for v in run.map_items(back, len(chunks), K * task_bytes)]
     total = sums[0]
     for part in sums[1:]:
         total = {"mlp": [(W + pW, b + pb) for (W, b), (pW, pb) in zip(total["mlp"], part["mlp"])],
