@@ -55,6 +55,24 @@ def test_protonet_is_evaluated_with_the_population_stats_of_all_training_images(
     assert np.max(np.abs(z_pop - z_own)) > 1e-3
 
 
+def test_episode_statistics_scores_are_added_beside_the_population_ones(tiny_run, tmp_path):
+    import shutil
+    for name in ("protonet.npz", "summary.json"):
+        shutil.copy(tiny_run / name, tmp_path / name)
+    own = job.score_with_episode_statistics(str(tmp_path), progress=False)
+    e = json.loads((tmp_path / "summary.json").read_text())["methods"]["protonet"]
+    assert e["episode_statistics"] == own and e["a"] == json.loads((tiny_run / "summary.json").read_text())[
+        "methods"]["protonet"]["a"]
+    _, theta, hp = job.load_model(tmp_path / "protonet.npz")
+    hp.pop("population_stats")
+    for k in "ab":
+        assert own[k]["episodes"] == 3
+        acc, _ = job.evaluate("protonet", theta, hp, protocol.evaluation_episodes()[k].subset(3))
+        np.testing.assert_allclose(acc, own[k]["per_episode_accuracy"], atol=1e-6)
+    with pytest.raises(FileNotFoundError, match="no ProtoNet entry.*--method protonet"):
+        job.score_with_episode_statistics(str(tmp_path / "empty"), progress=False)
+
+
 def test_a_damaged_population_stats_entry_is_one_clear_error(tiny_run, tmp_path):
     theta, hp, history = train.load_checkpoint(tiny_run / "protonet.npz")
     hp["population_stats"] = hp["population_stats"][:2]

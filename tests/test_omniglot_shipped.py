@@ -84,11 +84,24 @@ def test_shipped_protonet_meets_the_protocol_targets(res):
 def test_episode_statistics_move_the_scores_by_less_than_their_intervals(res):
     # what the README says of scoring the shipped ProtoNet with each episode's own BatchNorm statistics
     p = res["summary"]["methods"]["protonet"]
+    for k in "ab":
+        own = p["episode_statistics"][k]
+        acc = np.asarray(own["per_episode_accuracy"])
+        assert len(acc) == own["episodes"] == p[k]["episodes"] and abs(own["accuracy"] - acc.mean()) < 1e-6
+        assert abs(own["accuracy"] - p[k]["accuracy"]) < p[k]["ci95"], (k, own["accuracy"], p[k]["accuracy"])
+
+
+@needs_data
+def test_episode_statistics_scores_are_what_the_checkpoint_gives(res):
+    # a prefix re-scored with each episode's own statistics, against the stored per-episode scores
+    p = res["summary"]["methods"]["protonet"]
     _, theta, hp = job.load_model(os.path.join(FOLDER, "protonet.npz"), "protonet")
     own = {k: v for k, v in hp.items() if k != "population_stats"}
+    n = SUBSET["protonet"]
     for k, es in protocol.evaluation_episodes().items():
-        acc, _ = job.evaluate("protonet", theta, own, es)
-        assert abs(acc.mean() - p[k]["accuracy"]) < p[k]["ci95"], (k, acc.mean(), p[k]["accuracy"])
+        acc, _ = job.evaluate("protonet", theta, own, es.subset(n))
+        stored = np.asarray(p["episode_statistics"][k]["per_episode_accuracy"][:n])
+        assert np.mean(np.abs(acc - stored) < 1e-5) >= 0.9 and abs(acc.mean() - stored.mean()) < 0.02
 
 
 def test_benchmark_ratio_memory_gradients_and_loader(res):
