@@ -232,8 +232,9 @@ def _sine_chain(theta, xs, ys, xq, yq, alpha, steps, grad_at="end", curvature="e
     points = {"each": path[:-1], "next": path[1:], "first": path[:1], "first_each": path[:1] * int(steps),
               "none": []}[curvature]
     factor = 1.0
-    for t in points:
-        factor = factor * (1.0 - alpha * float(d2(t)[0]))
+    if points:   # every curvature in one call, multiplied in order
+        for c in d2(np.concatenate(points)):
+            factor = factor * (1.0 - alpha * float(c))
     return float(d1q(path[-1] if grad_at == "end" else path[0])[0]) * factor
 
 
