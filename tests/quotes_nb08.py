@@ -36,6 +36,17 @@ def row(method):
     return [v for k in range(4) for v in (ret(method, k), ci(method, k))]
 
 
+@functools.lru_cache(maxsize=None)
+def _across_seeds():
+    return navigation_job.across_seeds(summary(), shipped.load("navigation")["seeds"])[0]
+
+
+def seed_range(step):
+    """The lowest and highest MAML return after `step` steps over the shipped run and its seed runs (seeds.json)."""
+    R = _across_seeds()[:, step]
+    return [R.min(), R.max()]
+
+
 def paper_step(method, step):
     """The return with MAML's meta-test steps for every method (summary["paper_step"]), on its first goals."""
     return summary()["paper_step"]["results"][method]["return"][step]
@@ -62,12 +73,21 @@ QUOTED = [
     Quote(NB08, "Meta-training took <> s of wall time for <> iterations (<> s per iteration)",
           lambda: [summary()["train_seconds"]["maml"], summary()["config"]["iterations"],
                    summary()["seconds_per_iteration"]["maml"]], (".0f", "d", ".2f")),
-    Quote(NB08, "<> iterations of meta-batch 20, $\\log\\sigma$ at ten times", lambda: [summary()["config"]["iterations"]], "d"),
+    Quote(NB08, "<> iterations of meta-batch 20, $\\log\\sigma$'s learning rate <> times", lambda: [
+        summary()["config"]["iterations"], summary()["config"]["log_std_beta_scale"]], ("d", "g")),
+    Quote(NB08, "The job therefore gives $\\log\\sigma$ a learning rate <> times the weights'",
+          lambda: [summary()["config"]["log_std_beta_scale"]], "g"),
     Quote(NB08, "<> new goals drawn with this package's seed", lambda: [summary()["config"]["eval_goals"]], "d"),
     Quote(NB08, "trained here with REINFORCE and Adam for <> iterations",
           lambda: [summary()["config"]["pretrain_iterations"]], "d"),
     Quote("README.md", "| MAML, this package | <> ± <> | <> ± <> | <> ± <> | <> ± <> |", lambda: row("maml"), ".1f"),
     Quote("README.md", "| MAML, paper | <> | <> | <> | <> |", lambda: PAPER["maml"], ".2f"),
+    Quote("README.md", "MAML's returns over the <> runs range from <> to <> after one step, <> to <> after two and <> to <> "
+          "after three.", lambda: [len(_across_seeds()), *seed_range(1), *seed_range(2), *seed_range(3)],
+          ("d",) + (".1f",) * 6),
+    Quote(NB08, "the <> runs' MAML returns after two steps range from <> to <> and after three from <> to <> (after one "
+          "step from <> to <>)", lambda: [len(_across_seeds()), *seed_range(2), *seed_range(3), *seed_range(1)],
+          ("d",) + (".1f",) * 6),
     Quote("README.md", "| pretrained on all goals, this package | <> ± <> | <> ± <> | <> ± <> | <> ± <> |",
           lambda: row("pretrained"), ".1f"),
     Quote("README.md", "| pretrained, paper's released results | <> | <> | <> | <> |", lambda: PAPER["pretrained"],

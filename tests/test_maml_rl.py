@@ -2,6 +2,7 @@
 differences of the same Monte-Carlo objective with the sampled trajectories fixed; the first-order
 variant; bad inputs."""
 import functools
+import json
 
 import numpy as np
 import pytest
@@ -149,6 +150,44 @@ def test_job_refuses_to_overwrite_and_checks_settings_before_training(tmp_path):
     loaded = navigation_job.load_shipped(str(tmp_path))
     again = navigation_job.evaluate(loaded["theta"]["maml"], loaded["config"], [1])
     np.testing.assert_allclose(again[:, 0], np.array(s["results"]["maml"]["per_goal"])[:, 1], rtol=1e-5)
+
+
+def test_seed_runs_are_scored_on_the_main_runs_goals_and_refuse_to_overwrite(tmp_path):
+    from mlcourse.experiments import navigation_job
+    small = dict(iterations=2, pretrain_iterations=1, meta_batch_size=2, num_trajectories=2, hidden=(4, 4),
+                 eval_goals=3, eval_trajectories=2, eval_steps=2)
+    quiet = dict(log=lambda *a: None)
+    main = navigation_job.run(str(tmp_path), progress=False, workers=1, **quiet, **small)
+    pooled = navigation_job.run_seeds(str(tmp_path), [1, 2], workers=2, **quiet, **small)
+    assert pooled["eval_seed"] == 0 and pooled["seeds"] == [1, 2] and set(pooled["runs"]) == {"1", "2"}
+    cfg = navigation_job.load_shipped(str(tmp_path))["config"]
+    for s in (1, 2):
+        theta, hp = navigation_job.load_policy(str(tmp_path / f"maml_seed{s}.npz"))
+        assert hp["seed"] == s
+        again = navigation_job.evaluate(theta, cfg, method="maml")     # the main run's goals and noise
+        np.testing.assert_allclose(again, pooled["runs"][str(s)]["per_goal"], rtol=1e-5)
+    # one BLAS thread in a worker process or two in this one: the same trained policy
+    alone = navigation_job.run_seeds(str(tmp_path / "alone"), [1], workers=1, **quiet, **small)
+    np.testing.assert_array_equal(alone["runs"]["1"]["per_goal"], pooled["runs"]["1"]["per_goal"])
+    R, order = navigation_job.across_seeds(main, pooled)
+    assert order == [0, 1, 2] and R.shape == (3, 3) and R[0].tolist() == main["results"]["maml"]["return"]
+    assert "seed 2" in navigation_job.format_seeds(main, pooled)
+    assert navigation_job.load_shipped(str(tmp_path))["seeds"] == json.loads((tmp_path / "seeds.json").read_text())
+    with pytest.raises(FileExistsError, match="maml_seed1.npz exists; pass --overwrite"):
+        navigation_job.run_seeds(str(tmp_path), [1], workers=1, **quiet, **small)
+    for bad in ([], [0], [3, 3]):
+        with pytest.raises(ValueError, match="distinct and differ from the main run's seed 0"):
+            navigation_job.run_seeds(str(tmp_path / "x"), bad, workers=1, **quiet, **small)
+    with pytest.raises(ValueError, match="other goals"):
+        navigation_job.across_seeds(dict(main, config=dict(main["config"], seed=5)), pooled)
+
+
+def test_train_navigation_checks_its_seeds_before_training(tmp_path, capsys):
+    from mlcourse import cli
+    for bad, says in (("1,x", "comma-separated integers"), ("0,1", "differ from --seed 0"), ("2,2", "distinct")):
+        assert cli.main(["train", "navigation", "--out", str(tmp_path), "--seeds", bad, "--no-progress"]) == 1
+        assert says in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 def test_step_sizes_per_step_and_their_errors():

@@ -118,3 +118,26 @@ def test_each_method_is_scored_with_its_own_step_sizes(run):
     import numpy as np
     np.testing.assert_allclose(np.array(s["results"]["maml"]["per_goal"])[:, :GOALS],
                                s["paper_step"]["results"]["maml"]["per_goal"], rtol=1e-6)
+
+
+def test_seed_runs_are_what_their_checkpoints_give_on_the_main_runs_goals(run):
+    seeds = run["seeds"]
+    assert seeds is not None and seeds["seeds"] == list(navigation_job.SHIPPED_SEEDS)
+    cfg = run["config"]
+    assert seeds["eval_seed"] == cfg["seed"] and seeds["config"] == run["summary"]["config"]
+    for s in seeds["seeds"]:
+        r = seeds["runs"][str(s)]
+        theta, hp = navigation_job.load_policy(f"{run['dir']}/{r['checkpoint']}", cfg)
+        assert hp["seed"] == s and {k: v for k, v in hp.items() if k in cfg and k != "seed"} == {
+            k: v for k, v in cfg.items() if k != "seed"}
+        per_goal = np.array(r["per_goal"])
+        np.testing.assert_allclose(r["return"], per_goal.mean(axis=1), rtol=1e-6)
+        again = navigation_job.evaluate(theta, cfg, range(GOALS), method="maml")
+        assert_same_evaluation(again, per_goal[:, :GOALS], f"seed {s}")
+
+
+def test_every_seed_meets_the_targets(run):
+    """The targets hold for every seed's run, not only for the shipped one."""
+    R, order = navigation_job.across_seeds(run["summary"], run["seeds"])
+    assert len(order) == 1 + len(navigation_job.SHIPPED_SEEDS)
+    assert np.all(R[:, 1] >= -15.0) and np.all(R[:, 2] > -6.0) and np.all(R[:, 3] > -6.0), R.round(1).tolist()

@@ -42,7 +42,8 @@ from ..rl import maml_rl, point_navigation, policy, policy_gradient
 
 __all__ = ["PAPER", "DEFAULTS", "METHODS", "RELEASED_STEP", "run", "evaluate", "eval_alpha", "eval_alphas",
            "eval_goals", "eval_noise",
-           "released_step", "format_table", "format_released_step", "load_policy", "add_arguments", "cli", "refresh_shipped", "load_shipped"]
+           "released_step", "format_table", "format_released_step", "load_policy", "add_arguments", "cli",
+           "refresh_shipped", "load_shipped", "run_seeds", "across_seeds", "format_seeds", "SHIPPED_SEEDS"]
 
 # Finn, Abbeel & Levine (2017), section 5.3, 2D navigation: average return after 0 / 1 / 2 / 3
 # policy-gradient steps on 40 new goals.  MAML from the paper's figure and text; the baselines from
@@ -59,6 +60,7 @@ METHODS = ("maml", "pretrained", "random")
 # policies are also scored with it, on the first `num_goals` meta-test goals with the same noise.
 RELEASED_STEP = {"alpha": 0.5, "num_goals": 40}
 METHOD_STREAMS = {"maml": 0, "pretrained": 1, "random": 2}
+SHIPPED_SEEDS = (1, 2, 3, 4)   # MAML meta-trained again from these seeds beside the shipped run (seeds.json)
 
 DEFAULTS = dict(
     seed=0,
@@ -78,7 +80,9 @@ DEFAULTS = dict(
     eval_alpha=(0.1, 0.05),   # MAML's meta-test steps, as the paper's evaluation: 0.1, then 0.05 (None: alpha)
     baseline_eval_alpha=0.5,  # the pretrained and random policies' steps: the released test script's, with which
                               # the paper's released baseline results were computed (None: alpha)
-    log_std_beta_scale=10.0,  # MAML's log_std learns at this times beta (1: like the weights)
+    log_std_beta_scale=3.0,   # MAML's log_std learns at this times beta (1: like the weights); a larger one
+                              # lets sigma shrink further, and every later policy-gradient step on the mean
+                              # grows as 1 / sigma
     pretrain_log_std_beta_scale=1.0,   # the pretrained policy's log_std: like its weights (its spread stays wide
                                        # enough for the baseline's test step of 0.5)
     dtype="float32",
@@ -244,12 +248,7 @@ def load_policy(path, cfg=None):
 def run(out_dir, *, progress=True, overwrite=False, log=print, refresh_shipped=False, workers=2, **overrides):
     """Train MAML and the pretrained baseline (side by side), meta-test the three methods, write
     maml.npz, pretrained.npz, random.npz and summary.json into out_dir; returns the summary."""
-    unknown = set(overrides) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown setting(s) {sorted(unknown)}; choose from {sorted(DEFAULTS)}.")
-    cfg = dict(DEFAULTS, **overrides)
-    cfg["hidden"] = tuple(int(h) for h in cfg["hidden"])
-    _check_settings(cfg)
+    cfg = _settings(overrides)
     from .shipped import check_out_dir
     check_out_dir(out_dir, refresh_shipped)
     ckpts = {m: os.path.join(out_dir, f"{m}.npz") for m in METHODS}
@@ -307,6 +306,105 @@ def run(out_dir, *, progress=True, overwrite=False, log=print, refresh_shipped=F
 
 def _jsonable(cfg):
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
+
+
+def _settings(overrides):
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {sorted(unknown)}; choose from {sorted(DEFAULTS)}.")
+    cfg = dict(DEFAULTS, **overrides)
+    cfg["hidden"] = tuple(int(h) for h in cfg["hidden"])
+    _check_settings(cfg)
+    return cfg
+
+
+def _seed_checkpoint(out_dir, seed):
+    return os.path.join(out_dir, f"maml_seed{seed}.npz")
+
+
+def _train_and_score(seed, cfg):
+    """MAML meta-trained from `seed` (every other setting cfg's), scored on cfg's meta-test goals and noise."""
+    _, theta, hist, seconds, cpu = _train_one("maml", dict(cfg, seed=seed))
+    return seed, theta, hist, seconds, cpu, evaluate(theta, cfg, method="maml")
+
+
+def _one_blas_thread():
+    from .. import _blas
+    from .._runtime import tune_allocator
+    tune_allocator()
+    _blas.limit_threads(1)
+
+
+def run_seeds(out_dir, seeds, *, overwrite=False, log=print, refresh_shipped=False, workers=2, **overrides):
+    """Meta-train MAML again from each of `seeds` with the same settings and score every run on the same
+    meta-test goals and noise (those of the settings' own seed, the main run's): writes maml_seed<S>.npz
+    and seeds.json into out_dir and returns the latter's content.
+
+    What one run's numbers are worth: its 95% intervals are over goals and say nothing of how far another
+    seed's meta-training moves them.  `workers` runs train side by side, one BLAS thread each (the
+    meta-gradient's result does not depend on the thread count).
+    """
+    cfg = _settings(overrides)
+    seeds = [check_seed(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds) or cfg["seed"] in seeds:
+        raise ValueError(f"seeds must be distinct and differ from the main run's seed {cfg['seed']}, got {seeds}; "
+                         "e.g. --seeds 1,2,3,4.")
+    from .shipped import check_out_dir
+    check_out_dir(out_dir, refresh_shipped)
+    out = os.path.join(out_dir, "seeds.json")
+    if not overwrite:
+        clash = [p for p in [*(_seed_checkpoint(out_dir, s) for s in seeds), out] if os.path.exists(p)]
+        if clash:
+            raise FileExistsError(f"{clash[0]} exists; pass --overwrite to replace it or choose another --out.")
+    os.makedirs(out_dir, exist_ok=True)
+    start = time.perf_counter()
+    log(f"meta-training MAML from seeds {', '.join(map(str, seeds))} ({min(workers, len(seeds))} at a time)")
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(min(workers, len(seeds)), mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_one_blas_thread) as pool:
+            done = list(pool.map(_train_and_score, seeds, [cfg] * len(seeds)))
+    else:
+        done = [_train_and_score(s, cfg) for s in seeds]
+    runs = {}
+    for seed, theta, hist, seconds, cpu, R in done:
+        hp = _jsonable(dict(cfg, seed=seed))
+        hp.update(method="maml", sizes=list(_sizes(cfg)), task="navigation")
+        train.save_checkpoint(_seed_checkpoint(out_dir, seed), theta, hp, hist, overwrite=overwrite)
+        runs[str(seed)] = {"seed": seed, **_stats(R), "train_seconds": seconds, "train_cpu_seconds": cpu,
+                           "checkpoint": os.path.basename(_seed_checkpoint(out_dir, seed))}
+        log(f"seed {seed}: " + " / ".join(f"{v:.1f}" for v in runs[str(seed)]["return"]) + f" ({seconds:.0f} s)")
+    result = {"config": _jsonable(cfg), "eval_seed": cfg["seed"], "seeds": seeds, "runs": runs,
+              "workers": workers, "wall_seconds": time.perf_counter() - start}
+    tmp = out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=1)
+    os.replace(tmp, out)
+    return result
+
+
+def across_seeds(summary, seeds_summary):
+    """MAML's average return after each step in the main run and every seed run: (runs, steps), seeds."""
+    if seeds_summary["eval_seed"] != summary["config"]["seed"]:
+        raise ValueError("the seed runs were scored on other goals than this summary's; run them with its --seed.")
+    order = [summary["config"]["seed"]] + list(seeds_summary["seeds"])
+    R = [summary["results"]["maml"]["return"]]
+    R += [seeds_summary["runs"][str(s)]["return"] for s in seeds_summary["seeds"]]
+    return np.array(R), order
+
+
+def format_seeds(summary, seeds_summary):
+    """MAML's returns after 0..3 steps per seed, with their mean and range over the seeds."""
+    R, order = across_seeds(summary, seeds_summary)
+    lines = [f"MAML meta-trained from {len(order)} seeds, scored on the same {summary['results']['maml']['num_goals']} "
+             "goals: average return after k = " + " / ".join(str(k) for k in range(R.shape[1])) + " steps"]
+    for s, r in zip(order, R):
+        lines.append(f"{'seed ' + str(s):>10} | " + " / ".join(f"{v:6.1f}" for v in r))
+    lines.append(f"{'mean':>10} | " + " / ".join(f"{v:6.1f}" for v in R.mean(axis=0)))
+    lines.append(f"{'range':>10} | "
+                 + " / ".join(f"{lo:.1f} to {hi:.1f}" for lo, hi in zip(R.min(axis=0), R.max(axis=0))))
+    return "\n".join(lines)
 
 
 def _steps_text(alpha):
@@ -373,6 +471,8 @@ def add_arguments(p):
     p.add_argument("--first-order", action="store_true", help="train the first-order variant")
     p.add_argument("--hidden", default=",".join(map(str, d["hidden"])), help="hidden sizes, e.g. 100,100")
     p.add_argument("--eval-goals", type=int, default=d["eval_goals"])
+    p.add_argument("--seeds", default="", help="also meta-train MAML from these seeds (e.g. 1,2,3,4), scored on the "
+                   "same goals as --seed's run: maml_seed<S>.npz and seeds.json")
     p.add_argument("--workers", type=int, default=2, help="1: train MAML and the baseline one after the other")
     p.add_argument("--no-progress", action="store_true")
 
@@ -395,14 +495,23 @@ def cli(args):
         raise ValueError(f"--hidden must be comma-separated integers such as 100,100, got {args.hidden!r}.") from None
     eval_alpha = _step_list(args.eval_alpha, "--eval-alpha")
     baseline_eval_alpha = _step_list(args.baseline_eval_alpha, "--baseline-eval-alpha")
-    summary = run(args.out, progress=not args.no_progress, overwrite=args.overwrite, workers=args.workers,
-                  seed=args.seed, iterations=args.iterations, pretrain_iterations=args.pretrain_iterations,
-                  beta=args.beta, alpha=args.alpha, meta_batch_size=args.meta_batch_size,
-                  num_trajectories=args.num_trajectories, first_order=args.first_order, hidden=hidden,
-                  eval_goals=args.eval_goals, eval_alpha=eval_alpha, baseline_eval_alpha=baseline_eval_alpha,
-                  log_std_beta_scale=args.log_std_beta_scale)
+    try:
+        seeds = [int(x) for x in args.seeds.split(",")] if args.seeds.strip() else []
+    except ValueError:
+        raise ValueError(f"--seeds must be comma-separated integers such as 1,2,3,4, got {args.seeds!r}.") from None
+    settings = dict(seed=args.seed, iterations=args.iterations, pretrain_iterations=args.pretrain_iterations,
+                    beta=args.beta, alpha=args.alpha, meta_batch_size=args.meta_batch_size,
+                    num_trajectories=args.num_trajectories, first_order=args.first_order, hidden=hidden,
+                    eval_goals=args.eval_goals, eval_alpha=eval_alpha, baseline_eval_alpha=baseline_eval_alpha,
+                    log_std_beta_scale=args.log_std_beta_scale)
+    if seeds and (len(set(seeds)) != len(seeds) or args.seed in seeds):   # before the main run, not after it
+        raise ValueError(f"--seeds must be distinct and differ from --seed {args.seed}, got {args.seeds!r}.")
+    summary = run(args.out, progress=not args.no_progress, overwrite=args.overwrite, workers=args.workers, **settings)
     print(format_table(summary))
-    print(f"checkpoints and summary.json in {args.out}")
+    if seeds:
+        print(format_seeds(summary, run_seeds(args.out, seeds, overwrite=args.overwrite, workers=args.workers,
+                                              **settings)))
+    print(f"checkpoints and summary.json in {args.out}" + (", seeds.json beside them" if seeds else ""))
     return 0
 
 
@@ -410,11 +519,12 @@ def refresh_shipped(folder, progress=True, reference_python=None):
     """Recompute the shipped run (the defaults) into folder, replacing it."""
     summary = run(folder, progress=progress, overwrite=True, refresh_shipped=True)
     print(format_table(summary))
+    print(format_seeds(summary, run_seeds(folder, SHIPPED_SEEDS, overwrite=True, refresh_shipped=True)))
     return summary
 
 
 def load_shipped(folder):
-    """{"summary", "theta": {method: policy}, "config", "dir"} of a run folder."""
+    """{"summary", "theta": {method: policy}, "config", "dir", "seeds" (seeds.json, or None)} of a run folder."""
     path = os.path.join(folder, "summary.json")
     if not os.path.exists(path):
         raise FileNotFoundError(f"no summary.json in {folder}; run `mlcourse train navigation --out {folder}` "
@@ -423,4 +533,8 @@ def load_shipped(folder):
         summary = json.load(f)
     cfg = dict(summary["config"])
     theta = {m: load_policy(os.path.join(folder, name), cfg)[0] for m, name in summary["checkpoints"].items()}
-    return {"summary": summary, "theta": theta, "config": cfg, "dir": folder}
+    seeds = None
+    if os.path.exists(os.path.join(folder, "seeds.json")):   # written by --seeds (run_seeds)
+        with open(os.path.join(folder, "seeds.json")) as f:
+            seeds = json.load(f)
+    return {"summary": summary, "theta": theta, "config": cfg, "dir": folder, "seeds": seeds}
