@@ -4,10 +4,6 @@ Checked: the sha256 of a known split, the record-then-verify rule for unknown on
 corrupt downloads, HTTP errors, the atomic write (nothing half-written, an old file kept intact), the
 URL override (--url and $MLCOURSE_OMNIGLOT_URL) and the report of where each split was found.
 """
-import contextlib
-import functools
-import http.server
-import threading
 import zipfile
 from pathlib import Path
 
@@ -15,26 +11,11 @@ import pytest
 
 from mlcourse import cli
 from mlcourse.data import omniglot
+from mlcourse.site.audit import QuietHandler, serve
 from oneshot_fixture import data_dir
 
 
-class Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@contextlib.contextmanager
-def serve(folder, handler_class=Quiet):
-    """A local HTTP server over folder in a thread; yields its base URL."""
-    handler = functools.partial(handler_class, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+Quiet = QuietHandler   # the site audit's local server serves the downloads too
 
 
 class ShortBody(Quiet):

@@ -96,7 +96,8 @@ def check_out_dir(out_dir, refresh_shipped=False):
 def is_source_checkout():
     """The package sits in a git checkout of the project (where refreshed results can be committed)."""
     root = os.path.dirname(PACKAGE_DIR)
-    return os.path.exists(os.path.join(root, "pyproject.toml")) and os.path.isdir(os.path.join(root, ".git"))
+    # .git is a folder in a clone and a file in a `git worktree`
+    return os.path.exists(os.path.join(root, "pyproject.toml")) and os.path.exists(os.path.join(root, ".git"))
 
 
 def path(name):

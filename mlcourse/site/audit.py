@@ -29,15 +29,17 @@ def chromium_path():
     return path
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files without logging every request."""
+
     def log_message(self, *args):
         pass
 
 
 @contextlib.contextmanager
-def serve(folder):
-    """Serve `folder` on a free port of 127.0.0.1; yield the base URL."""
-    handler = functools.partial(_Quiet, directory=folder)
+def serve(folder, handler_class=QuietHandler):
+    """Serve `folder` on a free port of 127.0.0.1 (handler_class answers the requests); yield the base URL."""
+    handler = functools.partial(handler_class, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
