@@ -3,7 +3,9 @@
 Opens a fresh copy of notebook 02, runs all cells, moves the theta slider one step with the
 keyboard, and checks that the meta-gradient table now shows what the engine computes for the new
 theta.  A screenshot is saved in the test's tmp folder.  Notebook 03: the animation's speed
-buttons show their whole labels ("0.25x", "1x"), not a truncated "0....".  Skipped only when /usr/bin/chromium is
+buttons show their whole labels ("0.25x", "1x"), not a truncated "0....".  Notebook 02's gate keeps its practice
+attempts across a kernel restart; notebook 00's diagnostic form judges what is typed into it.  Skipped only when
+/usr/bin/chromium is
 missing (install it with `apt-get install -y --no-install-recommends chromium`).
 """
 import contextlib
@@ -189,3 +191,48 @@ def test_practice_in_the_gate_keeps_attempts_across_a_kernel_restart(tmp_path, m
         box.scroll_into_view_if_needed()
         page.screenshot(path=str(tmp_path / "gate02_after_restart.png"))
         print(f"\nwrong ({mistake.name}), right, new problem, restart: P(known) of the chain rule {p_known}")
+
+
+def test_the_diagnostic_form_judges_typed_answers_and_records_them(tmp_path, monkeypatch):
+    """Notebook 00's diagnostic: a right answer, a common mistake and an unreadable answer typed into the form; Check
+    shows each problem's verdict, the mistake named, where to learn the prerequisite, and the database holds the two
+    judged attempts (the unreadable one is reported, not recorded)."""
+    from playwright.sync_api import expect
+    from mlcourse.practice import problems
+    from mlcourse.practice.diagnostic import Diagnostic
+    from mlcourse.practice.skills import SKILLS
+    from mlcourse.practice.store import ENV, Progress
+    db = tmp_path / "progress.sqlite3"
+    monkeypatch.setenv(ENV, str(db))                    # the kernel inherits it through the server
+    twin = Diagnostic(seed=0, path=tmp_path / "twin.sqlite3")     # the notebook's diagnostic(): seed 0
+    right = problems.generate(twin.instances[0].generator, twin.instances[0].seed)
+    right.give_up()
+    k = next(i for i, inst in enumerate(twin.instances) if inst.skill != twin.instances[0].skill
+             and inst.kind != "choice" and inst._mistake_values)
+    mistake, wrong = twin.instances[k]._mistake_values[0]
+    with notebook_page(tmp_path, "00.ipynb", NOTEBOOKS / "00_welcome.ipynb") as (page, _):
+        form = page.locator(".widget-vbox", has_text="Your answers").last
+        form.wait_for(timeout=60_000)
+        form.scroll_into_view_if_needed()
+        boxes = form.locator(".widget-text input")
+        assert boxes.count() == len(twin.instances)
+        boxes.nth(0).fill(_typed(right.answer))
+        boxes.nth(k).fill(_typed(wrong))
+        boxes.nth(k + 1).fill("two")
+        form.locator("button", has_text="Check").click()
+        form.filter(has_text="Where to learn it").wait_for(timeout=30_000)
+        text = form.text_content()
+        page.screenshot(path=str(tmp_path / "diagnostic_checked.png"))
+        marks = [m.text_content() for m in form.locator(".widget-hbox .widget-html").all()]
+        assert marks[0] == "Right." and marks[k].startswith(f"Not right: this looks like a common mistake ({mistake.name})")
+        assert marks[k + 1].startswith("Could not read that:") and marks[1] == "Not answered."
+        assert "*" not in marks[k] or "*" in mistake.says.replace("*", "", 2)          # Markdown emphasis rendered
+        name = SKILLS[twin.instances[k].skill].name
+        assert f"the common mistake '{mistake.name}'" in text and name[0].upper() + name[1:] in text
+        assert "`mlcourse practice SKILL`" not in text and "mlcourse practice SKILL" in text   # code font, not ticks
+        wait_kernel_idle(page)
+    with Progress(db) as p:
+        rows = [r for r in p.attempts() if r["source"] != "check"]    # section 5's check("q5") records one too
+    assert [(r["skill"], r["correct"], r["counted"], r["mistakes"]) for r in rows] == [
+        (twin.instances[0].skill, 1, 1, ""), (twin.instances[k].skill, 0, 0, mistake.name)]
+    print(f"\ndiagnostic: right (problem 1), '{mistake.name}' (problem {k + 1}), unreadable (problem {k + 2})")

@@ -104,8 +104,8 @@ def test_the_form_judges_on_check_and_records(tmp_path):
     boxes[0].value = text
     boxes[1].value = _right(d.instances[1])
     button.click()
-    assert m.name in marks[0].value and marks[1].value == "right."
-    assert marks[2].value == "not answered."
+    assert m.name in marks[0].value and marks[1].value == "Right."
+    assert marks[2].value == "Not answered."
     assert SKILLS["chain_rule"].learn in report.value
     with Progress(path) as p:
         assert [(r["correct"], r["counted"]) for r in p.attempts()] == [(0, 0), (1, 1)]

@@ -163,6 +163,8 @@ class Diagnostic:
     def form(self):
         """One answer box per problem, one Check button, the verdicts and the summary below."""
         import ipywidgets as w
+
+        from .widget import _sentence
         boxes = [w.Text(placeholder=(inst.labels if inst.kind in ("vector", "matrix") else "a number"),
                         description=f"{k + 1}.", layout=w.Layout(width="24em", flex="0 0 auto"))
                  for k, inst in enumerate(self.instances)]
@@ -176,8 +178,8 @@ class Diagnostic:
             except ProgressError as e:          # a damaged progress file: say so here, where the learner looks
                 report.value = _html(str(e))
                 return
-            for k, line in enumerate(lines):
-                marks[k].value = _html(line.split(". ", 1)[1] if ". " in line else line)
+            for k, line in enumerate(lines):   # "3. not right: ..." -> "Not right: ..." beside box 3
+                marks[k].value = _html(_sentence(line.split(". ", 1)[1] if ". " in line else line))
             report.value = "<br>".join(_html(s) for s in self.summary(results))
         button.on_click(on_check)
         rows = [w.HBox([b, m]) for b, m in zip(boxes, marks)]
@@ -189,10 +191,11 @@ class Diagnostic:
 
 
 def _html(text):
-    """Plain text as HTML: escaped, `code` in a code font."""
+    """Plain text as HTML: escaped, `code` in a code font, *a word* emphasised."""
     import html
     import re
-    return re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(text, quote=False))
+    text = re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(text, quote=False))
+    return re.sub(r"(?<![\w*])\*([^*\s][^*]*?)\*(?![\w*])", r"<em>\1</em>", text)
 
 
 def diagnostic(seed=0, per_skill=PER_SKILL, path=None):
