@@ -5,8 +5,7 @@ keyboard, and checks that the meta-gradient table now shows what the engine comp
 theta.  A screenshot is saved in the test's tmp folder.  Notebook 03: the animation's speed
 buttons show their whole labels ("0.25x", "1x"), not a truncated "0....".  Notebook 02's gate keeps its practice
 attempts across a kernel restart; notebook 00's diagnostic form judges what is typed into it.  Skipped only when
-/usr/bin/chromium is
-missing (install it with `apt-get install -y --no-install-recommends chromium`).
+/usr/bin/chromium is missing (install it with `apt-get install -y --no-install-recommends chromium`).
 """
 import contextlib
 import os
