@@ -65,7 +65,7 @@ def test_right_wrong_blank_and_unreadable_answers_are_judged_per_prerequisite(tm
     text = "\n".join(d.summary(results))
     assert "The chain rule: fine (2 of 2 right)." in text
     assert SKILLS["mse_gradient"].learn in text and f"'{named['mse_gradient'].name}'" in text
-    assert "One SGD step: not answered yet." in text                     # unreadable: not judged
+    assert "One SGD step: 2 answers could not be read (see the line beside each box); nothing judged yet." in text
     assert "An expectation over a distribution: not answered yet." in text
     assert SKILLS["expectation"].learn not in text                       # nothing answered: nothing to send away for
     assert "mlcourse practice SKILL" in text and "mse_gradient" in text.split("SKILL one of")[1]
@@ -91,6 +91,25 @@ def test_all_right_says_every_prerequisite_is_in_place(tmp_path):
     _, results = d.check([_right(i) for i in d.instances])
     assert all(r.fine for r in results)
     assert d.summary(results)[-1] == "Every prerequisite is in place: start with notebook 01."
+
+
+def test_an_unreadable_answer_is_counted_as_unreadable_not_as_left_out(tmp_path):
+    d = diagnostic(path=tmp_path / "p.sqlite3")
+    answers = [""] * len(d.instances)
+    answers[0] = "two"
+    lines, results = d.check(answers)
+    assert lines[0].startswith("1. could not read that:") and lines[1] == "2. not answered."
+    assert results[0].sentence() == ("The chain rule: 1 answer could not be read (see the line beside each box); "
+                                     "nothing judged yet.")
+    assert results[1].sentence().endswith("not answered yet.")
+    m, answers[1] = _mistaken(d.instances[1])
+    _, results = d.check(answers)
+    assert f"0 of 2 right, 1 could not be read; the common mistake '{m.name}'" in results[0].sentence()
+    answers[0] = _right(d.instances[0])                   # typed again, readable: the count follows the box
+    _, results = d.check(answers)
+    assert f"1 of 2 right; the common mistake '{m.name}'" in results[0].sentence()
+    with Progress(tmp_path / "p.sqlite3") as p:           # the unreadable answer was never recorded
+        assert [(r["correct"], r["counted"]) for r in p.attempts()] == [(0, 0), (1, 1)]
 
 
 def test_the_form_judges_on_check_and_records(tmp_path):

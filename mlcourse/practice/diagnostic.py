@@ -35,9 +35,10 @@ def diagnostic_skills():
 class SkillResult:
     """What the diagnostic says about one prerequisite after a check."""
 
-    def __init__(self, skill, verdicts):
+    def __init__(self, skill, verdicts, unreadable=0):
         self.skill = skill
-        self.verdicts = verdicts            # per problem: Verdict, or None when not answered
+        self.verdicts = verdicts            # per problem: Verdict, or None when not answered (or unreadable)
+        self.unreadable = unreadable        # problems whose last answer could not be read
         self.mistakes = tuple(dict.fromkeys(m for v in verdicts if v is not None for m in v.mistakes))
 
     @property
@@ -56,8 +57,13 @@ class SkillResult:
         if self.fine:
             return f"{name}: fine ({right} of {n} right)."
         if not self.answered:
+            if self.unreadable:
+                return (f"{name}: {self.unreadable} answer{'s' if self.unreadable > 1 else ''} could not be read "
+                        "(see the line beside each box); nothing judged yet.")
             return f"{name}: not answered yet."
-        how = f"{right} of {n} right" + (f", {n - self.answered} not answered" if self.answered < n else "")
+        blank = n - self.answered - self.unreadable
+        how = (f"{right} of {n} right" + (f", {self.unreadable} could not be read" if self.unreadable else "")
+               + (f", {blank} not answered" if blank else ""))
         if self.mistakes:
             how += "; " + " and ".join(f"the common mistake '{m}'" for m in self.mistakes)
         used = ", ".join(_section(x) for x in s.sections)
@@ -85,6 +91,7 @@ class Diagnostic:
                 self.instances.append(problems.generate(name, zlib.crc32(f"{self.seed}:{skill}:{k}".encode())))
         self._verdicts = [None] * len(self.instances)
         self._answered = [None] * len(self.instances)      # the text each verdict was given for
+        self._unreadable = [False] * len(self.instances)   # the last answer could not be read
 
     # -- the problems --------------------------------------------------------------------------------
     def markdown(self):
@@ -120,6 +127,7 @@ class Diagnostic:
             session = Session(progress)
             for i, (inst, text) in enumerate(zip(self.instances, answers)):
                 text = (text or "").strip()
+                self._unreadable[i] = False
                 done = self._verdicts[i] is not None and self._verdicts[i].correct
                 if done or not text or text == self._answered[i]:
                     if not text and not done:
@@ -132,6 +140,7 @@ class Diagnostic:
                     self._answered[i] = text
                 except ValueError as e:
                     lines.append(f"{i + 1}. could not read that: {e}")
+                    self._unreadable[i] = True
                     continue
                 lines.append(self._line(i))
         return lines, self.results()
@@ -143,10 +152,11 @@ class Diagnostic:
         return f"{i + 1}. {v.message}"
 
     def results(self):
-        by = {}
-        for inst, v in zip(self.instances, self._verdicts):
-            by.setdefault(inst.skill, []).append(v)
-        return [SkillResult(s, vs) for s, vs in by.items()]
+        by, unreadable = {}, {}
+        for inst, v, u in zip(self.instances, self._verdicts, self._unreadable):
+            by.setdefault(inst.skill, []).append(None if u else v)
+            unreadable[inst.skill] = unreadable.get(inst.skill, 0) + u
+        return [SkillResult(s, vs, unreadable[s]) for s, vs in by.items()]
 
     def summary(self, results=None):
         results = self.results() if results is None else results
