@@ -318,6 +318,15 @@ def _settings(overrides):
     return cfg
 
 
+def _check_seeds(seeds, main_seed, name="seeds", main=None):
+    """The extra seeds as ints: at least one, distinct, none equal to the main run's seed."""
+    checked = [check_seed(s) for s in seeds]
+    if not checked or len(set(checked)) != len(checked) or main_seed in checked:
+        main = main or f"the main run's seed {main_seed}"
+        raise ValueError(f"{name} must be distinct and differ from {main}, got {seeds!r}; e.g. --seeds 1,2,3,4.")
+    return checked
+
+
 def _seed_checkpoint(out_dir, seed):
     return os.path.join(out_dir, f"maml_seed{seed}.npz")
 
@@ -345,10 +354,7 @@ def run_seeds(out_dir, seeds, *, overwrite=False, log=print, refresh_shipped=Fal
     meta-gradient's result does not depend on the thread count).
     """
     cfg = _settings(overrides)
-    seeds = [check_seed(s) for s in seeds]
-    if not seeds or len(set(seeds)) != len(seeds) or cfg["seed"] in seeds:
-        raise ValueError(f"seeds must be distinct and differ from the main run's seed {cfg['seed']}, got {seeds}; "
-                         "e.g. --seeds 1,2,3,4.")
+    seeds = _check_seeds(seeds, cfg["seed"])
     from .shipped import check_out_dir
     check_out_dir(out_dir, refresh_shipped)
     out = os.path.join(out_dir, "seeds.json")
@@ -371,9 +377,10 @@ def run_seeds(out_dir, seeds, *, overwrite=False, log=print, refresh_shipped=Fal
     for seed, theta, hist, seconds, cpu, R in done:
         hp = _jsonable(dict(cfg, seed=seed))
         hp.update(method="maml", sizes=list(_sizes(cfg)), task="navigation")
-        train.save_checkpoint(_seed_checkpoint(out_dir, seed), theta, hp, hist, overwrite=overwrite)
+        ckpt = _seed_checkpoint(out_dir, seed)
+        train.save_checkpoint(ckpt, theta, hp, hist, overwrite=overwrite)
         runs[str(seed)] = {"seed": seed, **_stats(R), "train_seconds": seconds, "train_cpu_seconds": cpu,
-                           "checkpoint": os.path.basename(_seed_checkpoint(out_dir, seed))}
+                           "checkpoint": os.path.basename(ckpt)}
         log(f"seed {seed}: " + " / ".join(f"{v:.1f}" for v in runs[str(seed)]["return"]) + f" ({seconds:.0f} s)")
     result = {"config": _jsonable(cfg), "eval_seed": cfg["seed"], "seeds": seeds, "runs": runs,
               "workers": workers, "wall_seconds": time.perf_counter() - start}
@@ -504,8 +511,8 @@ def cli(args):
                     num_trajectories=args.num_trajectories, first_order=args.first_order, hidden=hidden,
                     eval_goals=args.eval_goals, eval_alpha=eval_alpha, baseline_eval_alpha=baseline_eval_alpha,
                     log_std_beta_scale=args.log_std_beta_scale)
-    if seeds and (len(set(seeds)) != len(seeds) or args.seed in seeds):   # before the main run, not after it
-        raise ValueError(f"--seeds must be distinct and differ from --seed {args.seed}, got {args.seeds!r}.")
+    if seeds:   # checked before the main run, not after it
+        _check_seeds(seeds, args.seed, "--seeds", f"--seed {args.seed}")
     summary = run(args.out, progress=not args.no_progress, overwrite=args.overwrite, workers=args.workers, **settings)
     print(format_table(summary))
     if seeds:
@@ -533,8 +540,8 @@ def load_shipped(folder):
         summary = json.load(f)
     cfg = dict(summary["config"])
     theta = {m: load_policy(os.path.join(folder, name), cfg)[0] for m, name in summary["checkpoints"].items()}
-    seeds = None
-    if os.path.exists(os.path.join(folder, "seeds.json")):   # written by --seeds (run_seeds)
-        with open(os.path.join(folder, "seeds.json")) as f:
+    seeds, seeds_path = None, os.path.join(folder, "seeds.json")
+    if os.path.exists(seeds_path):   # written by --seeds (run_seeds)
+        with open(seeds_path) as f:
             seeds = json.load(f)
     return {"summary": summary, "theta": theta, "config": cfg, "dir": folder, "seeds": seeds}
