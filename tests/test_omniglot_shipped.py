@@ -13,6 +13,7 @@ import pytest
 from mlcourse.data import omniglot, protocol
 from mlcourse.experiments import omniglot_job as job
 from mlcourse.experiments import shipped
+from quoting import prose
 
 FOLDER = os.path.join(shipped.RESULTS_DIR, "omniglot")
 pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(FOLDER, "summary.json")),
@@ -107,8 +108,7 @@ def test_episode_statistics_scores_are_what_the_checkpoint_gives(res):
 def test_benchmark_ratio_memory_gradients_and_loader(res):
     b = res["bench"]
     assert b is not None and b["torch_skipped"] is None
-    with open(os.path.join(os.path.dirname(shipped.PACKAGE_DIR), "README.md"), encoding="utf-8") as f:
-        readme = " ".join(f.read().split())
+    readme = " ".join(prose("README.md").split())
     # the README quotes each ratio (test_shipped_results) and says in words which step is slower than PyTorch's
     slower = {"protonet": "the ProtoNet training episode is slower than PyTorch's",
               "fomaml": "the FOMAML meta-step is slower than PyTorch's"}
