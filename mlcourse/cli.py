@@ -210,7 +210,8 @@ def cmd_refresh_results(args):
 
             from .experiments import speed
             from .experiments import rl_bench
-            table = speed.run(reference_python=args.reference_python, progress=print)
+            # 0 inner steps too: the README compares ANIL's cost without any inner step with JAX's meta-iteration
+            table = speed.run(steps=(0, 1, 5), reference_python=args.reference_python, progress=print)
             if table.get("skipped"):
                 raise CLIError(f"not refreshed: reference rows were skipped ({table['skipped']}).")
             table["rl"] = rl_bench.run(args.reference_python)   # the MAML-RL table, as plain `mlcourse bench`

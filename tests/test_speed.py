@@ -3,6 +3,7 @@
 Speed itself is never asserted: the rows are timed with a handful of repeats only.
 """
 import json
+import os
 import subprocess
 import sys
 
@@ -25,6 +26,9 @@ def test_every_row_for_every_step_count(result):
     for r in result["rows"]:
         assert len(r["ms_rounds"]) == 2 and r["ms_min"] <= r["ms"] <= r["ms_max"]
         assert r["peak_rss_mib"] > 0 and r["x_fastest"] >= 1.0
+        assert 0 < r["cpu_per_wall"] < 4, r        # CPU seconds per wall second of the timed loop
+    if hasattr(os, "sched_getaffinity"):        # each worker confined to one CPU (experiments._cpus)
+        assert result["settings"]["cpus"] == f"CPU {sorted(os.sched_getaffinity(0))[-1]}"
 
 
 def test_gradients_agree_with_the_public_api(result):

@@ -1,6 +1,7 @@
 """`mlcourse bench omniglot`: the NumPy Conv-4 engine against PyTorch, per training episode.
 
-Rows, each timed in its own fresh process with 2 threads (OPENBLAS_NUM_THREADS / torch.set_num_threads):
+Rows, each timed in its own fresh process with 2 threads (OPENBLAS_NUM_THREADS / torch.set_num_threads),
+confined to 2 CPUs (``_cpus``):
 
     protonet   one ProtoNet training step on a 60-way 1-shot episode with 5 queries per class
                (360 images of 28x28): loss, gradient and an Adam update.  NumPy: the public API
@@ -34,6 +35,8 @@ import tempfile
 import time
 
 import numpy as np
+
+from . import _cpus
 
 __all__ = ["main", "run", "format_table", "loader_times"]
 
@@ -190,7 +193,8 @@ def _worker(python, script, episode, path, warmup, repeats, threads, grad_out=""
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
     out = subprocess.run([python, "-c", script, episode, str(warmup), str(repeats), path, str(threads), grad_out],
-                         capture_output=True, text=True, env=env)
+                         capture_output=True, text=True, env=env,
+                         preexec_fn=_cpus.pin(threads))
     if out.returncode != 0:
         raise RuntimeError(f"benchmark worker ({python}, {path}) failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -237,6 +241,7 @@ def run(reference_python=None, rounds=3, warmup=2, repeats=5, threads=THREADS, p
     reason = _has_torch(reference_python)
     res = {"setup": {"n_way": N_WAY, "k_shot": K_SHOT, "k_query": K_QUERY, "images": N_WAY * (K_SHOT + K_QUERY),
                      "fomaml_alpha": ALPHA, "fomaml_inner_steps": INNER_STEPS, "threads": threads,
+                     "cpus": _cpus.describe(threads),
                      "rounds": rounds, "warmup": warmup, "repeats": repeats, "numpy": np.__version__,
                      "load_average_before": _load()},
            "rows": {}, "torch_skipped": reason}
@@ -285,7 +290,7 @@ def _load():
 def format_table(res):
     s = res["setup"]
     lines = [f"Conv-4 on {s['images']} images of 28x28 ({s['n_way']}-way {s['k_shot']}-shot, {s['k_query']} queries "
-             f"per class; {s['episode']}), {s['threads']} threads, median of {s['repeats']} steps per process, "
+             f"per class; {s['episode']}), {s['threads']} threads{f' on ' + s['cpus'] if s.get('cpus') else ''}, median of {s['repeats']} steps per process, "
              f"median over {s['rounds']} processes",
              f"{'step':<34}{'NumPy s':>9}{'PyTorch s':>11}{'NumPy/PyTorch':>15}{'NumPy MiB':>11}{'PyTorch MiB':>13}"
              f"{'gradient rel. diff':>20}"]

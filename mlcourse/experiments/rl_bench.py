@@ -22,8 +22,8 @@ rollouts: the trajectories of one meta-iteration, D_0 with the shared initial po
     rollouts_torch    the same loop in PyTorch (no_grad, batched matrix products)
 
 The PyTorch rows run in --reference-python PATH (an environment with torch; never a dependency of
-mlcourse).  Each row is timed in its own fresh process with --threads BLAS / PyTorch threads, in float32
-(the training dtype): medians of the timed repeats of each process, then the median over --rounds
+mlcourse).  Each row is timed in its own fresh process with --threads BLAS / PyTorch threads, confined to
+that many CPUs (``_cpus``), in float32 (the training dtype): medians of the timed repeats of each process, then the median over --rounds
 processes; memory is each process's peak resident set size (VmHWM).  Each process also computes its
 result once in float64, and the table gives its largest difference from the mlcourse row's (the
 gradient, or every position of the trajectories), relative to the largest entry.
@@ -40,6 +40,7 @@ import time
 
 import numpy as np
 
+from . import _cpus
 from .omniglot_bench import SCRIPT_PRELUDE
 
 __all__ = ["main", "run", "format_table", "write_rollouts", "ROWS"]
@@ -214,7 +215,8 @@ def _worker(python, script, data, row, warmup, repeats, threads, grad_file):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
     out = subprocess.run([python, "-c", script, data, str(warmup), str(repeats), row, str(threads), grad_file],
-                         capture_output=True, text=True, env=env)
+                         capture_output=True, text=True, env=env,
+                         preexec_fn=_cpus.pin(threads))
     if out.returncode != 0:
         raise RuntimeError(f"benchmark worker ({python}, {row}) failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -234,7 +236,8 @@ def run(reference_python=None, rounds=3, warmup=1, repeats=5, threads=(1, 2), ro
     reason = _has_torch(reference_python) if any(r in TORCH_ROWS for r in rows) else None
     res = {"setup": {"goals": NUM_GOALS, "trajectories": NUM_TRAJECTORIES, "horizon": HORIZON, "alpha": ALPHA,
                      "sizes": [2, 100, 100, 2], "inner_steps": 1, "dtype": "float32", "rounds": rounds,
-                     "warmup": warmup, "repeats": repeats, "numpy": np.__version__},
+                     "warmup": warmup, "repeats": repeats, "numpy": np.__version__,
+                     "cpus": {str(n): _cpus.describe(n) for n in threads}},
            "rows": {}, "torch_skipped": reason}
     with tempfile.TemporaryDirectory(prefix="mlcourse-bench-rl-") as tmp:
         data = os.path.join(tmp, "rollouts.npz")

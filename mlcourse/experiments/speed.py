@@ -26,7 +26,9 @@ the median over rounds and the spread (min - max of the per-round medians).
 
 Every measured process gets one BLAS / OpenMP thread (OMP_NUM_THREADS = OPENBLAS_NUM_THREADS =
 MKL_NUM_THREADS = 1), JAX also ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false
-intra_op_parallelism_threads=1`` and PyTorch ``torch.set_num_threads(1)``.  The mlcourse rows
+intra_op_parallelism_threads=1`` and PyTorch ``torch.set_num_threads(1)``, and runs confined to one
+CPU (``_cpus``: JAX's runtime otherwise borrows a second core despite those flags); the "cpu/wall"
+column shows each worker's CPU time per wall second of its timed loop.  The mlcourse rows
 run with what ``import mlcourse`` does (glibc malloc tuned, see ``mlcourse/_runtime.py``).
 
 Memory (Linux /proc/self/status, MiB):
@@ -47,6 +49,7 @@ without either the rows are skipped and the reason printed.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -55,7 +58,6 @@ import tempfile
 import time
 
 import numpy as np
-
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
@@ -403,7 +405,9 @@ def worker(key, data_file, steps, repeats, warmup, grad_file):
     rss_setup = _proc_status_kib("VmRSS")
     hwm_setup = _proc_status_kib("VmHWM")
     resettable = _reset_peak_rss()
+    wall0, cpu0 = time.perf_counter(), time.process_time()   # process_time: every thread of this process
     median = _median_seconds(fn, repeats, warmup)
+    cpu_per_wall = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
     hwm_end = _proc_status_kib("VmHWM")
     grad = _flat(fn())
     np.save(grad_file, grad)
@@ -419,7 +423,7 @@ def worker(key, data_file, steps, repeats, warmup, grad_file):
     for lib in ("jax", "jaxlib", "torch", "mlcourse"):
         if lib in sys.modules:
             versions[lib] = getattr(sys.modules[lib], "__version__", "?")
-    return {"key": key, "steps": steps, "ms": 1e3 * median, "runs": repeats,
+    return {"key": key, "steps": steps, "ms": 1e3 * median, "runs": repeats, "cpu_per_wall": cpu_per_wall,
             "peak_rss_mib": peak, "added_rss_mib": added, "traced_mib": traced,
             "rss_start_mib": None if rss_start is None else rss_start / 1024, "versions": versions}
 
@@ -491,13 +495,15 @@ def _reptile_reference(theta, batch, alpha, steps):
     from .. import maml, nets, tree
     theta_tasks = maml._adapt_autograd(theta, batch.x_support, batch.y_support, alpha, steps, nets.mlp_apply,
                                        nets.mse)
-    return _flat(tree.sub(tree.task_mean(theta_tasks), theta))
+    f64 = functools.partial(tree.tree_map, lambda a: np.asarray(a, np.float64))   # the mean of equal entries exact:
+    return _flat(tree.sub(tree.task_mean(f64(theta_tasks)), f64(theta)))          # a zero direction at 0 steps
 
 
 def _run_worker(python, key, data_file, steps, repeats, warmup, grad_file, timeout):
+    from . import _cpus
     cmd = [python, os.path.abspath(__file__), "--worker", key, data_file, str(steps), str(repeats), str(warmup),
            grad_file]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=timeout)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=timeout, preexec_fn=_cpus.pin(1))
     if r.returncode != 0:
         raise RuntimeError(f"the {key} worker failed ({' '.join(cmd)}):\n{r.stderr.strip()[-2000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -513,6 +519,7 @@ def run(*, steps=(1, 5), repeats=300, rounds=3, quick=False, reference_python=No
     from .. import __version__
     from .._runtime import TUNE_ENV
     from .._validate import check_count
+    from . import _cpus
     steps = [check_count(s, "steps") for s in steps]
     if not steps:
         raise ValueError("steps must name at least one inner step count, e.g. steps=(1, 5).")
@@ -591,7 +598,7 @@ def run(*, steps=(1, 5), repeats=300, rounds=3, quick=False, reference_python=No
                           "ms": float(np.median(ms_rounds)), "ms_rounds": ms_rounds,
                           "ms_min": min(ms_rounds), "ms_max": max(ms_rounds), "runs": ws[0]["runs"],
                           "peak_rss_mib": med("peak_rss_mib"), "added_rss_mib": med("added_rss_mib"),
-                          "traced_mib": med("traced_mib"), "grad_diff": diff,
+                          "traced_mib": med("traced_mib"), "grad_diff": diff, "cpu_per_wall": med("cpu_per_wall"),
                           "interpreter": interpreter[p]})
         fastest = min(r["ms"] for r in block)
         for r in block:
@@ -628,7 +635,7 @@ def run(*, steps=(1, 5), repeats=300, rounds=3, quick=False, reference_python=No
         "settings": {"sizes": list(SIZES), "meta_batch_size": meta_batch_size, "k_support": k_support,
                      "k_query": k_query, "alpha": alpha, "dtype": "float32", "inner_steps": steps,
                      "repeats": repeats, "rounds": rounds, "quick": bool(quick), "seed": seed,
-                     "threads": 1, "xla_flags": _env()["XLA_FLAGS"],
+                     "threads": 1, "cpus": _cpus.describe(1), "xla_flags": _env()["XLA_FLAGS"],
                      "malloc_tuned_on_import": os.environ.get(TUNE_ENV, "1") != "0",
                      "reference_python": reference_python},
         "memory": {"compared": "peak_rss_mib",
@@ -672,30 +679,38 @@ def _fmt(v, spec, missing="n/a"):
     return missing if v is None else format(v, spec)
 
 
+def _pinned(settings):
+    return f" ({settings['cpus']})" if settings.get("cpus") else ""
+
+
 def print_table(result, file=None):
     s = result["settings"]
     file = file or sys.stdout
     v = result["versions"]
     libs = ", ".join(f"{k} {v[k]}" for k in ("numpy", "jax", "torch") if k in v)
     print(f"meta-iteration: MLP {'-'.join(map(str, s['sizes']))}, meta-batch {s['meta_batch_size']}, "
-          f"K={s['k_support']}+{s['k_query']}, float32, one thread; each path in its own fresh process, "
+          f"K={s['k_support']}+{s['k_query']}, float32, one thread{_pinned(s)}; each path in its own fresh process, "
           f"median of its runs, median over {s['rounds']} round(s) (python {v['python']}, {libs})", file=file)
     print("memory: peak RSS = whole process (VmHWM, MiB; 'x JAX mem' compares this); added = peak RSS the "
           "computation adds after imports and data; traced = tracemalloc peak of one call", file=file)
     print("x JAX: time / the JAX row of the same computation (Meta-SGD's, ANIL's, else MAML's); grad diff: "
           "largest difference to the public API's gradient of that computation, relative (Meta-SGD's and ANIL's "
           "public API: to autograd's, computed in this process)", file=file)
+    if s.get("cpus"):
+        print("cpu/wall: the worker's CPU time (every thread) per wall second of its timed loop; 1.00 = one core busy",
+              file=file)
     for m in s["inner_steps"]:
         block = [r for r in result["rows"] if r["inner_steps"] == m]
         print(f"\n{m} inner step{'s' if m != 1 else ''}, second order unless marked", file=file)
         print(f"{'path':<42}{'median ms':>10}{'spread':>17}{'x JAX':>7}{'x fastest':>10}{'peak RSS':>9}"
-              f"{'x JAX mem':>10}{'added':>7}{'traced':>7}{'runs':>6}{'grad diff':>10}", file=file)
+              f"{'x JAX mem':>10}{'added':>7}{'traced':>7}{'runs':>6}{'grad diff':>10}{'cpu/wall':>9}", file=file)
         for r in block:
             spread = f"{r['ms_min']:.2f}-{r['ms_max']:.2f}"
             print(f"{r['path']:<42}{r['ms']:>10.3f}{spread:>17}{_fmt(r['x_jax'], '.2f', '-'):>7}"
                   f"{r['x_fastest']:>10.1f}{_fmt(r['peak_rss_mib'], '.1f'):>9}"
                   f"{_fmt(r['x_jax_memory'], '.2f', '-'):>10}{_fmt(r['added_rss_mib'], '.1f'):>7}"
-                  f"{_fmt(r['traced_mib'], '.2f', '-'):>7}{r['runs']:>6}{_fmt(r['grad_diff'], '.0e', '-'):>10}",
+                  f"{_fmt(r['traced_mib'], '.2f', '-'):>7}{r['runs']:>6}{_fmt(r['grad_diff'], '.0e', '-'):>10}"
+                  f"{_fmt(r.get('cpu_per_wall'), '.2f'):>9}",
                   file=file)
     for lib, why in result["skipped"].items():
         print(f"\n{lib} rows skipped: {why}", file=file)
