@@ -382,6 +382,9 @@ QUOTED = [
             (ms3, times, ".0f") * 2) for key, label in SPEED_ROWS],
     *[Quote("README.md", f"| {label} | <> | <> | <> | <> | <> | <> |", functools.partial(rl_cells, key),
             (".3f", ".2f", ".0f") * 2) for key, label in RL_ROWS],
+    Quote("README.md", "with no inner step at all the engine's takes <> ms against JAX's <> ms, and JAX's whole meta-iteration "
+          "with five inner steps takes <> ms", lambda: [speed_row("anil", 0)["ms"], speed_row("anil_jax", 0)["ms"],
+                                                         speed_row("anil_jax", 5)["ms"]], ms3),
     Quote("README.md", "autograd <>× (1 inner step) and <>× (5) faster than a loop over the\ntasks, and the "
           "hand-derived fast path another <>× and <>×", lambda: [*speed_ratio("maml_loop", "maml_autograd"),
                                                                 *speed_ratio("maml_autograd", "maml")], ".0f"),
@@ -415,6 +418,33 @@ def test_quoted_number_is_the_computed_value(quote):
     found = re.search(pattern, text)
     assert found, f"{quote.file}: the quoted passage is gone or reworded; update QUOTED.\n  expected: {expected}"
     raise AssertionError(f"{quote.file} quotes {found.group(0)!r}\n  the results give {expected!r}")
+
+
+FAST_PATHS = (("maml", "MAML"), ("fomaml", "FOMAML"), ("reptile", "Reptile"), ("metasgd", "Meta-SGD"), ("anil", "ANIL"))
+
+
+def slower_than_jax():
+    """The README's sentence naming every hand-derived path slower than its JAX row in the shipped table."""
+    parts = []
+    for key, name in FAST_PATHS:
+        steps = [m for m in (1, 5) if speed_row(key, m)["x_jax"] > 1.0]
+        if steps:
+            parts.append(f"{name} ({' and '.join(map(str, steps))} inner step{'' if steps == [1] else 's'})")
+    if not parts:
+        return "In this run every hand-derived path takes at most JAX's time."
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"In this run the engine is slower than JAX for {listed}."
+
+
+def test_readme_names_exactly_the_paths_slower_than_jax():
+    readme = " ".join(prose("README.md").split())
+    assert slower_than_jax() in readme, f"the README should say: {slower_than_jax()!r}"
+
+
+def test_every_shipped_speed_row_ran_on_one_busy_core():
+    rows = speed()["rows"]
+    assert speed()["settings"]["cpus"].startswith("CPU ")
+    assert all(0.9 <= r["cpu_per_wall"] <= 1.1 for r in rows), [(r["key"], r["cpu_per_wall"]) for r in rows]
 
 
 def test_later_is_a_stored_iteration():
