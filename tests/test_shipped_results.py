@@ -382,7 +382,7 @@ QUOTED = [
             (ms3, times, ".0f") * 2) for key, label in SPEED_ROWS],
     *[Quote("README.md", f"| {label} | <> | <> | <> | <> | <> | <> |", functools.partial(rl_cells, key),
             (".3f", ".2f", ".0f") * 2) for key, label in RL_ROWS],
-    Quote("README.md", "with no inner step at all the engine's takes <> ms against JAX's <> ms, and JAX's whole meta-iteration "
+    Quote("README.md", "with no inner step at all the engine takes <> ms against JAX's <> ms, and JAX's whole meta-iteration "
           "with five inner steps takes <> ms", lambda: [speed_row("anil", 0)["ms"], speed_row("anil_jax", 0)["ms"],
                                                          speed_row("anil_jax", 5)["ms"]], ms3),
     Quote("README.md", "autograd <>× (1 inner step) and <>× (5) faster than a loop over the\ntasks, and the "

@@ -289,8 +289,9 @@ def _load():
 
 def format_table(res):
     s = res["setup"]
+    on = f" on {s['cpus']}" if s.get("cpus") else ""
     lines = [f"Conv-4 on {s['images']} images of 28x28 ({s['n_way']}-way {s['k_shot']}-shot, {s['k_query']} queries "
-             f"per class; {s['episode']}), {s['threads']} threads{f' on ' + s['cpus'] if s.get('cpus') else ''}, median of {s['repeats']} steps per process, "
+             f"per class; {s['episode']}), {s['threads']} threads{on}, median of {s['repeats']} steps per process, "
              f"median over {s['rounds']} processes",
              f"{'step':<34}{'NumPy s':>9}{'PyTorch s':>11}{'NumPy/PyTorch':>15}{'NumPy MiB':>11}{'PyTorch MiB':>13}"
              f"{'gradient rel. diff':>20}"]

@@ -23,10 +23,10 @@ rollouts: the trajectories of one meta-iteration, D_0 with the shared initial po
 
 The PyTorch rows run in --reference-python PATH (an environment with torch; never a dependency of
 mlcourse).  Each row is timed in its own fresh process with --threads BLAS / PyTorch threads, confined to
-that many CPUs (``_cpus``), in float32 (the training dtype): medians of the timed repeats of each process, then the median over --rounds
-processes; memory is each process's peak resident set size (VmHWM).  Each process also computes its
-result once in float64, and the table gives its largest difference from the mlcourse row's (the
-gradient, or every position of the trajectories), relative to the largest entry.
+that many CPUs (``_cpus``), in float32 (the training dtype): medians of the timed repeats of each process,
+then the median over --rounds processes; memory is each process's peak resident set size (VmHWM).  Each
+process also computes its result once in float64, and the table gives its largest difference from the
+mlcourse row's (the gradient, or every position of the trajectories), relative to the largest entry.
 """
 from __future__ import annotations
 
