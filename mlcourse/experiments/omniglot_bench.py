@@ -189,14 +189,15 @@ def _episode(tmpdir):
     return path, source
 
 
-def _worker(python, script, episode, path, warmup, repeats, threads, grad_out=""):
+def _worker(python, script, data, row, warmup, repeats, threads, grad_out=""):
+    """Run a timed script (this module's or rl_bench's) in a fresh process with `threads` BLAS / OpenMP threads,
+    confined to that many CPUs; returns the JSON dict of its last line."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
-    out = subprocess.run([python, "-c", script, episode, str(warmup), str(repeats), path, str(threads), grad_out],
-                         capture_output=True, text=True, env=env,
-                         preexec_fn=_cpus.pin(threads))
+    out = subprocess.run([python, "-c", script, data, str(warmup), str(repeats), row, str(threads), grad_out],
+                         capture_output=True, text=True, env=env, preexec_fn=_cpus.pin(threads))
     if out.returncode != 0:
-        raise RuntimeError(f"benchmark worker ({python}, {path}) failed:\n{out.stderr[-2000:]}")
+        raise RuntimeError(f"benchmark worker ({python}, {row}) failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

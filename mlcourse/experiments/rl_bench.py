@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ import time
 import numpy as np
 
 from . import _cpus
-from .omniglot_bench import SCRIPT_PRELUDE
+from .omniglot_bench import SCRIPT_PRELUDE, _has_torch, _worker
 
 __all__ = ["main", "run", "format_table", "write_rollouts", "ROWS"]
 
@@ -209,26 +208,6 @@ def write_rollouts(path, seed=0, inner_steps=1):
         arrays.update({f"positions{j}": ro.positions, f"actions{j}": ro.actions, f"rewards{j}": ro.rewards,
                        f"mask{j}": ro.mask, f"adv{j}": adv})
     np.savez(path, **arrays)
-
-
-def _worker(python, script, data, row, warmup, repeats, threads, grad_file):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads))
-    out = subprocess.run([python, "-c", script, data, str(warmup), str(repeats), row, str(threads), grad_file],
-                         capture_output=True, text=True, env=env,
-                         preexec_fn=_cpus.pin(threads))
-    if out.returncode != 0:
-        raise RuntimeError(f"benchmark worker ({python}, {row}) failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _has_torch(python):
-    if not python:
-        return "no --reference-python given"
-    if not os.path.exists(python):
-        return f"{python} does not exist"
-    r = subprocess.run([python, "-c", "import torch"], capture_output=True, text=True)
-    return None if r.returncode == 0 else f"torch is not installed in {python}"
 
 
 def run(reference_python=None, rounds=3, warmup=1, repeats=5, threads=(1, 2), rows=ROWS):
